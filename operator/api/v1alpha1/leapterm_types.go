@@ -1,0 +1,401 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Date is a calendar day written as YYYY-MM-DD. Days are compared as strings,
+// which orders them correctly because the format is fixed.
+// +kubebuilder:validation:Pattern=`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`
+// +kubebuilder:validation:MaxLength=10
+type Date string
+
+// DateRange is a named span of days, both ends included.
+// +kubebuilder:validation:XValidation:rule="self.end >= self.start",message="a term or break must not end before it starts"
+type DateRange struct {
+	// Name identifies the term or break, for people and in status.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Start is the first day.
+	Start Date `json:"start"`
+	// End is the last day, included.
+	End Date `json:"end"`
+}
+
+// Attendance is the switch a university flips when there is no physical
+// teaching: with it off, card taps are neither stored nor scored.
+type Attendance struct {
+	// Enabled says whether card taps at attendance readers count.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled bool `json:"enabled"`
+	// Reason is shown to students on the attendance tab while attendance is off.
+	// +kubebuilder:validation:MaxLength=500
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Renormalize, when attendance is off, re-weights the remaining activities
+	// so that indicators keep their usual range. False (the default) lets the
+	// indicator run lower, which is what staff are told to expect.
+	// +kubebuilder:default=false
+	// +optional
+	Renormalize bool `json:"renormalize"`
+}
+
+// Bands are the lower edges of the engagement bands, as daily-score points
+// 0..100. A score at or above High is high, at or above Good is good, and so
+// on; below Low is very low.
+// +kubebuilder:validation:XValidation:rule="self.high > self.good && self.good > self.partial && self.partial > self.low",message="band thresholds must be strictly descending: high > good > partial > low"
+type Bands struct {
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	High int32 `json:"high"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Good int32 `json:"good"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Partial int32 `json:"partial"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Low int32 `json:"low"`
+}
+
+// Scoring says which activities count, how much, and over what window.
+// +kubebuilder:validation:XValidation:rule="!has(self.displayOnly) || !has(self.weights) || self.displayOnly.all(a, !(a in self.weights) || self.weights[a] == 0)",message="a display-only activity cannot have a weight above zero"
+type Scoring struct {
+	// WindowDays is the number of teaching days the indicator averages over.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 56",message="windowDays must be between 1 and 56 teaching days"
+	// +optional
+	WindowDays int32 `json:"windowDays"`
+	// PartTimeWindowDays is the window for part-time students.
+	// +kubebuilder:default=21
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 56",message="partTimeWindowDays must be between 1 and 56 teaching days"
+	// +optional
+	PartTimeWindowDays int32 `json:"partTimeWindowDays"`
+	// Weights of the activities that count toward the indicator. An activity
+	// not listed here does not count. Keys are activity keys of the catalogue.
+	// +kubebuilder:default={tap_in: 3, faser_upload: 3, faser_view: 1, listen_again: 2, pc_lab_login: 1, moodle_course: 2, moodle_login: 1, moodle_mobile: 1}
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['tap_in', 'faser_upload', 'faser_view', 'listen_again', 'pc_lab_login', 'moodle_course', 'moodle_login', 'moodle_mobile', 'library_loan', 'reading_list'])",message="weights name an unknown activity; known activities are tap_in, faser_upload, faser_view, listen_again, pc_lab_login, moodle_course, moodle_login, moodle_mobile, library_loan, reading_list"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0)",message="weights must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.exists(k, self[k] > 0)",message="at least one activity must have a weight above zero"
+	// +optional
+	Weights map[string]int32 `json:"weights,omitempty"`
+	// DisplayOnly activities are stored and shown to the student but never
+	// scored: library loans and reading lists, by default.
+	// +kubebuilder:default={library_loan, reading_list}
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=set
+	// +optional
+	DisplayOnly []Activity `json:"displayOnly,omitempty"`
+	// Bands are the thresholds of the five engagement bands.
+	// +kubebuilder:default={high: 70, good: 50, partial: 30, low: 10}
+	// +optional
+	Bands Bands `json:"bands"`
+	// NoEngagementAlertDays is the number of consecutive teaching days with
+	// nothing counted after which a student's tutor is alerted.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=56
+	// +optional
+	NoEngagementAlertDays int32 `json:"noEngagementAlertDays"`
+}
+
+// StudyLevel is a student's level of study.
+// +kubebuilder:validation:Enum=ug;pgt;pgr
+type StudyLevel string
+
+// Study levels.
+const (
+	Undergraduate       StudyLevel = "ug"
+	PostgraduateTaught  StudyLevel = "pgt"
+	PostgraduateResearch StudyLevel = "pgr"
+)
+
+// Privacy holds the data-protection rules of the installation.
+type Privacy struct {
+	// MinCohortSize is the smallest group about which a comparison figure is shown.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MinCohortSize int32 `json:"minCohortSize"`
+	// ExchangeStudentsCanLogIn lets students on exchange into the portal.
+	// +kubebuilder:default=false
+	// +optional
+	ExchangeStudentsCanLogIn bool `json:"exchangeStudentsCanLogIn"`
+	// NoIndicatorFor lists study levels that get activity but no indicator.
+	// +kubebuilder:default={pgr}
+	// +kubebuilder:validation:MaxItems=3
+	// +listType=set
+	// +optional
+	NoIndicatorFor []StudyLevel `json:"noIndicatorFor,omitempty"`
+	// LateArrivalDays is how many days after the fact an event is still taken.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=365
+	// +optional
+	LateArrivalDays int32 `json:"lateArrivalDays"`
+}
+
+// RedisMode says who runs Redis.
+// +kubebuilder:validation:Enum=Managed;External
+type RedisMode string
+
+// Redis modes.
+const (
+	// RedisManaged: the operator runs Redis with AOF persistence on a volume.
+	RedisManaged RedisMode = "Managed"
+	// RedisExternal: the services use a Redis the university runs.
+	RedisExternal RedisMode = "External"
+)
+
+// RedisTopology is the shape of an External Redis.
+// +kubebuilder:validation:Enum=Standalone;Sentinel;Cluster
+type RedisTopology string
+
+// Redis topologies.
+const (
+	RedisStandalone RedisTopology = "Standalone"
+	RedisSentinel   RedisTopology = "Sentinel"
+	RedisCluster    RedisTopology = "Cluster"
+)
+
+// SecretKeyRef names one key of a Secret in the LeapTerm's namespace.
+type SecretKeyRef struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// Redis is where the services keep counts, roster, notes, audit and cache.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address != '')",message="External Redis needs an address"
+type Redis struct {
+	// Mode is Managed (the operator runs Redis) or External.
+	// +kubebuilder:default=Managed
+	// +optional
+	Mode RedisMode `json:"mode"`
+	// Storage is the size of the Managed Redis volume.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Storage resource.Quantity `json:"storage,omitempty"`
+	// StorageClassName of the Managed Redis volume; empty for the cluster default.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+	// Image of the Managed Redis; empty for the operator's default.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Resources of the Managed Redis container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Address of an External Redis, as a redis:// or rediss:// URL; for
+	// Sentinel or Cluster, any one member (more with ?addr=host:port).
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Address string `json:"address,omitempty"`
+	// Topology of an External Redis.
+	// +kubebuilder:default=Standalone
+	// +optional
+	Topology RedisTopology `json:"topology,omitempty"`
+	// SentinelMaster is the master name when Topology is Sentinel.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SentinelMaster string `json:"sentinelMaster,omitempty"`
+	// PasswordSecret holds the password of an External Redis.
+	// +optional
+	PasswordSecret *SecretKeyRef `json:"passwordSecret,omitempty"`
+}
+
+// Component is one of the services the operator runs.
+type Component struct {
+	// Replicas of the Deployment.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Replicas int32 `json:"replicas"`
+	// Image of the service; empty for the operator's default, which follows
+	// the operator's own version.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Resources of the service container; empty for sensible defaults.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// Ingress exposes the portal outside the cluster.
+type Ingress struct {
+	// Host name of the portal.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host"`
+	// ClassName of the ingress controller; empty for the cluster default.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ClassName *string `json:"className,omitempty"`
+	// TLSSecretName holds the certificate for Host; empty serves plain HTTP.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+}
+
+// Portal is the web portal component.
+type Portal struct {
+	Component `json:",inline"`
+	// Ingress, when set, exposes the portal at a host name.
+	// +optional
+	Ingress *Ingress `json:"ingress,omitempty"`
+}
+
+// LeapTermSpec is the policy of one academic year and the components that serve it.
+// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
+// +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
+type LeapTermSpec struct {
+	// Timezone of the university, an IANA name; days begin and end in it.
+	// +kubebuilder:default="Europe/London"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Timezone string `json:"timezone"`
+	// Terms are the teaching periods; outside them is vacation. They may be
+	// listed in any order (the services sort them) but must not overlap.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=12
+	// +listType=map
+	// +listMapKey=name
+	Terms []DateRange `json:"terms"`
+	// Breaks are days inside terms without teaching (reading weeks): no
+	// alerts, and the days do not count in the scoring window.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Breaks []DateRange `json:"breaks,omitempty"`
+	// Attendance switches card taps on or off.
+	// +kubebuilder:default={}
+	// +optional
+	Attendance Attendance `json:"attendance"`
+	// Scoring says which activities count and how the indicator is made.
+	// +kubebuilder:default={}
+	// +optional
+	Scoring Scoring `json:"scoring"`
+	// Privacy holds the data-protection rules.
+	// +kubebuilder:default={}
+	// +optional
+	Privacy Privacy `json:"privacy"`
+	// Redis is the store of every service.
+	// +kubebuilder:default={}
+	// +optional
+	Redis Redis `json:"redis"`
+	// Ingestion takes events and rosters from the university's systems.
+	// +kubebuilder:default={}
+	// +optional
+	Ingestion Component `json:"ingestion"`
+	// ScoringService computes daily scores, indicators and alerts.
+	// +kubebuilder:default={}
+	// +optional
+	ScoringService Component `json:"scoringService"`
+	// Portal serves students, staff and the LEAP team.
+	// +kubebuilder:default={}
+	// +optional
+	Portal Portal `json:"portal"`
+}
+
+// Period is where today falls in the academic calendar.
+// +kubebuilder:validation:Enum=InTerm;Break;Vacation
+type Period string
+
+// Periods.
+const (
+	PeriodInTerm   Period = "InTerm"
+	PeriodBreak    Period = "Break"
+	PeriodVacation Period = "Vacation"
+)
+
+// ComponentStatus is the rollout state of one component.
+type ComponentStatus struct {
+	// Replicas desired.
+	Replicas int32 `json:"replicas"`
+	// ReadyReplicas running and ready.
+	ReadyReplicas int32 `json:"readyReplicas"`
+	// UpdatedReplicas running the current pod template.
+	UpdatedReplicas int32 `json:"updatedReplicas"`
+}
+
+// LeapTermStatus is what the operator last saw and did.
+type LeapTermStatus struct {
+	// ObservedGeneration is the generation of the spec last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Period is where today falls in the calendar, in the LeapTerm's timezone.
+	// +optional
+	Period Period `json:"period,omitempty"`
+	// PeriodName names the term or break of Period; empty in vacation.
+	// +optional
+	PeriodName string `json:"periodName,omitempty"`
+	// NextPeriodChange is when Period next changes; absent after the last term.
+	// +optional
+	NextPeriodChange *metav1.Time `json:"nextPeriodChange,omitempty"`
+	// PolicyHash identifies the policy document in force.
+	// +optional
+	PolicyHash string `json:"policyHash,omitempty"`
+	// Redis, Ingestion, Scoring and Portal report each component's rollout.
+	// +optional
+	Redis *ComponentStatus `json:"redis,omitempty"`
+	// +optional
+	Ingestion *ComponentStatus `json:"ingestion,omitempty"`
+	// +optional
+	Scoring *ComponentStatus `json:"scoring,omitempty"`
+	// +optional
+	Portal *ComponentStatus `json:"portal,omitempty"`
+	// Conditions: Ready, RedisReady, IngestionReady, ScoringReady,
+	// PortalReady, PolicyApplied and Paused.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// LeapTerm is one LEAP installation for an academic year: its calendar, its
+// policy and the components that serve it.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=lt,categories=leap
+// +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.spec.attendance.enabled`
+// +kubebuilder:printcolumn:name="Period",type=string,JSONPath=`.status.period`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
+type LeapTerm struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   LeapTermSpec   `json:"spec"`
+	Status LeapTermStatus `json:"status,omitempty"`
+}
+
+// LeapTermList is a list of LeapTerms.
+// +kubebuilder:object:root=true
+type LeapTermList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LeapTerm `json:"items"`
+}
+
+// PauseAnnotation, set to "disabled", stops the operator changing anything
+// for the LeapTerm; deletion still proceeds.
+const PauseAnnotation = "leap.dev/reconcile"
+
+// Paused reports whether reconciling is switched off by PauseAnnotation.
+func (t *LeapTerm) Paused() bool {
+	return t.Annotations[PauseAnnotation] == "disabled"
+}

@@ -1,0 +1,224 @@
+package apivalidation
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/operator/internal/testenv"
+)
+
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	env, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(env.Config, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "api-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// sample reads a LeapTerm of config/samples as an unstructured document.
+func sample(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "samples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := map[string]any{}
+	if err := yaml.Unmarshal(b, &obj); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return &unstructured.Unstructured{Object: obj}
+}
+
+func typical(t *testing.T, ns string) *unstructured.Unstructured {
+	u := sample(t, "leap_v1alpha1_leapterm_typical.yaml")
+	u.SetNamespace(ns)
+	return u
+}
+
+func set(path string, value any) func(*unstructured.Unstructured) {
+	return func(u *unstructured.Unstructured) {
+		if err := unstructured.SetNestedField(u.Object, runtime.DeepCopyJSONValue(value), strings.Split(path, ".")...); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func term(name, start, end string) any {
+	return map[string]any{"name": name, "start": start, "end": end}
+}
+
+// invalid lists every rule of the API with a LeapTerm that breaks it and
+// the message a person is shown.
+var invalid = []struct {
+	name    string
+	change  func(*unstructured.Unstructured)
+	message string
+}{
+	{"term ends before it starts", set("spec.terms", []any{term("autumn", "2026-12-11", "2026-10-05")}),
+		"a term or break must not end before it starts"},
+	{"break ends before it starts", set("spec.breaks", []any{term("rw", "2026-11-13", "2026-11-09")}),
+		"a term or break must not end before it starts"},
+	{"overlapping terms", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("winter", "2026-12-01", "2027-01-10")}),
+		"terms must not overlap"},
+	{"break outside every term", set("spec.breaks", []any{term("xmas", "2026-12-20", "2027-01-02")}),
+		"every break must lie inside one term"},
+	{"break across two terms", set("spec.breaks", []any{term("long", "2026-12-10", "2027-01-19")}),
+		"every break must lie inside one term"},
+	{"negative weight", set("spec.scoring.weights", map[string]any{"tap_in": int64(-1), "moodle_login": int64(1)}),
+		"weights must not be negative"},
+	{"no weight above zero", set("spec.scoring.weights", map[string]any{"tap_in": int64(0), "moodle_login": int64(0)}),
+		"at least one activity must have a weight above zero"},
+	{"unknown activity key", set("spec.scoring.weights", map[string]any{"tap_in": int64(3), "gym_visit": int64(1)}),
+		"weights name an unknown activity"},
+	{"display-only activity weighted", set("spec.scoring.weights", map[string]any{"tap_in": int64(3), "library_loan": int64(1)}),
+		"a display-only activity cannot have a weight above zero"},
+	{"bands not descending", set("spec.scoring.bands", map[string]any{"high": int64(70), "good": int64(70), "partial": int64(30), "low": int64(10)}),
+		"band thresholds must be strictly descending"},
+	{"window of zero days", set("spec.scoring.windowDays", int64(0)),
+		"windowDays must be between 1 and 56 teaching days"},
+	{"window over 56 days", set("spec.scoring.windowDays", int64(57)),
+		"windowDays must be between 1 and 56 teaching days"},
+	{"part-time window over 56 days", set("spec.scoring.partTimeWindowDays", int64(60)),
+		"partTimeWindowDays must be between 1 and 56 teaching days"},
+	{"External Redis without address", set("spec.redis", map[string]any{"mode": "External"}),
+		"External Redis needs an address"},
+	{"unknown study level", set("spec.privacy.noIndicatorFor", []any{"phd"}),
+		"Unsupported value: \"phd\""},
+	{"not a date", set("spec.terms", []any{term("autumn", "5 October", "2026-12-11")}),
+		"should match"},
+	{"name too long", func(u *unstructured.Unstructured) { u.SetName(strings.Repeat("y", 41)) },
+		"a LeapTerm name must be at most 40 characters"},
+}
+
+func TestInvalidLeapTermsAreRejectedOnCreate(t *testing.T) {
+	ns := newNamespace(t)
+	for _, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			u := typical(t, ns)
+			u.SetName("bad-" + strings.ReplaceAll(strings.ToLower(tc.name), " ", "-")[:min(30, len(tc.name))])
+			tc.change(u)
+			err := k8s.Create(context.Background(), u)
+			g.Expect(err).To(HaveOccurred(), "the API server accepted a LeapTerm with %s", tc.name)
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+		})
+	}
+}
+
+func TestInvalidLeapTermsAreRejectedOnUpdate(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	for i, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			u := typical(t, ns)
+			u.SetName(fmt.Sprintf("update-%d", i))
+			g.Expect(k8s.Create(ctx, u)).To(Succeed())
+			if tc.name == "name too long" {
+				return // a name cannot change on update
+			}
+			tc.change(u)
+			err := k8s.Update(ctx, u)
+			g.Expect(err).To(HaveOccurred(), "the API server accepted an update to %s", tc.name)
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+		})
+	}
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	files, err := filepath.Glob(filepath.Join(testenv.Root(), "config", "samples", "leap_*.yaml"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want at least 3 samples, found %d (%v)", len(files), err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			u := sample(t, filepath.Base(f))
+			u.SetNamespace(ns)
+			if err := k8s.Create(context.Background(), u); err != nil {
+				t.Fatalf("sample %s rejected: %v", filepath.Base(f), err)
+			}
+		})
+	}
+}
+
+// TestSchemaDefaultsEqualFileDefaults creates LeapTerms on the API server
+// and checks that the spec it defaults equals what v1alpha1.ApplyDefaults
+// makes of the same document, as the services do with a LeapTerm file.
+func TestSchemaDefaultsEqualFileDefaults(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	docs := map[string]func(*unstructured.Unstructured){
+		"minimal":          func(*unstructured.Unstructured) {},
+		"attendance off":   set("spec.attendance", map[string]any{"enabled": false, "reason": "online"}),
+		"own weights":      set("spec.scoring.weights", map[string]any{"moodle_login": int64(2)}),
+		"partial scoring":  set("spec.scoring", map[string]any{"windowDays": int64(14)}),
+		"replicas zero":    set("spec.portal", map[string]any{"replicas": int64(0)}),
+		"external redis":   set("spec.redis", map[string]any{"mode": "External", "address": "redis://r:6379"}),
+		"late arrivals 0":  set("spec.privacy", map[string]any{"lateArrivalDays": int64(0)}),
+		"explicit nothing": set("spec.privacy.noIndicatorFor", []any{}),
+	}
+	i := 0
+	for name, change := range docs {
+		i++
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			u := sample(t, "leap_v1alpha1_leapterm_minimal.yaml")
+			u.SetNamespace(ns)
+			u.SetName(fmt.Sprintf("defaults-%d", i))
+			change(u)
+			local := u.DeepCopy()
+
+			g.Expect(k8s.Create(ctx, u)).To(Succeed())
+			fromServer := &v1alpha1.LeapTerm{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), fromServer)).To(Succeed())
+
+			v1alpha1.ApplyDefaults(local.Object)
+			fromFile := &v1alpha1.LeapTerm{}
+			g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(local.Object, fromFile)).To(Succeed())
+
+			g.Expect(equality.Semantic.DeepEqual(fromServer.Spec, fromFile.Spec)).To(BeTrue(),
+				"server defaults:\n%s\nfile defaults:\n%s", toYAML(fromServer.Spec), toYAML(fromFile.Spec))
+		})
+	}
+}
+
+func toYAML(v any) string {
+	b, _ := yaml.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,76 @@
+package builder
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+)
+
+// IngestSources are the systems that send events, one bearer token each. A
+// token identifies its source and opens ingestion only.
+var IngestSources = []string{"attendance", "moodle", "faser", "listen-again", "pc-labs", "library", "reading-lists", "xapi"}
+
+// Keys of the generated Secrets.
+const (
+	SessionKeyKey    = "session-key"
+	RedisPasswordKey = "password"
+)
+
+// GeneratedSecrets are the Secrets the operator creates when absent and never
+// overwrites, so that tokens handed to source systems stay valid. Their
+// values come from random, which is crypto/rand in the operator.
+func GeneratedSecrets(t *v1alpha1.LeapTerm, random io.Reader) ([]*corev1.Secret, error) {
+	n := NamesOf(t)
+	tokens := map[string][]byte{}
+	for _, source := range IngestSources {
+		v, err := randomString(random, 32)
+		if err != nil {
+			return nil, err
+		}
+		tokens[source] = v
+	}
+	sessionKey, err := randomString(random, 64)
+	if err != nil {
+		return nil, err
+	}
+	secrets := []*corev1.Secret{
+		secret(t, n.IngestTokens(), Ingestion, tokens),
+		secret(t, n.PortalSession(), Portal, map[string][]byte{SessionKeyKey: sessionKey}),
+	}
+	if t.Spec.Redis.Mode == v1alpha1.RedisManaged {
+		password, err := randomString(random, 32)
+		if err != nil {
+			return nil, err
+		}
+		secrets = append(secrets, secret(t, n.RedisAuth(), Redis, map[string][]byte{RedisPasswordKey: password}))
+	}
+	return secrets, nil
+}
+
+func secret(t *v1alpha1.LeapTerm, name, component string, data map[string][]byte) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       t.Namespace,
+			Labels:          Labels(t, component),
+			OwnerReferences: []metav1.OwnerReference{OwnerReference(t)},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
+	}
+}
+
+// randomString is n random bytes written in URL-safe base64.
+func randomString(random io.Reader, n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(random, b); err != nil {
+		return nil, fmt.Errorf("read random bytes: %w", err)
+	}
+	return []byte(base64.RawURLEncoding.EncodeToString(b)), nil
+}

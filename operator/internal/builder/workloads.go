@@ -1,0 +1,292 @@
+package builder
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/policy"
+)
+
+// serviceUID is the user the service containers run as: the "nonroot" user
+// of distroless images.
+const serviceUID = 65532
+
+// redisUID is the redis user of the official Redis images.
+const redisUID = 999
+
+// componentSpec is the part of the LeapTerm spec about component c.
+func componentSpec(t *v1alpha1.LeapTerm, c string) v1alpha1.Component {
+	switch c {
+	case Ingestion:
+		return t.Spec.Ingestion
+	case Scoring:
+		return t.Spec.ScoringService
+	default:
+		return t.Spec.Portal.Component
+	}
+}
+
+func (i Images) of(c string) string {
+	switch c {
+	case Ingestion:
+		return i.Ingestion
+	case Scoring:
+		return i.Scoring
+	case Portal:
+		return i.Portal
+	default:
+		return i.Redis
+	}
+}
+
+// defaultResources are modest requests and a memory limit; a LeapTerm may
+// set its own per component.
+func defaultResources(cpu, memory, memoryLimit string) *corev1ac.ResourceRequirementsApplyConfiguration {
+	return corev1ac.ResourceRequirements().
+		WithRequests(corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(cpu),
+			corev1.ResourceMemory: resource.MustParse(memory),
+		}).
+		WithLimits(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memoryLimit)})
+}
+
+func resources(r *corev1.ResourceRequirements, def *corev1ac.ResourceRequirementsApplyConfiguration) *corev1ac.ResourceRequirementsApplyConfiguration {
+	if r == nil {
+		return def
+	}
+	out := corev1ac.ResourceRequirements()
+	if len(r.Requests) > 0 {
+		out.WithRequests(r.Requests)
+	}
+	if len(r.Limits) > 0 {
+		out.WithLimits(r.Limits)
+	}
+	return out
+}
+
+// restrictedPod is the pod security context of the "restricted" Pod Security
+// Standard: non-root, seccomp RuntimeDefault.
+func restrictedPod(uid int64) *corev1ac.PodSecurityContextApplyConfiguration {
+	return corev1ac.PodSecurityContext().
+		WithRunAsNonRoot(true).
+		WithRunAsUser(uid).
+		WithRunAsGroup(uid).
+		WithFSGroup(uid).
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
+}
+
+// restrictedContainer drops every capability, forbids privilege escalation
+// and keeps the root filesystem read-only.
+func restrictedContainer() *corev1ac.SecurityContextApplyConfiguration {
+	return corev1ac.SecurityContext().
+		WithAllowPrivilegeEscalation(false).
+		WithReadOnlyRootFilesystem(true).
+		WithRunAsNonRoot(true).
+		WithCapabilities(corev1ac.Capabilities().WithDrop(corev1.Capability("ALL"))).
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
+}
+
+func httpProbe(path string, period, failures int32) *corev1ac.ProbeApplyConfiguration {
+	return corev1ac.Probe().
+		WithHTTPGet(corev1ac.HTTPGetAction().WithPath(path).WithPort(intstr.FromString("http")).WithScheme(corev1.URISchemeHTTP)).
+		WithPeriodSeconds(period).
+		WithTimeoutSeconds(2).
+		WithFailureThreshold(failures)
+}
+
+// RedisURL is how the services reach Redis: the Managed Redis Service, or
+// the External address as given.
+func RedisURL(t *v1alpha1.LeapTerm) string {
+	if t.Spec.Redis.Mode == v1alpha1.RedisExternal {
+		return t.Spec.Redis.Address
+	}
+	u := url.URL{Scheme: "redis", Host: fmt.Sprintf("%s.%s.svc:%d", NamesOf(t).Component(Redis), t.Namespace, RedisPort)}
+	return u.String()
+}
+
+// redisEnv is the Redis configuration of a service container.
+func redisEnv(t *v1alpha1.LeapTerm) []*corev1ac.EnvVarApplyConfiguration {
+	r := t.Spec.Redis
+	env := []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName(EnvRedisURL).WithValue(RedisURL(t)),
+	}
+	var password *v1alpha1.SecretKeyRef
+	switch r.Mode {
+	case v1alpha1.RedisManaged:
+		password = &v1alpha1.SecretKeyRef{Name: NamesOf(t).RedisAuth(), Key: RedisPasswordKey}
+	default:
+		env = append(env, corev1ac.EnvVar().WithName("REDIS_TOPOLOGY").WithValue(string(r.Topology)))
+		if r.SentinelMaster != "" {
+			env = append(env, corev1ac.EnvVar().WithName("REDIS_SENTINEL_MASTER").WithValue(r.SentinelMaster))
+		}
+		password = r.PasswordSecret
+	}
+	if password != nil {
+		env = append(env, corev1ac.EnvVar().WithName(EnvRedisPassword).WithValueFrom(
+			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(password.Name).WithKey(password.Key))))
+	}
+	return env
+}
+
+// ServiceDeployment runs component c (ingestion, scoring or portal) of t
+// under the policy of hash policyHash.
+func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash string) *appsv1ac.DeploymentApplyConfiguration {
+	n := NamesOf(t)
+	spec := componentSpec(t, c)
+	image := spec.Image
+	if image == "" {
+		image = images.of(c)
+	}
+
+	env := []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName("PORT").WithValue(fmt.Sprint(HTTPPort)),
+		corev1ac.EnvVar().WithName(EnvPolicyFile).WithValue(PolicyDir + "/" + policy.FileName),
+	}
+	env = append(env, redisEnv(t)...)
+	volumes := []*corev1ac.VolumeApplyConfiguration{
+		corev1ac.Volume().WithName("policy").WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(n.PolicyConfigMap())),
+		corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource().WithSizeLimit(resource.MustParse("64Mi"))),
+	}
+	mounts := []*corev1ac.VolumeMountApplyConfiguration{
+		corev1ac.VolumeMount().WithName("policy").WithMountPath(PolicyDir).WithReadOnly(true),
+		corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
+	}
+	serviceAccount := ""
+	switch c {
+	case Ingestion:
+		env = append(env, corev1ac.EnvVar().WithName("INGEST_TOKENS_DIR").WithValue(IngestTokensDir))
+		volumes = append(volumes, corev1ac.Volume().WithName("ingest-tokens").WithSecret(corev1ac.SecretVolumeSource().WithSecretName(n.IngestTokens())))
+		mounts = append(mounts, corev1ac.VolumeMount().WithName("ingest-tokens").WithMountPath(IngestTokensDir).WithReadOnly(true))
+	case Portal:
+		serviceAccount = n.PortalAccount()
+		env = append(env,
+			corev1ac.EnvVar().WithName("SCORING_URL").WithValue(fmt.Sprintf("http://%s.%s.svc:%d", n.Component(Scoring), t.Namespace, ServicePort)),
+			corev1ac.EnvVar().WithName("LEAP_TERM_NAME").WithValue(t.Name),
+			corev1ac.EnvVar().WithName("LEAP_TERM_NAMESPACE").WithValue(t.Namespace),
+			corev1ac.EnvVar().WithName("SESSION_KEY").WithValueFrom(corev1ac.EnvVarSource().WithSecretKeyRef(
+				corev1ac.SecretKeySelector().WithName(n.PortalSession()).WithKey(SessionKeyKey))),
+		)
+	}
+
+	pod := corev1ac.PodSpec().
+		WithAutomountServiceAccountToken(c == Portal).
+		WithSecurityContext(restrictedPod(serviceUID)).
+		WithEnableServiceLinks(false).
+		WithVolumes(volumes...).
+		WithContainers(corev1ac.Container().
+			WithName(c).
+			WithImage(image).
+			WithImagePullPolicy(corev1.PullIfNotPresent).
+			WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(HTTPPort).WithProtocol(corev1.ProtocolTCP)).
+			WithEnv(env...).
+			WithVolumeMounts(mounts...).
+			WithResources(resources(spec.Resources, defaultResources("100m", "128Mi", "512Mi"))).
+			WithSecurityContext(restrictedContainer()).
+			WithLivenessProbe(httpProbe("/healthz", 10, 3)).
+			WithReadinessProbe(httpProbe("/readyz", 5, 2)))
+	if serviceAccount != "" {
+		pod.WithServiceAccountName(serviceAccount)
+	}
+
+	annotations := map[string]string{AnnotationPolicyHash: policyHash}
+	return appsv1ac.Deployment(n.Component(c), t.Namespace).
+		WithLabels(Labels(t, c)).
+		WithOwnerReferences(ownerReference(t)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(spec.Replicas).
+			WithRevisionHistoryLimit(3).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, c))).
+			WithStrategy(appsv1ac.DeploymentStrategy().
+				WithType(appsv1.RollingUpdateDeploymentStrategyType).
+				WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+					WithMaxUnavailable(intstr.FromInt32(0)).
+					WithMaxSurge(intstr.FromInt32(1)))).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(Labels(t, c)).
+				WithAnnotations(maps.Clone(annotations)).
+				WithSpec(pod)))
+}
+
+// RedisStatefulSet runs the Managed Redis: one replica, append-only file
+// persistence on a volume, a password from the generated Secret.
+func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSetApplyConfiguration {
+	n := NamesOf(t)
+	r := t.Spec.Redis
+	image := r.Image
+	if image == "" {
+		image = images.Redis
+	}
+	claim := corev1ac.PersistentVolumeClaim("data", "").
+		WithSpec(corev1ac.PersistentVolumeClaimSpec().
+			WithAccessModes(corev1.ReadWriteOnce).
+			WithResources(corev1ac.VolumeResourceRequirements().WithRequests(corev1.ResourceList{corev1.ResourceStorage: r.Storage})))
+	if r.StorageClassName != nil {
+		claim.Spec.WithStorageClassName(*r.StorageClassName)
+	}
+	exec := func(cmd ...string) *corev1ac.ProbeApplyConfiguration {
+		return corev1ac.Probe().WithExec(corev1ac.ExecAction().WithCommand(cmd...)).
+			WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)
+	}
+	return appsv1ac.StatefulSet(n.Component(Redis), t.Namespace).
+		WithLabels(Labels(t, Redis)).
+		WithOwnerReferences(ownerReference(t)).
+		WithSpec(appsv1ac.StatefulSetSpec().
+			WithReplicas(1).
+			WithServiceName(n.Component(Redis)).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Redis))).
+			WithPersistentVolumeClaimRetentionPolicy(appsv1ac.StatefulSetPersistentVolumeClaimRetentionPolicy().
+				WithWhenDeleted(appsv1.RetainPersistentVolumeClaimRetentionPolicyType).
+				WithWhenScaled(appsv1.RetainPersistentVolumeClaimRetentionPolicyType)).
+			WithVolumeClaimTemplates(claim).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(Labels(t, Redis)).
+				WithSpec(corev1ac.PodSpec().
+					WithAutomountServiceAccountToken(false).
+					WithEnableServiceLinks(false).
+					WithSecurityContext(restrictedPod(redisUID)).
+					WithContainers(corev1ac.Container().
+						WithName(Redis).
+						WithImage(image).
+						WithImagePullPolicy(corev1.PullIfNotPresent).
+						WithArgs("--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
+							"--requirepass", "$(REDIS_PASSWORD)").
+						WithEnv(corev1ac.EnvVar().WithName(EnvRedisPassword).WithValueFrom(corev1ac.EnvVarSource().WithSecretKeyRef(
+							corev1ac.SecretKeySelector().WithName(n.RedisAuth()).WithKey(RedisPasswordKey)))).
+						WithPorts(corev1ac.ContainerPort().WithName(Redis).WithContainerPort(RedisPort).WithProtocol(corev1.ProtocolTCP)).
+						WithVolumeMounts(corev1ac.VolumeMount().WithName("data").WithMountPath("/data")).
+						WithResources(resources(r.Resources, defaultResources("100m", "256Mi", "1Gi"))).
+						WithSecurityContext(restrictedContainer()).
+						WithLivenessProbe(corev1ac.Probe().
+							WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString(Redis))).
+							WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)).
+						WithReadinessProbe(exec("sh", "-c", `redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG`))))))
+}
+
+// Service exposes component c of t inside the cluster.
+func Service(t *v1alpha1.LeapTerm, c string) *corev1ac.ServiceApplyConfiguration {
+	port, target := int32(ServicePort), intstr.FromString("http")
+	if c == Redis {
+		port, target = RedisPort, intstr.FromString(Redis)
+	}
+	name := "http"
+	if c == Redis {
+		name = Redis
+	}
+	return corev1ac.Service(NamesOf(t).Component(c), t.Namespace).
+		WithLabels(Labels(t, c)).
+		WithOwnerReferences(ownerReference(t)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(corev1.ServiceTypeClusterIP).
+			WithSelector(SelectorLabels(t, c)).
+			WithPorts(corev1ac.ServicePort().WithName(name).WithPort(port).WithTargetPort(target).WithProtocol(corev1.ProtocolTCP)))
+}

@@ -1,0 +1,253 @@
+// Package controller reconciles LeapTerms into the objects that serve them.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	build "github.com/leap-dev/leap/operator/internal/builder"
+	"github.com/leap-dev/leap/services/calendar"
+)
+
+// LeapTermReconciler turns each LeapTerm into its policy ConfigMap, Secrets,
+// Redis, the three services and what surrounds them, and reports status.
+type LeapTermReconciler struct {
+	Client   client.Client
+	Recorder recorder.EventRecorder
+	// Clock tells the time; tests inject a fake to cross calendar boundaries.
+	Clock clock.PassiveClock
+	// Images are the default component images, following the operator's version.
+	Images build.Images
+	// Random feeds generated Secrets: crypto/rand outside tests.
+	Random io.Reader
+}
+
+// +kubebuilder:rbac:groups=leap.dev,resources=leapterms,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=leap.dev,resources=leapterms/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one LeapTerm's objects to their desired state and
+// records what it saw in status.
+func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	term := &v1alpha1.LeapTerm{}
+	if err := r.Client.Get(ctx, req.NamespacedName, term); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !term.DeletionTimestamp.IsZero() {
+		// Owner references let the garbage collector remove the children; the
+		// operator holds no finalizer, so nothing here can block deletion.
+		return ctrl.Result{}, nil
+	}
+
+	before := term.Status.DeepCopy()
+	if term.Paused() {
+		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
+			Type: ConditionPaused, Status: metav1.ConditionTrue, Reason: ReasonPausedByAnnotation,
+			Message:            v1alpha1.PauseAnnotation + "=disabled: no change is applied until it is removed",
+			ObservedGeneration: term.Generation,
+		})
+		return ctrl.Result{}, r.patchStatus(ctx, term, before)
+	}
+	meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
+		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconciling,
+		ObservedGeneration: term.Generation,
+	})
+
+	result, err := r.reconcile(ctx, term)
+	if err != nil {
+		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reasonOf(err),
+			Message: err.Error(), ObservedGeneration: term.Generation,
+		})
+	}
+	// The status is written whatever happened, and only when it changed.
+	if perr := r.patchStatus(ctx, term, before); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	var invalid invalidSpecError
+	if errors.As(err, &invalid) {
+		// Retrying cannot help: the spec must change, which queues a new reconcile.
+		log.FromContext(ctx).Info("LeapTerm cannot be served as written", "reason", invalid.Error())
+		return ctrl.Result{}, nil
+	}
+	return result, err
+}
+
+// reconcile runs the phases in order; each writes only what differs.
+func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
+	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
+	if err != nil {
+		return ctrl.Result{}, invalidSpecError{err}
+	}
+	a := applier{client: r.Client}
+
+	hash, err := r.reconcilePolicy(ctx, a, term)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileSecrets(ctx, term); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileRedis(ctx, a, term); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcilePortalAccess(ctx, a, term); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, c := range build.Services {
+		if err := r.reconcileComponent(ctx, a, term, c, hash); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.reconcileIngress(ctx, a, term); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	if err := r.updateStatus(ctx, term, hash); err != nil {
+		return ctrl.Result{}, err
+	}
+	next := r.updatePeriod(term, cal)
+	term.Status.ObservedGeneration = term.Generation
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// invalidSpecError is a LeapTerm the API server accepted but that cannot be
+// served, such as an unknown timezone.
+type invalidSpecError struct{ err error }
+
+func (e invalidSpecError) Error() string { return e.err.Error() }
+func (e invalidSpecError) Unwrap() error { return e.err }
+
+func reasonOf(err error) string {
+	var invalid invalidSpecError
+	if errors.As(err, &invalid) {
+		return ReasonInvalidCalendar
+	}
+	return ReasonReconcileError
+}
+
+// updatePeriod sets status.period and returns how long until it next changes.
+func (r *LeapTermReconciler) updatePeriod(term *v1alpha1.LeapTerm, cal *calendar.Calendar) time.Duration {
+	now := r.Clock.Now()
+	place, next, ok := cal.At(now)
+	term.Status.Period = place.Period
+	term.Status.PeriodName = place.Name
+	if !ok {
+		term.Status.NextPeriodChange = nil
+		return 0
+	}
+	if term.Status.NextPeriodChange == nil || !term.Status.NextPeriodChange.Time.Equal(next) {
+		term.Status.NextPeriodChange = &metav1.Time{Time: next}
+	}
+	// A second late is better than a second early: the next reconcile must
+	// land on the far side of the boundary.
+	return next.Sub(now) + time.Second
+}
+
+// patchStatus writes the status when it differs from before, and records an
+// Event for each condition that changed state.
+func (r *LeapTermReconciler) patchStatus(ctx context.Context, term *v1alpha1.LeapTerm, before *v1alpha1.LeapTermStatus) error {
+	if equality.Semantic.DeepEqual(*before, term.Status) {
+		return nil
+	}
+	r.recordTransitions(term, before)
+	patched := term.DeepCopy()
+	original := term.DeepCopy()
+	original.Status = *before
+	if err := r.Client.Status().Patch(ctx, patched, client.MergeFrom(original)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patch status of LeapTerm %s/%s: %w", term.Namespace, term.Name, err)
+	}
+	return nil
+}
+
+// recordTransitions emits one Event per condition whose status changed, and
+// one when the period changed: events on transitions, never on every loop.
+func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *v1alpha1.LeapTermStatus) {
+	if r.Recorder == nil {
+		return
+	}
+	for _, c := range term.Status.Conditions {
+		old := meta.FindStatusCondition(before.Conditions, c.Type)
+		if old != nil && old.Status == c.Status {
+			continue
+		}
+		if old == nil && c.Type == ConditionPaused && c.Status == metav1.ConditionFalse {
+			continue // not being paused is no news
+		}
+		kind := corev1.EventTypeNormal
+		if c.Status == metav1.ConditionFalse && c.Type != ConditionPaused {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(term, nil, kind, c.Reason, "Reconcile", "%s is %s: %s", c.Type, c.Status, c.Message)
+	}
+	if before.Period != term.Status.Period && term.Status.Period != "" {
+		r.Recorder.Eventf(term, nil, corev1.EventTypeNormal, "PeriodChanged", "Reconcile",
+			"the calendar is now in %s %s", term.Status.Period, term.Status.PeriodName)
+	}
+}
+
+// CacheOptions restricts the operator's caches of child kinds to objects it
+// manages, so that a cluster's other Secrets and ConfigMaps are neither
+// watched nor held in memory.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{build.LabelManagedBy: build.ManagedBy})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range ownedKinds() {
+		byObject[obj] = cache.ByObject{Label: managed}
+	}
+	return cache.Options{ByObject: byObject}
+}
+
+func ownedKinds() []client.Object {
+	return []client.Object{
+		&corev1.ConfigMap{}, &corev1.Secret{}, &corev1.Service{}, &corev1.ServiceAccount{},
+		&appsv1.Deployment{}, &appsv1.StatefulSet{},
+		&networkingv1.Ingress{}, &networkingv1.NetworkPolicy{}, &policyv1.PodDisruptionBudget{},
+		&rbacv1.Role{}, &rbacv1.RoleBinding{},
+	}
+}
+
+// SetupWithManager watches LeapTerms and everything they own.
+func (r *LeapTermReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.LeapTerm{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Named("leapterm")
+	for _, obj := range ownedKinds() {
+		b = b.Owns(obj)
+	}
+	return b.Complete(r)
+}

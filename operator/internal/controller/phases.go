@@ -1,0 +1,121 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	build "github.com/leap-dev/leap/operator/internal/builder"
+)
+
+func key(t *v1alpha1.LeapTerm, name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: t.Namespace, Name: name}
+}
+
+// reconcilePolicy writes the policy ConfigMap and returns the policy hash.
+func (r *LeapTermReconciler) reconcilePolicy(ctx context.Context, a applier, t *v1alpha1.LeapTerm) (string, error) {
+	encoded, hash, err := build.PolicyDocument(t)
+	if err != nil {
+		return "", err
+	}
+	_, err = apply(ctx, a, key(t, build.NamesOf(t).PolicyConfigMap()), &corev1.ConfigMap{},
+		build.PolicyConfigMap(t, encoded), corev1ac.ExtractConfigMap)
+	return hash, err
+}
+
+// reconcileSecrets creates the generated Secrets that are absent. A Secret
+// that exists is never rewritten: its tokens are in the hands of the
+// systems that send events.
+func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.LeapTerm) error {
+	secrets, err := build.GeneratedSecrets(t, r.Random)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), &corev1.Secret{})
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get Secret %s: %w", s.Name, err)
+		}
+		if err := r.Client.Create(ctx, s, client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("create Secret %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// reconcileRedis runs the Managed Redis, or removes it when the LeapTerm
+// moved to an External one (its volume is kept).
+func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v1alpha1.LeapTerm) error {
+	name := build.NamesOf(t).Component(build.Redis)
+	if t.Spec.Redis.Mode == v1alpha1.RedisExternal {
+		for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
+			if err := deleteIfPresent(ctx, r.Client, key(t, name), obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := apply(ctx, a, key(t, name), &corev1.Service{}, build.Service(t, build.Redis), corev1ac.ExtractService); err != nil {
+		return err
+	}
+	if _, err := apply(ctx, a, key(t, name), &networkingv1.NetworkPolicy{}, build.RedisNetworkPolicy(t), networkingv1ac.ExtractNetworkPolicy); err != nil {
+		return err
+	}
+	_, err := apply(ctx, a, key(t, name), &appsv1.StatefulSet{}, build.RedisStatefulSet(t, r.Images), appsv1ac.ExtractStatefulSet)
+	return err
+}
+
+// reconcilePortalAccess gives the portal an identity that may patch its own
+// LeapTerm and nothing else.
+func (r *LeapTermReconciler) reconcilePortalAccess(ctx context.Context, a applier, t *v1alpha1.LeapTerm) error {
+	k := key(t, build.NamesOf(t).PortalAccount())
+	if _, err := apply(ctx, a, k, &corev1.ServiceAccount{}, build.PortalServiceAccount(t), corev1ac.ExtractServiceAccount); err != nil {
+		return err
+	}
+	if _, err := apply(ctx, a, k, &rbacv1.Role{}, build.PortalRole(t), rbacv1ac.ExtractRole); err != nil {
+		return err
+	}
+	_, err := apply(ctx, a, k, &rbacv1.RoleBinding{}, build.PortalRoleBinding(t), rbacv1ac.ExtractRoleBinding)
+	return err
+}
+
+// reconcileComponent runs one service: its Deployment, Service and
+// PodDisruptionBudget.
+func (r *LeapTermReconciler) reconcileComponent(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c, hash string) error {
+	k := key(t, build.NamesOf(t).Component(c))
+	if _, err := apply(ctx, a, k, &corev1.Service{}, build.Service(t, c), corev1ac.ExtractService); err != nil {
+		return err
+	}
+	if _, err := apply(ctx, a, k, &policyv1.PodDisruptionBudget{}, build.PodDisruptionBudget(t, c), policyv1ac.ExtractPodDisruptionBudget); err != nil {
+		return err
+	}
+	_, err := apply(ctx, a, k, &appsv1.Deployment{}, build.ServiceDeployment(t, c, r.Images, hash), appsv1ac.ExtractDeployment)
+	return err
+}
+
+// reconcileIngress exposes the portal when asked, and stops when no longer asked.
+func (r *LeapTermReconciler) reconcileIngress(ctx context.Context, a applier, t *v1alpha1.LeapTerm) error {
+	k := key(t, build.NamesOf(t).Component(build.Portal))
+	desired := build.PortalIngress(t)
+	if desired == nil {
+		return deleteIfPresent(ctx, r.Client, k, &networkingv1.Ingress{})
+	}
+	_, err := apply(ctx, a, k, &networkingv1.Ingress{}, desired, networkingv1ac.ExtractIngress)
+	return err
+}

@@ -1,0 +1,169 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	build "github.com/leap-dev/leap/operator/internal/builder"
+)
+
+// updateStatus reads the workloads back and sets the per-component status
+// and the conditions.
+func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapTerm, hash string) error {
+	n := build.NamesOf(t)
+	t.Status.PolicyHash = hash
+	set := func(typ string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
+			Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: t.Generation,
+		})
+	}
+
+	allReady := true
+	var notReady []string
+
+	// Redis.
+	if t.Spec.Redis.Mode == v1alpha1.RedisExternal {
+		t.Status.Redis = nil
+		set(ConditionRedisReady, true, ReasonExternal, "External Redis at "+redactURL(t.Spec.Redis.Address)+"; each service's /readyz checks that it answers")
+	} else {
+		sts := &appsv1.StatefulSet{}
+		if err := r.Client.Get(ctx, key(t, n.Component(build.Redis)), sts); client404(err) != nil {
+			return fmt.Errorf("get StatefulSet %s: %w", n.Component(build.Redis), err)
+		}
+		st, ok, msg := statefulSetState(sts)
+		t.Status.Redis = st
+		set(ConditionRedisReady, ok, reasonFor(ok, false), msg)
+		if !ok {
+			allReady = false
+			notReady = append(notReady, "redis")
+		}
+	}
+
+	// The services, and whether they all run the current policy.
+	policyApplied := true
+	var rolling []string
+	for _, c := range build.Services {
+		d := &appsv1.Deployment{}
+		if err := r.Client.Get(ctx, key(t, n.Component(c)), d); client404(err) != nil {
+			return fmt.Errorf("get Deployment %s: %w", n.Component(c), err)
+		}
+		st, ok, msg := deploymentState(d)
+		switch c {
+		case build.Ingestion:
+			t.Status.Ingestion = st
+		case build.Scoring:
+			t.Status.Scoring = st
+		case build.Portal:
+			t.Status.Portal = st
+		}
+		set(componentCondition[c], ok, reasonFor(ok, st != nil && st.Replicas == 0), msg)
+		if !ok {
+			allReady = false
+			notReady = append(notReady, c)
+		}
+		if !ok || d.Spec.Template.Annotations[build.AnnotationPolicyHash] != hash {
+			policyApplied = false
+			rolling = append(rolling, c)
+		}
+	}
+	if policyApplied {
+		set(ConditionPolicyApplied, true, ReasonRolledOut, "every service runs policy "+hash)
+	} else {
+		set(ConditionPolicyApplied, false, ReasonRollingOut, "policy "+hash+" is rolling out to "+strings.Join(rolling, ", "))
+		allReady = false
+	}
+	if allReady {
+		set(ConditionReady, true, ReasonAllReady, "every component is ready and runs policy "+hash)
+	} else {
+		msg := "waiting for the policy to roll out"
+		if len(notReady) > 0 {
+			msg = "not ready: " + strings.Join(notReady, ", ")
+		}
+		set(ConditionReady, false, ReasonComponentsNotReady, msg)
+	}
+	return nil
+}
+
+func client404(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func reasonFor(ok, zero bool) string {
+	switch {
+	case zero:
+		return ReasonScaledToZero
+	case ok:
+		return ReasonAvailable
+	default:
+		return ReasonProgressing
+	}
+}
+
+// deploymentState tells whether a Deployment has rolled out its current
+// template on every replica and all of them are available.
+func deploymentState(d *appsv1.Deployment) (*v1alpha1.ComponentStatus, bool, string) {
+	if d.Name == "" {
+		return nil, false, "Deployment not created yet"
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := &v1alpha1.ComponentStatus{Replicas: want, ReadyReplicas: d.Status.ReadyReplicas, UpdatedReplicas: d.Status.UpdatedReplicas}
+	switch {
+	case d.Status.ObservedGeneration < d.Generation:
+		return st, false, "the Deployment controller has not seen the latest template yet"
+	case d.Status.UpdatedReplicas < want:
+		return st, false, fmt.Sprintf("%d of %d replicas updated", d.Status.UpdatedReplicas, want)
+	case d.Status.Replicas > d.Status.UpdatedReplicas:
+		return st, false, fmt.Sprintf("%d old replicas still terminating", d.Status.Replicas-d.Status.UpdatedReplicas)
+	case d.Status.AvailableReplicas < want:
+		return st, false, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
+	}
+	return st, true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
+}
+
+// statefulSetState tells whether the Managed Redis is up to date and ready.
+func statefulSetState(s *appsv1.StatefulSet) (*v1alpha1.ComponentStatus, bool, string) {
+	if s.Name == "" {
+		return nil, false, "StatefulSet not created yet"
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	st := &v1alpha1.ComponentStatus{Replicas: want, ReadyReplicas: s.Status.ReadyReplicas, UpdatedReplicas: s.Status.UpdatedReplicas}
+	switch {
+	case s.Status.ObservedGeneration < s.Generation:
+		return st, false, "the StatefulSet controller has not seen the latest template yet"
+	case s.Status.UpdatedReplicas < want:
+		return st, false, fmt.Sprintf("%d of %d replicas updated", s.Status.UpdatedReplicas, want)
+	case s.Status.ReadyReplicas < want:
+		return st, false, fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+	}
+	return st, true, fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+}
+
+// redactURL drops any password from a Redis URL before it reaches status.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "***@" + raw[i+1:]
+		}
+	}
+	return raw
+}

@@ -1,0 +1,98 @@
+// Package policy is the policy document: the effective policy of one
+// LeapTerm, written by the operator into a ConfigMap as JSON and read by
+// every service. It is defined once, here, from the LeapTerm API types.
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+)
+
+// FileName is the key of the document in the policy ConfigMap, and so the
+// name of the file where the services find it.
+const FileName = "policy.json"
+
+// Document is the effective policy a service runs under. Everything in it
+// changes scores, alerts or what people see; the size of the deployment
+// (replicas, images) is deliberately absent, so scaling a component never
+// changes the policy hash and never rolls the pods.
+type Document struct {
+	// LeapTerm is "namespace/name" of the LeapTerm the policy comes from.
+	LeapTerm   string               `json:"leapTerm"`
+	Timezone   string               `json:"timezone"`
+	Terms      []v1alpha1.DateRange `json:"terms"`
+	Breaks     []v1alpha1.DateRange `json:"breaks"`
+	Attendance v1alpha1.Attendance  `json:"attendance"`
+	Scoring    v1alpha1.Scoring     `json:"scoring"`
+	Privacy    v1alpha1.Privacy     `json:"privacy"`
+}
+
+// FromLeapTerm builds the policy document of a defaulted LeapTerm.
+func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
+	s := t.Spec.DeepCopy()
+	d := Document{
+		LeapTerm:   t.Namespace + "/" + t.Name,
+		Timezone:   s.Timezone,
+		Terms:      s.Terms,
+		Breaks:     s.Breaks,
+		Attendance: s.Attendance,
+		Scoring:    s.Scoring,
+		Privacy:    s.Privacy,
+	}
+	if d.Breaks == nil {
+		d.Breaks = []v1alpha1.DateRange{}
+	}
+	// Sets are unordered in the API; sort them so that the same policy
+	// always hashes the same.
+	slices.Sort(d.Scoring.DisplayOnly)
+	slices.Sort(d.Privacy.NoIndicatorFor)
+	return d
+}
+
+// Marshal encodes the document as the ConfigMap holds it: indented JSON with
+// map keys sorted, so equal policies give equal bytes.
+func (d Document) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode policy document: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Hash identifies the document: the first 16 hex digits of the SHA-256 of
+// its encoding. It is stamped on every pod template, so a change of policy
+// rolls every service, and it keys the scoring cache.
+func (d Document) Hash() (string, error) {
+	b, err := d.Marshal()
+	if err != nil {
+		return "", err
+	}
+	return HashBytes(b), nil
+}
+
+// HashBytes is the hash of an encoded document.
+func HashBytes(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Parse decodes a document, refusing unknown fields so that a service never
+// silently runs under a policy it does not understand.
+func Parse(b []byte) (Document, error) {
+	var d Document
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return Document{}, fmt.Errorf("decode policy document: %w", err)
+	}
+	if len(d.Terms) == 0 {
+		return Document{}, fmt.Errorf("decode policy document: no terms")
+	}
+	return d, nil
+}
