@@ -3,7 +3,7 @@
 # and etcd) from the Go modules pinned in hack/tools/envtest, because the usual
 # download of envtest binaries cannot be reached from our build machines.
 #
-# Usage: hack/build-envtest.sh OUTDIR BINARY...   (BINARY: kube-apiserver | etcd)
+# Usage: hack/build-envtest.sh OUTDIR BINARY...   (BINARY: kube-apiserver | etcd | kubectl)
 # Cold: 4-5 minutes on 2 cores; the Makefile calls it only for missing binaries.
 set -euo pipefail
 
@@ -18,6 +18,10 @@ out=$(cd "$out" && pwd)
 
 for bin in "$@"; do
   case "$bin" in
+    kubectl)
+      pkg=k8s.io/kubernetes/cmd/kubectl
+      stamp="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
+      ;;
     kube-apiserver)
       pkg=k8s.io/kubernetes/cmd/kube-apiserver
       stamp="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"

@@ -8,7 +8,7 @@ import "maps"
 // file (make run). A test creates LeapTerms on a real API server and checks
 // that both give the same spec.
 func specDefaults() map[string]any {
-	component := map[string]any{"replicas": int64(2)}
+	component := map[string]any{"replicas": int64(DefaultReplicas)}
 	return map[string]any{
 		"timezone":   "Europe/London",
 		"attendance": map[string]any{"enabled": true, "renormalize": false},
@@ -24,7 +24,7 @@ func specDefaults() map[string]any {
 			"minCohortSize":            int64(10),
 			"exchangeStudentsCanLogIn": false,
 			"noIndicatorFor":           []any{string(PostgraduateResearch)},
-			"lateArrivalDays":          int64(7),
+			"lateArrivalDays":          int64(DefaultLateArrivalDays),
 		},
 		"redis":          map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone)},
 		"ingestion":      maps.Clone(component),
@@ -78,3 +78,10 @@ func mergeDefaults(dst, defaults map[string]any, path string) {
 		}
 	}
 }
+
+// Defaults of optional fields whose zero value is meaningful; they match the
+// schema defaults above.
+const (
+	DefaultReplicas        int32 = 2
+	DefaultLateArrivalDays int32 = 7
+)

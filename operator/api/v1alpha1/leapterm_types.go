@@ -31,7 +31,7 @@ type Attendance struct {
 	// Enabled says whether card taps at attendance readers count.
 	// +kubebuilder:default=true
 	// +optional
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty"`
 	// Reason is shown to students on the attendance tab while attendance is off.
 	// +kubebuilder:validation:MaxLength=500
 	// +optional
@@ -41,7 +41,7 @@ type Attendance struct {
 	// indicator run lower, which is what staff are told to expect.
 	// +kubebuilder:default=false
 	// +optional
-	Renormalize bool `json:"renormalize"`
+	Renormalize bool `json:"renormalize,omitempty"`
 }
 
 // Bands are the lower edges of the engagement bands, as daily-score points
@@ -70,12 +70,12 @@ type Scoring struct {
 	// +kubebuilder:default=7
 	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 56",message="windowDays must be between 1 and 56 teaching days"
 	// +optional
-	WindowDays int32 `json:"windowDays"`
+	WindowDays int32 `json:"windowDays,omitempty"`
 	// PartTimeWindowDays is the window for part-time students.
 	// +kubebuilder:default=21
 	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 56",message="partTimeWindowDays must be between 1 and 56 teaching days"
 	// +optional
-	PartTimeWindowDays int32 `json:"partTimeWindowDays"`
+	PartTimeWindowDays int32 `json:"partTimeWindowDays,omitempty"`
 	// Weights of the activities that count toward the indicator. An activity
 	// not listed here does not count. Keys are activity keys of the catalogue.
 	// +kubebuilder:default={tap_in: 3, faser_upload: 3, faser_view: 1, listen_again: 2, pc_lab_login: 1, moodle_course: 2, moodle_login: 1, moodle_mobile: 1}
@@ -95,14 +95,14 @@ type Scoring struct {
 	// Bands are the thresholds of the five engagement bands.
 	// +kubebuilder:default={high: 70, good: 50, partial: 30, low: 10}
 	// +optional
-	Bands Bands `json:"bands"`
+	Bands Bands `json:"bands,omitzero"`
 	// NoEngagementAlertDays is the number of consecutive teaching days with
 	// nothing counted after which a student's tutor is alerted.
 	// +kubebuilder:default=7
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=56
 	// +optional
-	NoEngagementAlertDays int32 `json:"noEngagementAlertDays"`
+	NoEngagementAlertDays int32 `json:"noEngagementAlertDays,omitempty"`
 }
 
 // StudyLevel is a student's level of study.
@@ -111,8 +111,8 @@ type StudyLevel string
 
 // Study levels.
 const (
-	Undergraduate       StudyLevel = "ug"
-	PostgraduateTaught  StudyLevel = "pgt"
+	Undergraduate        StudyLevel = "ug"
+	PostgraduateTaught   StudyLevel = "pgt"
 	PostgraduateResearch StudyLevel = "pgr"
 )
 
@@ -123,11 +123,11 @@ type Privacy struct {
 	// +kubebuilder:validation:Minimum=2
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
-	MinCohortSize int32 `json:"minCohortSize"`
+	MinCohortSize int32 `json:"minCohortSize,omitempty"`
 	// ExchangeStudentsCanLogIn lets students on exchange into the portal.
 	// +kubebuilder:default=false
 	// +optional
-	ExchangeStudentsCanLogIn bool `json:"exchangeStudentsCanLogIn"`
+	ExchangeStudentsCanLogIn bool `json:"exchangeStudentsCanLogIn,omitempty"`
 	// NoIndicatorFor lists study levels that get activity but no indicator.
 	// +kubebuilder:default={pgr}
 	// +kubebuilder:validation:MaxItems=3
@@ -139,7 +139,7 @@ type Privacy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=365
 	// +optional
-	LateArrivalDays int32 `json:"lateArrivalDays"`
+	LateArrivalDays *int32 `json:"lateArrivalDays,omitempty"`
 }
 
 // RedisMode says who runs Redis.
@@ -176,16 +176,16 @@ type SecretKeyRef struct {
 }
 
 // Redis is where the services keep counts, roster, notes, audit and cache.
-// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address != '')",message="External Redis needs an address"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address != ”)",message="External Redis needs an address"
 type Redis struct {
 	// Mode is Managed (the operator runs Redis) or External.
 	// +kubebuilder:default=Managed
 	// +optional
-	Mode RedisMode `json:"mode"`
+	Mode RedisMode `json:"mode,omitempty"`
 	// Storage is the size of the Managed Redis volume.
 	// +kubebuilder:default="1Gi"
 	// +optional
-	Storage resource.Quantity `json:"storage,omitempty"`
+	Storage resource.Quantity `json:"storage,omitzero"`
 	// StorageClassName of the Managed Redis volume; empty for the cluster default.
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`
@@ -221,7 +221,7 @@ type Component struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
-	Replicas int32 `json:"replicas"`
+	Replicas *int32 `json:"replicas,omitempty"`
 	// Image of the service; empty for the operator's default, which follows
 	// the operator's own version.
 	// +kubebuilder:validation:MaxLength=512
@@ -265,7 +265,7 @@ type LeapTermSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
-	Timezone string `json:"timezone"`
+	Timezone string `json:"timezone,omitempty"`
 	// Terms are the teaching periods; outside them is vacation. They may be
 	// listed in any order (the services sort them) but must not overlap.
 	// +kubebuilder:validation:MinItems=1
@@ -283,31 +283,31 @@ type LeapTermSpec struct {
 	// Attendance switches card taps on or off.
 	// +kubebuilder:default={}
 	// +optional
-	Attendance Attendance `json:"attendance"`
+	Attendance Attendance `json:"attendance,omitzero"`
 	// Scoring says which activities count and how the indicator is made.
 	// +kubebuilder:default={}
 	// +optional
-	Scoring Scoring `json:"scoring"`
+	Scoring Scoring `json:"scoring,omitzero"`
 	// Privacy holds the data-protection rules.
 	// +kubebuilder:default={}
 	// +optional
-	Privacy Privacy `json:"privacy"`
+	Privacy Privacy `json:"privacy,omitzero"`
 	// Redis is the store of every service.
 	// +kubebuilder:default={}
 	// +optional
-	Redis Redis `json:"redis"`
+	Redis Redis `json:"redis,omitzero"`
 	// Ingestion takes events and rosters from the university's systems.
 	// +kubebuilder:default={}
 	// +optional
-	Ingestion Component `json:"ingestion"`
+	Ingestion Component `json:"ingestion,omitzero"`
 	// ScoringService computes daily scores, indicators and alerts.
 	// +kubebuilder:default={}
 	// +optional
-	ScoringService Component `json:"scoringService"`
+	ScoringService Component `json:"scoringService,omitzero"`
 	// Portal serves students, staff and the LEAP team.
 	// +kubebuilder:default={}
 	// +optional
-	Portal Portal `json:"portal"`
+	Portal Portal `json:"portal,omitzero"`
 }
 
 // Period is where today falls in the academic calendar.
@@ -389,6 +389,25 @@ type LeapTermList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LeapTerm `json:"items"`
+}
+
+// IsEnabled reports whether attendance counts; absent means enabled.
+func (a Attendance) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// ReplicasOr is the desired replica count, or def when absent.
+func (c Component) ReplicasOr(def int32) int32 {
+	if c.Replicas == nil {
+		return def
+	}
+	return *c.Replicas
+}
+
+// LateArrivalDaysOr is how many days late an event is still taken, or def when absent.
+func (p Privacy) LateArrivalDaysOr(def int32) int32 {
+	if p.LateArrivalDays == nil {
+		return def
+	}
+	return *p.LateArrivalDays
 }
 
 // PauseAnnotation, set to "disabled", stops the operator changing anything

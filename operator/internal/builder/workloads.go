@@ -203,7 +203,7 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 		WithLabels(Labels(t, c)).
 		WithOwnerReferences(ownerReference(t)).
 		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(spec.Replicas).
+			WithReplicas(spec.ReplicasOr(v1alpha1.DefaultReplicas)).
 			WithRevisionHistoryLimit(3).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, c))).
 			WithStrategy(appsv1ac.DeploymentStrategy().
@@ -226,9 +226,12 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 	if image == "" {
 		image = images.Redis
 	}
-	claim := corev1ac.PersistentVolumeClaim("data", "").
+	// A claim template is no object of its own: no kind, no namespace.
+	claim := (&corev1ac.PersistentVolumeClaimApplyConfiguration{}).
+		WithName("data").
 		WithSpec(corev1ac.PersistentVolumeClaimSpec().
 			WithAccessModes(corev1.ReadWriteOnce).
+			WithVolumeMode(corev1.PersistentVolumeFilesystem).
 			WithResources(corev1ac.VolumeResourceRequirements().WithRequests(corev1.ResourceList{corev1.ResourceStorage: r.Storage})))
 	if r.StorageClassName != nil {
 		claim.Spec.WithStorageClassName(*r.StorageClassName)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -26,8 +26,10 @@ type applier struct {
 
 // apply writes desired unless live already carries it. live is an empty
 // object of the desired kind; extract is the client-go Extract function of
-// that kind. It reports whether it wrote.
-func apply[O client.Object, A runtime.ApplyConfiguration](ctx context.Context, a applier, key client.ObjectKey, live O, desired A, extract func(O, string) (A, error)) (bool, error) {
+// that kind; normalize, if given, removes from the extracted configuration
+// what the API server records as ours but we never send. It reports whether
+// it wrote.
+func apply[O client.Object, A runtime.ApplyConfiguration](ctx context.Context, a applier, key client.ObjectKey, live O, desired A, extract func(O, string) (A, error), normalize ...func(A)) (bool, error) {
 	err := a.client.Get(ctx, key, live)
 	switch {
 	case err == nil:
@@ -35,9 +37,13 @@ func apply[O client.Object, A runtime.ApplyConfiguration](ctx context.Context, a
 		if err != nil {
 			return false, fmt.Errorf("extract fields of %T %s: %w", live, key, err)
 		}
+		for _, n := range normalize {
+			n(owned)
+		}
 		if equality.Semantic.DeepEqual(owned, desired) {
 			return false, nil
 		}
+
 	case !apierrors.IsNotFound(err):
 		return false, fmt.Errorf("get %T %s: %w", live, key, err)
 	}

@@ -77,8 +77,21 @@ func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v
 	if _, err := apply(ctx, a, key(t, name), &networkingv1.NetworkPolicy{}, build.RedisNetworkPolicy(t), networkingv1ac.ExtractNetworkPolicy); err != nil {
 		return err
 	}
-	_, err := apply(ctx, a, key(t, name), &appsv1.StatefulSet{}, build.RedisStatefulSet(t, r.Images), appsv1ac.ExtractStatefulSet)
+	_, err := apply(ctx, a, key(t, name), &appsv1.StatefulSet{}, build.RedisStatefulSet(t, r.Images), appsv1ac.ExtractStatefulSet,
+		withoutClaimStatus)
 	return err
+}
+
+// withoutClaimStatus drops the status the API server writes into a
+// StatefulSet's volume claim templates (phase Pending) and records under the
+// applier's name, although no one sends it.
+func withoutClaimStatus(s *appsv1ac.StatefulSetApplyConfiguration) {
+	if s.Spec == nil {
+		return
+	}
+	for i := range s.Spec.VolumeClaimTemplates {
+		s.Spec.VolumeClaimTemplates[i].Status = nil
+	}
 }
 
 // reconcilePortalAccess gives the portal an identity that may patch its own

@@ -11,11 +11,10 @@ import (
 
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/operator/internal/scheme"
 )
 
 // K8sVersion is the version of the control plane the tests run against.
@@ -28,16 +27,7 @@ func Root() string {
 }
 
 // Scheme knows the built-in kinds and LeapTerm.
-func Scheme() *kruntime.Scheme {
-	s := kruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func Scheme() *kruntime.Scheme { return scheme.New() }
 
 // Codecs decode objects of Scheme.
 func Codecs() serializer.CodecFactory { return serializer.NewCodecFactory(Scheme()) }
