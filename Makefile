@@ -32,7 +32,7 @@ help: ## Show the targets.
 run: run-operator ## Run the product locally (today: the operator against a local API server).
 
 .PHONY: run-operator
-run-operator: envtest ## Start a local API server, install the CRD, apply a sample and run the operator.
+run-operator: envtest kubectl ## Start a local API server, install the CRD, apply a sample and run the operator.
 	go run ./operator/cmd/devcluster --assets $(ENVTEST_DIR) --crd config/crd/bases --sample $(or $(SAMPLE),config/samples/leap_v1alpha1_leapterm_typical.yaml)
 
 .PHONY: build
@@ -79,7 +79,10 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and the operator's RBAC into co
 .PHONY: envtest
 envtest: $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd ## Build the test control plane (kube-apiserver, etcd) from Go modules.
 
-$(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd: hack/tools/envtest/go.mod hack/tools/envtest/go.sum hack/build-envtest.sh
+.PHONY: kubectl
+kubectl: $(ENVTEST_DIR)/kubectl ## Build kubectl of the same Kubernetes version.
+
+$(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd $(ENVTEST_DIR)/kubectl: hack/tools/envtest/go.mod hack/tools/envtest/go.sum hack/build-envtest.sh
 	hack/build-envtest.sh $(ENVTEST_DIR) $(@F)
 
 $(CONTROLLER_GEN):

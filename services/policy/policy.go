@@ -91,6 +91,9 @@ func Parse(b []byte) (Document, error) {
 	if err := dec.Decode(&d); err != nil {
 		return Document{}, fmt.Errorf("decode policy document: %w", err)
 	}
+	if dec.More() {
+		return Document{}, fmt.Errorf("decode policy document: data after the document")
+	}
 	if len(d.Terms) == 0 {
 		return Document{}, fmt.Errorf("decode policy document: no terms")
 	}

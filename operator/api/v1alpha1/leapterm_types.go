@@ -410,7 +410,7 @@ func (p Privacy) LateArrivalDaysOr(def int32) int32 {
 	return *p.LateArrivalDays
 }
 
-// PauseAnnotation, set to "disabled", stops the operator changing anything
+// PauseAnnotation is the annotation that, set to "disabled", stops the operator changing anything
 // for the LeapTerm; deletion still proceeds.
 const PauseAnnotation = "leap.dev/reconcile"
 

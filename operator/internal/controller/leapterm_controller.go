@@ -207,8 +207,9 @@ func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *
 		if old == nil && c.Type == ConditionPaused && c.Status == metav1.ConditionFalse {
 			continue // not being paused is no news
 		}
+		// Losing a condition is a warning; not having it yet is not.
 		kind := corev1.EventTypeNormal
-		if c.Status == metav1.ConditionFalse && c.Type != ConditionPaused {
+		if old != nil && old.Status == metav1.ConditionTrue && c.Status == metav1.ConditionFalse && c.Type != ConditionPaused {
 			kind = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(term, nil, kind, c.Reason, "Reconcile", "%s is %s: %s", c.Type, c.Status, c.Message)

@@ -1,0 +1,118 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+)
+
+func term() *v1alpha1.LeapTerm {
+	t := &v1alpha1.LeapTerm{}
+	t.Namespace, t.Name = "leap", "y2026"
+	t.Spec = v1alpha1.LeapTermSpec{
+		Timezone: "Europe/London",
+		Terms:    []v1alpha1.DateRange{{Name: "autumn", Start: "2026-10-05", End: "2026-12-11"}},
+		Scoring: v1alpha1.Scoring{
+			WindowDays: 7, Weights: map[string]int32{"tap_in": 3, "moodle_login": 1},
+			DisplayOnly: []v1alpha1.Activity{v1alpha1.ReadingList, v1alpha1.LibraryLoan},
+			Bands:       v1alpha1.Bands{High: 70, Good: 50, Partial: 30, Low: 10},
+		},
+		Privacy: v1alpha1.Privacy{MinCohortSize: 10, NoIndicatorFor: []v1alpha1.StudyLevel{"pgr"}},
+	}
+	return t
+}
+
+func TestHashChangesWithPolicyOnly(t *testing.T) {
+	base, err := FromLeapTerm(term()).Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaled := term()
+	scaled.Spec.Ingestion.Replicas = ptr.To[int32](9)
+	scaled.Spec.Portal.Image = "other:1"
+	if h, _ := FromLeapTerm(scaled).Hash(); h != base {
+		t.Error("scaling a component changed the policy hash")
+	}
+	reordered := term()
+	reordered.Spec.Scoring.DisplayOnly = []v1alpha1.Activity{v1alpha1.LibraryLoan, v1alpha1.ReadingList}
+	if h, _ := FromLeapTerm(reordered).Hash(); h != base {
+		t.Error("listing a set in another order changed the policy hash")
+	}
+	off := term()
+	off.Spec.Attendance.Enabled = ptr.To(false)
+	if h, _ := FromLeapTerm(off).Hash(); h == base {
+		t.Error("switching attendance off kept the policy hash")
+	}
+	weight := term()
+	weight.Spec.Scoring.Weights["moodle_login"] = 2
+	if h, _ := FromLeapTerm(weight).Hash(); h == base {
+		t.Error("changing a weight kept the policy hash")
+	}
+}
+
+func TestMarshalParseRoundTrip(t *testing.T) {
+	d := FromLeapTerm(term())
+	b, err := d.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := got.Marshal()
+	if string(again) != string(b) {
+		t.Fatalf("round trip changed the document:\n%s\n%s", b, again)
+	}
+	if got.LeapTerm != "leap/y2026" {
+		t.Errorf("leapTerm %q", got.LeapTerm)
+	}
+}
+
+func TestParseRejectsMalformedDocuments(t *testing.T) {
+	cases := map[string]string{
+		"empty":         ``,
+		"not JSON":      `weights: 3`,
+		"unknown field": `{"leapTerm":"a/b","terms":[{"name":"t","start":"2026-01-01","end":"2026-02-01"}],"surprise":1}`,
+		"no terms":      `{"leapTerm":"a/b","terms":[]}`,
+		"wrong type":    `{"leapTerm":"a/b","terms":"autumn"}`,
+		"trailing data": `{"leapTerm":"a/b","terms":[{"name":"t","start":"2026-01-01","end":"2026-02-01"}]} {}`,
+	}
+	for name, doc := range cases {
+		if _, err := Parse([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted %q", name, doc)
+		} else if !strings.Contains(err.Error(), "policy document") {
+			t.Errorf("%s: error %q does not say what it was reading", name, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	good, _ := FromLeapTerm(term()).Marshal()
+	f.Add(good)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"terms":[{}]}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := Parse(b)
+		if err != nil {
+			return
+		}
+		// Whatever parses must encode and parse back to the same document.
+		enc, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2, err := Parse(enc)
+		if err != nil {
+			t.Fatalf("re-parse of %s: %v", enc, err)
+		}
+		enc2, _ := d2.Marshal()
+		if string(enc) != string(enc2) {
+			t.Fatalf("unstable encoding:\n%s\n%s", enc, enc2)
+		}
+	})
+}
