@@ -176,7 +176,7 @@ type SecretKeyRef struct {
 }
 
 // Redis is where the services keep counts, roster, notes, audit and cache.
-// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address != ”)",message="External Redis needs an address"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address.size() > 0)",message="External Redis needs an address"
 type Redis struct {
 	// Mode is Managed (the operator runs Redis) or External.
 	// +kubebuilder:default=Managed

@@ -31,6 +31,7 @@ import (
 	"github.com/leap-dev/leap/operator/internal/builder"
 	"github.com/leap-dev/leap/operator/internal/operator"
 	"github.com/leap-dev/leap/operator/internal/scheme"
+	"github.com/leap-dev/leap/operator/internal/testenv"
 )
 
 func main() {
@@ -55,6 +56,7 @@ func run(assets, crds, sample string) error {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme.New(),
 	}
+	testenv.WidenServiceRange(env)
 	cfg, err := env.Start()
 	if err != nil {
 		return fmt.Errorf("start local API server: %w", err)

@@ -117,6 +117,8 @@ var invalid = []struct {
 		"partTimeWindowDays must be between 1 and 56 teaching days"},
 	{"External Redis without address", set("spec.redis", map[string]any{"mode": "External"}),
 		"External Redis needs an address"},
+	{"External Redis with empty address", set("spec.redis", map[string]any{"mode": "External", "address": ""}),
+		"External Redis needs an address"},
 	{"unknown study level", set("spec.privacy.noIndicatorFor", []any{"phd"}),
 		"Unsupported value: \"phd\""},
 	{"not a date", set("spec.terms", []any{term("autumn", "5 October", "2026-12-11")}),

@@ -56,6 +56,7 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme(),
 	}
+	WidenServiceRange(env)
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start test control plane from %s: %w", assets, err)
@@ -65,3 +66,10 @@ func Start() (*Env, error) {
 
 // Stop ends the control plane.
 func (e *Env) Stop() error { return e.env.Stop() }
+
+// WidenServiceRange gives the API server a /16 of Service addresses instead
+// of envtest's /24, which 50 LeapTerms (four Services each) and the other
+// tests' would exhaust.
+func WidenServiceRange(env *envtest.Environment) {
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
+}
