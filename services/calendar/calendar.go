@@ -85,6 +85,9 @@ func New(timezone string, terms, breaks []v1alpha1.DateRange) (*Calendar, error)
 	if c.terms, err = parseSpans("term", terms); err != nil {
 		return nil, err
 	}
+	if len(c.terms) == 0 {
+		return nil, fmt.Errorf("a calendar needs at least one term")
+	}
 	if c.breaks, err = parseSpans("break", breaks); err != nil {
 		return nil, err
 	}
@@ -138,10 +141,46 @@ func (c *Calendar) PlaceOf(d Day) Place {
 	return Place{v1alpha1.PeriodVacation, ""}
 }
 
-// IsTeachingDay reports whether a day is in a term and not in a break.
-// Weekends are teaching days here: the scoring engine decides how to treat
-// them, the calendar only knows the university's dates.
-func (c *Calendar) IsTeachingDay(d Day) bool { return c.PlaceOf(d).Period == v1alpha1.PeriodInTerm }
+// IsTeachingDay reports whether a day is a weekday in a term and not in a
+// break. Only teaching days count in the scoring window and toward alerts,
+// so a quiet weekend or a reading week never pulls an indicator down.
+func (c *Calendar) IsTeachingDay(d Day) bool {
+	if wd := d.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		return false
+	}
+	return c.PlaceOf(d).Period == v1alpha1.PeriodInTerm
+}
+
+// TeachingDaysBefore returns up to n teaching days ending at last (included),
+// newest first, never earlier than the first term's start.
+func (c *Calendar) TeachingDaysBefore(last Day, n int) []Day {
+	days := make([]Day, 0, n)
+	if len(c.terms) == 0 {
+		return days
+	}
+	first := c.terms[0].start
+	for d := last; len(days) < n && !d.Before(first); d = d.AddDays(-1) {
+		if c.IsTeachingDay(d) {
+			days = append(days, d)
+		}
+	}
+	return days
+}
+
+// FirstDay and LastDay bound the academic year: the first day of the
+// first term and the last day of the last.
+func (c *Calendar) FirstDay() Day { return c.terms[0].start }
+
+// LastDay is the last day of the last term.
+func (c *Calendar) LastDay() Day {
+	last := c.terms[0].end
+	for _, t := range c.terms {
+		if last.Before(t.end) {
+			last = t.end
+		}
+	}
+	return last
+}
 
 // At tells where the moment t falls and when that next changes. ok is false
 // when nothing changes after t (past the last term).

@@ -46,7 +46,8 @@ func TestPlaceOf(t *testing.T) {
 		if got := c.PlaceOf(day(t, s)); got != want {
 			t.Errorf("%s: got %+v, want %+v", s, got, want)
 		}
-		if got := c.IsTeachingDay(day(t, s)); got != (want.Period == v1alpha1.PeriodInTerm) {
+		weekday := day(t, s).Weekday() != time.Saturday && day(t, s).Weekday() != time.Sunday
+		if got := c.IsTeachingDay(day(t, s)); got != (want.Period == v1alpha1.PeriodInTerm && weekday) {
 			t.Errorf("%s: teaching day %v", s, got)
 		}
 	}
@@ -76,6 +77,9 @@ func TestAtUsesTheCalendarTimezone(t *testing.T) {
 }
 
 func TestNewRejectsWhatTheAPICannotCheck(t *testing.T) {
+	if _, err := New("UTC", nil, nil); err == nil {
+		t.Error("a calendar without terms accepted")
+	}
 	if _, err := New("Europe/Atlantis", nil, nil); err == nil {
 		t.Error("unknown timezone accepted")
 	}
@@ -94,5 +98,24 @@ func TestDayArithmetic(t *testing.T) {
 	}
 	if d.Weekday() != time.Thursday {
 		t.Errorf("weekday %v", d.Weekday())
+	}
+}
+
+func TestTeachingDaysBefore(t *testing.T) {
+	c := year(t, "Europe/London")
+	// Monday 16 November 2026, after reading week: back over the weekend
+	// and the break to the week before.
+	got := c.TeachingDaysBefore(day(t, "2026-11-16"), 3)
+	want := []string{"2026-11-16", "2026-11-06", "2026-11-05"}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if n := len(c.TeachingDaysBefore(day(t, "2026-10-06"), 7)); n != 2 {
+		t.Errorf("the first days of the year: %d teaching days, want 2", n)
+	}
+	if c.FirstDay().String() != "2026-10-05" || c.LastDay().String() != "2027-03-26" {
+		t.Errorf("year %s..%s", c.FirstDay(), c.LastDay())
 	}
 }

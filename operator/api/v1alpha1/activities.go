@@ -45,12 +45,23 @@ var Catalogue = []ActivityInfo{
 	{ReadingList, "Reading lists", "a reading list opened through a signed-in route"},
 }
 
-// KnownActivity reports whether key names an activity of the catalogue.
-func KnownActivity(key string) bool {
-	for _, a := range Catalogue {
+// NumActivities is the size of the catalogue; arrays of per-activity
+// counts are indexed by catalogue position.
+const NumActivities = 10
+
+// ActivityIndex is the position of key in the catalogue, or false when the
+// key is unknown.
+func ActivityIndex(key string) (int, bool) {
+	for i, a := range Catalogue {
 		if string(a.Key) == key {
-			return true
+			return i, true
 		}
 	}
-	return false
+	return -1, false
+}
+
+// KnownActivity reports whether key names an activity of the catalogue.
+func KnownActivity(key string) bool {
+	_, ok := ActivityIndex(key)
+	return ok
 }
