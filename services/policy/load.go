@@ -1,0 +1,201 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
+)
+
+// Loaded is a policy a service runs under.
+type Loaded struct {
+	Doc      Document
+	Hash     string
+	Calendar *calendar.Calendar
+	// Source is the file it came from.
+	Source string
+}
+
+// ParseFile reads either form of policy a service may be given: the policy
+// document the operator writes into the ConfigMap (JSON), or a LeapTerm
+// YAML file as a platform engineer would apply it (make run). A LeapTerm
+// file gets the schema's defaults and the API's rules checked here, since
+// no API server has seen it.
+func ParseFile(name string, b []byte) (*Loaded, error) {
+	var doc Document
+	head := map[string]any{}
+	if err := yaml.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	if head["kind"] == "LeapTerm" {
+		t, err := parseLeapTerm(b)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		doc = FromLeapTerm(t)
+	} else {
+		d, err := Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		doc = d
+	}
+	if err := Validate(doc); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	cal, err := calendar.New(doc.Timezone, doc.Terms, doc.Breaks)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	hash, err := doc.Hash()
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Doc: doc, Hash: hash, Calendar: cal, Source: name}, nil
+}
+
+func parseLeapTerm(b []byte) (*v1alpha1.LeapTerm, error) {
+	obj := map[string]any{}
+	if err := yaml.Unmarshal(b, &obj); err != nil {
+		return nil, err
+	}
+	if obj["apiVersion"] != v1alpha1.GroupVersion.String() {
+		return nil, fmt.Errorf("apiVersion %v: want %s", obj["apiVersion"], v1alpha1.GroupVersion)
+	}
+	v1alpha1.ApplyDefaults(obj)
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	t := &v1alpha1.LeapTerm{}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(t); err != nil {
+		return nil, fmt.Errorf("LeapTerm: %w", err)
+	}
+	if t.Namespace == "" {
+		t.Namespace = "local"
+	}
+	return t, nil
+}
+
+// Validate applies the LeapTerm API's rules to a document, for policies
+// that did not come through an API server.
+func Validate(d Document) error {
+	s := d.Scoring
+	for _, w := range []struct {
+		name string
+		v    int32
+	}{{"windowDays", s.WindowDays}, {"partTimeWindowDays", s.PartTimeWindowDays}, {"noEngagementAlertDays", s.NoEngagementAlertDays}} {
+		if w.v < 1 || w.v > 56 {
+			return fmt.Errorf("%s must be between 1 and 56 teaching days, not %d", w.name, w.v)
+		}
+	}
+	positive := false
+	for k, w := range s.Weights {
+		if !v1alpha1.KnownActivity(k) {
+			return fmt.Errorf("weights name an unknown activity %q", k)
+		}
+		if w < 0 {
+			return fmt.Errorf("weight of %s must not be negative", k)
+		}
+		positive = positive || w > 0
+	}
+	if !positive {
+		return fmt.Errorf("at least one activity must have a weight above zero")
+	}
+	for _, a := range s.DisplayOnly {
+		if s.Weights[string(a)] > 0 {
+			return fmt.Errorf("display-only activity %s cannot have a weight above zero", a)
+		}
+	}
+	b := s.Bands
+	if b.High <= b.Good || b.Good <= b.Partial || b.Partial <= b.Low || b.Low < 0 || b.High > 100 {
+		return fmt.Errorf("band thresholds must be strictly descending within 0..100: high > good > partial > low")
+	}
+	if d.Privacy.MinCohortSize < 2 {
+		return fmt.Errorf("minCohortSize must be at least 2")
+	}
+	return nil
+}
+
+// Source is the policy a service runs under, re-read when its file changes.
+// Readers call Current for every request: a new policy applies at once.
+type Source struct {
+	path    string
+	current atomic.Pointer[Loaded]
+	raw     atomic.Pointer[[]byte]
+	log     *slog.Logger
+}
+
+// Open loads the policy at path; it must be valid for the service to start.
+func Open(path string, log *slog.Logger) (*Source, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	l, err := ParseFile(path, b)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{path: path, log: log}
+	s.current.Store(l)
+	s.raw.Store(&b)
+	return s, nil
+}
+
+// Static serves one fixed policy (tests, benchmarks).
+func Static(l *Loaded) *Source {
+	s := &Source{}
+	s.current.Store(l)
+	return s
+}
+
+// Current is the policy in force.
+func (s *Source) Current() *Loaded { return s.current.Load() }
+
+// Watch re-reads the file every interval until ctx ends. A changed file that
+// does not parse is logged and ignored: the service keeps the policy it has
+// rather than run without one. A ConfigMap mount changes by swapping a
+// symlink, which content comparison sees and modification times may not.
+func (s *Source) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reload()
+		}
+	}
+}
+
+func (s *Source) reload() {
+	b, err := os.ReadFile(s.path)
+	if err != nil {
+		s.log.Error("policy file unreadable; keeping the policy in force", "path", s.path, "error", err)
+		return
+	}
+	if old := s.raw.Load(); old != nil && bytes.Equal(*old, b) {
+		return
+	}
+	l, err := ParseFile(s.path, b)
+	if err != nil {
+		s.log.Error("policy file invalid; keeping the policy in force", "path", s.path, "error", err, "hash", s.Current().Hash)
+		s.raw.Store(&b) // report once per change, not every tick
+		return
+	}
+	s.raw.Store(&b)
+	prev := s.current.Swap(l)
+	s.log.Info("policy changed", "path", s.path, "from", prev.Hash, "to", l.Hash)
+}

@@ -1,0 +1,127 @@
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func repoFile(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEverySampleLoadsWithDefaults(t *testing.T) {
+	for _, name := range []string{"typical", "covid", "minimal"} {
+		l, err := ParseFile(name, repoFile(t, "config/samples/leap_v1alpha1_leapterm_"+name+".yaml"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l.Doc.Scoring.WindowDays != 7 || l.Doc.Scoring.Weights["tap_in"] != 3 || l.Doc.Timezone != "Europe/London" || len(l.Hash) != 16 {
+			t.Errorf("%s: defaults missing: %+v", name, l.Doc.Scoring)
+		}
+		if name == "covid" && l.Doc.Attendance.IsEnabled() {
+			t.Error("covid: attendance on")
+		}
+	}
+}
+
+func TestDocumentAndLeapTermGiveTheSamePolicy(t *testing.T) {
+	fromYAML, err := ParseFile("typical", repoFile(t, "config/samples/leap_v1alpha1_leapterm_typical.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := fromYAML.Doc.Marshal()
+	fromJSON, err := ParseFile("policy.json", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromJSON.Hash != fromYAML.Hash {
+		t.Error("the same policy hashes differently as a document")
+	}
+}
+
+func TestBadLeapTermFilesAreRefusedWithTheReason(t *testing.T) {
+	base := string(repoFile(t, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
+	cases := map[string]struct{ doc, want string }{
+		"unknown field":  {base + "  surprise: 1\n", "unknown field"},
+		"bad window":     {base + "  scoring: {windowDays: 99}\n", "windowDays must be between 1 and 56"},
+		"no weights":     {base + "  scoring: {weights: {tap_in: 0}}\n", "at least one activity"},
+		"unknown weight": {base + "  scoring: {weights: {gym: 1}}\n", "unknown activity"},
+		"bands":          {base + "  scoring: {bands: {high: 10, good: 20, partial: 30, low: 40}}\n", "strictly descending"},
+		"timezone":       {base + "  timezone: Mars/Olympus\n", "timezone"},
+		"bad date":       {strings.Replace(base, "2026-12-11", "2026-13-11", 1), "date"},
+		"wrong version":  {strings.Replace(base, "leap.dev/v1alpha1", "leap.dev/v9", 1), "apiVersion"},
+		"not yaml":       {"{{{", "policy"},
+	}
+	for name, c := range cases {
+		if _, err := ParseFile(name, []byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, c.want)
+		}
+	}
+}
+
+func TestSourceReloadsAndKeepsTheOldPolicyOnABadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "term.yaml")
+	base := repoFile(t, "config/samples/leap_v1alpha1_leapterm_minimal.yaml")
+	if err := os.WriteFile(path, base, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.Current().Hash
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Watch(ctx, 10*time.Millisecond)
+
+	off := append(append([]byte{}, base...), "  attendance: {enabled: false}\n"...)
+	if err := os.WriteFile(path, off, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.Current().Hash != first && !s.Current().Doc.Attendance.IsEnabled() })
+	second := s.Current().Hash
+
+	if err := os.WriteFile(path, []byte("kind: LeapTerm\nspec: [broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if s.Current().Hash != second {
+		t.Fatal("a broken file replaced the policy in force")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met in 5s")
+}
+
+func FuzzParseFile(f *testing.F) {
+	f.Add(repoFile(&testing.T{}, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
+	f.Add([]byte("kind: LeapTerm\napiVersion: leap.dev/v1alpha1\nspec: {terms: [{name: a, start: '2026-01-01', end: '2026-01-02'}]}"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := ParseFile("fuzz", b)
+		if err != nil {
+			return
+		}
+		if l.Calendar == nil || len(l.Hash) != 16 || Validate(l.Doc) != nil {
+			t.Fatalf("accepted an invalid policy: %+v", l.Doc)
+		}
+	})
+}

@@ -1,0 +1,167 @@
+// Package server is the scaffolding every LEAP service shares: an echo v4
+// server with Recover, RequestID, OpenTelemetry, slog JSON request logs,
+// RFC 9457 problem+json errors, Prometheus metrics, /healthz, /readyz and a
+// graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/labstack/echo/otelecho"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options configure a service's server.
+type Options struct {
+	// Name of the service, in logs, traces and metrics.
+	Name string
+	// Logger writes JSON logs; requests are logged through it.
+	Logger *slog.Logger
+	// Ready reports whether the service can serve: Redis reachable, policy
+	// loaded. /readyz answers 503 with its error.
+	Ready func(ctx context.Context) error
+	// Registry collects the service's metrics; a new one when nil.
+	Registry *prometheus.Registry
+	// TracerProvider for otelecho; the global one when nil.
+	TracerProvider trace.TracerProvider
+}
+
+// Server is an echo server with the shared middleware installed.
+type Server struct {
+	Echo     *echo.Echo
+	Registry *prometheus.Registry
+	log      *slog.Logger
+}
+
+// probePaths are skipped by tracing and request logs: they are called every
+// few seconds and say nothing about users.
+var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// New builds the server of a service.
+func New(o Options) *Server {
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = problemHandler(o.Logger)
+
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leap_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		ConstLabels: prometheus.Labels{"service": o.Name},
+	}, []string{"route", "method", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "leap_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+		ConstLabels: prometheus.Labels{"service": o.Name},
+		Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method"})
+	o.Registry.MustRegister(requests, latency)
+
+	skipProbes := func(c echo.Context) bool { return probePaths[c.Path()] }
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	tracing := []otelecho.Option{otelecho.WithSkipper(skipProbes)}
+	if o.TracerProvider != nil {
+		tracing = append(tracing, otelecho.WithTracerProvider(o.TracerProvider))
+	}
+	e.Use(otelecho.Middleware(o.Name, tracing...))
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // write the answer now, so the status below is the real one
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+			latency.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+			return nil
+		}
+	})
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		Skipper:      skipProbes,
+		LogStatus:    true,
+		LogURI:       true,
+		LogMethod:    true,
+		LogLatency:   true,
+		LogRequestID: true,
+		LogError:     true,
+		HandleError:  false,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			attrs := []slog.Attr{
+				slog.String("method", v.Method), slog.String("uri", v.URI), slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency), slog.String("request_id", v.RequestID),
+			}
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			if v.Error != nil {
+				attrs = append(attrs, slog.String("error", v.Error.Error()))
+			}
+			o.Logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			return nil
+		},
+	}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if o.Ready != nil {
+			if err := o.Ready(ctx); err != nil {
+				return Problem(http.StatusServiceUnavailable, "Not ready", err.Error())
+			}
+		}
+		return c.String(http.StatusOK, "ready\n")
+	})
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})))
+	return &Server{Echo: e, Registry: o.Registry, log: o.Logger}
+}
+
+// Serve serves on l until ctx ends, then drains in-flight requests for up
+// to grace before closing.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down %s: %w", l.Addr(), err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ListenAndServe listens on addr and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, grace time.Duration) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, l, grace)
+}

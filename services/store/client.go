@@ -1,0 +1,124 @@
+// Package store is LEAP's data in Redis: the client built from
+// configuration, the key layout, and the operations the services share.
+//
+// Every key about one student carries the hash tag {s:ID}, so that all of a
+// student's data lives on one Redis Cluster slot and the Lua scripts that
+// change it together stay atomic on a Cluster too.
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+)
+
+// Topology is the shape of the Redis deployment.
+type Topology string
+
+// Topologies, as in the LeapTerm's spec.redis.topology.
+const (
+	Standalone Topology = "Standalone"
+	Sentinel   Topology = "Sentinel"
+	Cluster    Topology = "Cluster"
+)
+
+// Options configure the Redis client.
+type Options struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS;
+	// for Sentinel and Cluster, more members as ?addr=host:port.
+	URL            string
+	Topology       Topology
+	SentinelMaster string
+	// Password, when set, overrides any password in URL (it comes from a Secret).
+	Password     string
+	PoolSize     int
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// Tracing adds OpenTelemetry spans to every command.
+	Tracing bool
+}
+
+// Open builds a client for standalone, Sentinel or Cluster Redis. It does
+// not connect: the services' /readyz pings it.
+func Open(o Options) (redis.UniversalClient, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return nil, fmt.Errorf("redis URL %q: want redis://host:port or rediss://host:port", redactURL(o.URL))
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:        []string{u.Host},
+		PoolSize:     o.PoolSize,
+		DialTimeout:  o.DialTimeout,
+		ReadTimeout:  o.ReadTimeout,
+		WriteTimeout: o.WriteTimeout,
+	}
+	q := u.Query()
+	uo.Addrs = append(uo.Addrs, q["addr"]...)
+	if u.User != nil {
+		uo.Username = u.User.Username()
+		uo.Password, _ = u.User.Password()
+	}
+	if o.Password != "" {
+		uo.Password = o.Password
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if _, err := fmt.Sscan(db, &uo.DB); err != nil {
+			return nil, fmt.Errorf("redis URL %q: database %q is not a number", redactURL(o.URL), db)
+		}
+	}
+	if u.Scheme == "rediss" {
+		redisOpts, err := redis.ParseURL("rediss://" + u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL %q: %w", redactURL(o.URL), err)
+		}
+		uo.TLSConfig = redisOpts.TLSConfig
+	}
+	var client redis.UniversalClient
+	switch o.Topology {
+	case "", Standalone:
+		uo.Addrs = uo.Addrs[:1]
+		client = redis.NewClient(uo.Simple())
+	case Sentinel:
+		if o.SentinelMaster == "" {
+			return nil, fmt.Errorf("redis: Sentinel needs the master's name")
+		}
+		uo.MasterName = o.SentinelMaster
+		client = redis.NewFailoverClient(uo.Failover())
+	case Cluster:
+		uo.DB = 0
+		client = redis.NewClusterClient(uo.Cluster())
+	default:
+		return nil, fmt.Errorf("redis topology %q: want Standalone, Sentinel or Cluster", o.Topology)
+	}
+	if o.Tracing {
+		if err := redisotel.InstrumentTracing(client); err != nil {
+			return nil, fmt.Errorf("redis tracing: %w", err)
+		}
+	}
+	return client, nil
+}
+
+// Ping checks that Redis answers.
+func Ping(ctx context.Context, c redis.UniversalClient) error {
+	if err := c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	return nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}

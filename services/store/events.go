@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
+)
+
+// Counts are one student's counts on one day, indexed by catalogue position.
+type Counts [v1alpha1.NumActivities]int32
+
+// The key layout. A student's keys share the hash tag {s:ID}.
+//
+//	leap:{s:ID}:p             HASH  the roster profile
+//	leap:{s:ID}:c:YYYYMM      HASH  day of month -> counts "n,n,..." in catalogue order, trailing zeros trimmed
+//	leap:{s:ID}:i:YYYYMMDD    SET   event ids counted for that day, expiring after the late-arrival window
+//	leap:{s:ID}:v             INT   data version, bumped by every change of counts (keys the scoring cache)
+//
+// One hash per student and month keeps every hash at 31 fields or fewer, so
+// Redis stores it as a compact listpack: about 30 bytes a student-day.
+func studentTag(id string) string { return "leap:{s:" + id + "}" }
+
+// ProfileKey holds a student's roster profile.
+func ProfileKey(id string) string { return studentTag(id) + ":p" }
+
+// CountsKey holds a student's counts for the month of d.
+func CountsKey(id string, d calendar.Day) string {
+	return fmt.Sprintf("%s:c:%04d%02d", studentTag(id), d.Year, d.Month)
+}
+
+// EventIDsKey holds the event ids counted for a student on day d.
+func EventIDsKey(id string, d calendar.Day) string {
+	return fmt.Sprintf("%s:i:%04d%02d%02d", studentTag(id), d.Year, d.Month, d.Day)
+}
+
+// VersionKey holds a student's data version.
+func VersionKey(id string) string { return studentTag(id) + ":v" }
+
+// SourcesKey holds, per source system, when it last sent an event.
+const SourcesKey = "leap:sources"
+
+// recordScript counts a group of events of one student on one day, each
+// exactly once, atomically with the record of their ids: a retried or
+// concurrently repeated batch can never count twice, and nothing is ever
+// half-written. It is plain Lua, so both redis-server and the embedded
+// Redis of `make run` run it.
+//
+//go:embed record.lua
+var recordLua string
+
+var recordScript = redis.NewScript(recordLua)
+
+// Event is one activity to count.
+type Event struct {
+	ID       string
+	Student  string
+	Activity int // catalogue index
+	Day      calendar.Day
+}
+
+// Outcome of recording one event.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Counted Outcome = iota
+	Duplicate
+	UnknownStudent
+)
+
+// Recorder writes events to Redis.
+type Recorder struct {
+	Client redis.UniversalClient
+	// Retention is how long an event id is remembered after its day: at
+	// least the late-arrival window, after which the event is refused anyway.
+	Retention time.Duration
+	// Now is the service's clock; ids expire relative to it.
+	Now func() time.Time
+}
+
+func (r Recorder) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// Record counts events and returns one outcome per event, in order. Events
+// are grouped by student and day, one script call per group, pipelined.
+func (r Recorder) Record(ctx context.Context, events []Event) ([]Outcome, error) {
+	type group struct {
+		student string
+		day     calendar.Day
+		args    []any
+		index   []int
+	}
+	groups := map[string]*group{}
+	var order []*group
+	for i, e := range events {
+		k := e.Student + "\x00" + e.Day.String()
+		g := groups[k]
+		if g == nil {
+			ttl := max(e.Day.Start(time.UTC).Add(24*time.Hour+r.Retention).Sub(r.now()), time.Hour)
+			g = &group{student: e.Student, day: e.Day, args: []any{strconv.Itoa(e.Day.Day), int64(ttl.Seconds())}}
+			groups[k] = g
+			order = append(order, g)
+		}
+		g.args = append(g.args, e.ID, e.Activity+1)
+		g.index = append(g.index, i)
+	}
+
+	pipe := r.Client.Pipeline()
+	cmds := make([]*redis.Cmd, len(order))
+	for i, g := range order {
+		keys := []string{ProfileKey(g.student), EventIDsKey(g.student, g.day), CountsKey(g.student, g.day), VersionKey(g.student)}
+		cmds[i] = recordScript.EvalSha(ctx, pipe, keys, g.args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
+	// Scripts unknown to this Redis (first use, or after a restart) are
+	// loaded once and the affected groups sent again; ids already counted
+	// come back as duplicates, so nothing counts twice.
+	var retry []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			if !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				return nil, fmt.Errorf("record events: %w", err)
+			}
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		if err := recordScript.Load(ctx, r.Client).Err(); err != nil {
+			return nil, fmt.Errorf("load record script: %w", err)
+		}
+		pipe := r.Client.Pipeline()
+		for _, i := range retry {
+			g := order[i]
+			keys := []string{ProfileKey(g.student), EventIDsKey(g.student, g.day), CountsKey(g.student, g.day), VersionKey(g.student)}
+			cmds[i] = recordScript.EvalSha(ctx, pipe, keys, g.args...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record events: %w", err)
+		}
+	}
+
+	out := make([]Outcome, len(events))
+	for gi, g := range order {
+		res, err := cmds[gi].Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("record events: %w", err)
+		}
+		if len(res) == 1 && res[0] == -1 {
+			for _, i := range g.index {
+				out[i] = UnknownStudent
+			}
+			continue
+		}
+		for j, i := range g.index {
+			if res[j] == 1 {
+				out[i] = Counted
+			} else {
+				out[i] = Duplicate
+			}
+		}
+	}
+	return out, nil
+}
+
+// StudentCounts reads a student's counts for the days from..to.
+func StudentCounts(ctx context.Context, c redis.UniversalClient, id string, from, to calendar.Day) (map[calendar.Day]Counts, error) {
+	var months []calendar.Day
+	for m := (calendar.Day{Year: from.Year, Month: from.Month, Day: 1}); !to.Before(m); m = nextMonth(m) {
+		months = append(months, m)
+	}
+	pipe := c.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(months))
+	for i, m := range months {
+		cmds[i] = pipe.HGetAll(ctx, CountsKey(id, m))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read counts of %s: %w", id, err)
+	}
+	out := map[calendar.Day]Counts{}
+	for i, m := range months {
+		for field, packed := range cmds[i].Val() {
+			dom, err := strconv.Atoi(field)
+			if err != nil {
+				continue
+			}
+			d := calendar.Day{Year: m.Year, Month: m.Month, Day: dom}
+			if d.Before(from) || to.Before(d) {
+				continue
+			}
+			counts, err := ParseCounts(packed)
+			if err != nil {
+				return nil, fmt.Errorf("counts of %s on %s: %w", id, d, err)
+			}
+			out[d] = counts
+		}
+	}
+	return out, nil
+}
+
+// ParseCounts reads the packed form "n,n,..." of a day's counts.
+func ParseCounts(packed string) (Counts, error) {
+	var c Counts
+	if packed == "" {
+		return c, nil
+	}
+	for i, f := range strings.Split(packed, ",") {
+		if i >= len(c) {
+			return c, fmt.Errorf("packed counts %q: more than %d values", packed, len(c))
+		}
+		n, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("packed counts %q: %q is not a count", packed, f)
+		}
+		c[i] = int32(n)
+	}
+	return c, nil
+}
+
+// Version is a student's data version: it changes whenever counts change.
+func Version(ctx context.Context, c redis.UniversalClient, id string) (int64, error) {
+	v, err := c.Get(ctx, VersionKey(id)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}
+
+func nextMonth(d calendar.Day) calendar.Day {
+	if d.Month == 12 {
+		return calendar.Day{Year: d.Year + 1, Month: 1, Day: 1}
+	}
+	return calendar.Day{Year: d.Year, Month: d.Month + 1, Day: 1}
+}

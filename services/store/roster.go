@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Roster keys. Indexes are plain sets: they are read whole, by the portal's
+// staff views and by cohort summaries, never on the ingest path.
+//
+//	leap:students             SET   every student id
+//	leap:dept:DEPT            SET   student ids of a department
+//	leap:cohort:COURSE:YEAR   SET   student ids of a course and year
+//	leap:staff:ID             HASH  a member of staff
+//	leap:tutees:STAFF         SET   student ids a personal tutor looks after
+const (
+	StudentsKey = "leap:students"
+	staffSetKey = "leap:staff"
+)
+
+// DepartmentKey lists the students of a department.
+func DepartmentKey(dept string) string { return "leap:dept:" + dept }
+
+// CohortKey lists the students of a course and year.
+func CohortKey(course string, year int) string {
+	return "leap:cohort:" + course + ":" + strconv.Itoa(year)
+}
+
+// StaffKey holds a member of staff.
+func StaffKey(id string) string { return "leap:staff:" + id }
+
+// TuteesKey lists a tutor's tutees.
+func TuteesKey(staff string) string { return "leap:tutees:" + staff }
+
+// Student is a student's roster profile.
+type Student struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Email      string `json:"email,omitempty"`
+	Department string `json:"department"`
+	Course     string `json:"course"`
+	Year       int    `json:"year"`
+	Level      string `json:"level"` // ug, pgt or pgr
+	Mode       string `json:"mode"`  // FT or PT
+	Exchange   bool   `json:"exchange"`
+	Tutor      string `json:"tutor,omitempty"`
+}
+
+// Staff is a member of staff.
+type Staff struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Email      string `json:"email,omitempty"`
+	Department string `json:"department"`
+	// Role is "tutor", "staff" or "leap-team".
+	Role string `json:"role"`
+}
+
+// Tutoring assigns a personal tutor to a student.
+type Tutoring struct {
+	Staff   string `json:"staff"`
+	Student string `json:"student"`
+}
+
+// PutStudents stores or replaces students' profiles, keeping their tutor,
+// and moves them between department and cohort indexes when those change.
+func PutStudents(ctx context.Context, c redis.UniversalClient, students []Student) error {
+	old := make([]*redis.MapStringStringCmd, len(students))
+	pipe := c.Pipeline()
+	for i, s := range students {
+		old[i] = pipe.HGetAll(ctx, ProfileKey(s.ID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("read roster: %w", err)
+	}
+	pipe = c.Pipeline()
+	for i, s := range students {
+		prev := old[i].Val()
+		if d := prev["department"]; d != "" && d != s.Department {
+			pipe.SRem(ctx, DepartmentKey(d), s.ID)
+		}
+		if y, _ := strconv.Atoi(prev["year"]); prev["course"] != "" && (prev["course"] != s.Course || y != s.Year) {
+			pipe.SRem(ctx, CohortKey(prev["course"], y), s.ID)
+		}
+		pipe.HSet(ctx, ProfileKey(s.ID), map[string]any{
+			"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "course": s.Course,
+			"year": s.Year, "level": s.Level, "mode": s.Mode, "exchange": strconv.FormatBool(s.Exchange),
+		})
+		pipe.SAdd(ctx, StudentsKey, s.ID)
+		pipe.SAdd(ctx, DepartmentKey(s.Department), s.ID)
+		pipe.SAdd(ctx, CohortKey(s.Course, s.Year), s.ID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write roster: %w", err)
+	}
+	return nil
+}
+
+// GetStudent reads a student's profile; ok is false for a student not in the roster.
+func GetStudent(ctx context.Context, c redis.UniversalClient, id string) (s Student, ok bool, err error) {
+	m, err := c.HGetAll(ctx, ProfileKey(id)).Result()
+	if err != nil {
+		return Student{}, false, fmt.Errorf("read student %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return Student{}, false, nil
+	}
+	year, _ := strconv.Atoi(m["year"])
+	exchange, _ := strconv.ParseBool(m["exchange"])
+	return Student{
+		ID: m["id"], Name: m["name"], Email: m["email"], Department: m["department"], Course: m["course"],
+		Year: year, Level: m["level"], Mode: m["mode"], Exchange: exchange, Tutor: m["tutor"],
+	}, true, nil
+}
+
+// PutStaff stores or replaces members of staff.
+func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error {
+	pipe := c.Pipeline()
+	for _, s := range staff {
+		pipe.HSet(ctx, StaffKey(s.ID), map[string]any{"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "role": s.Role})
+		pipe.SAdd(ctx, staffSetKey, s.ID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write staff: %w", err)
+	}
+	return nil
+}
+
+// PutTutors assigns personal tutors; a student has one, so a new assignment
+// replaces the old one.
+func PutTutors(ctx context.Context, c redis.UniversalClient, ts []Tutoring) error {
+	old := make([]*redis.StringCmd, len(ts))
+	pipe := c.Pipeline()
+	for i, t := range ts {
+		old[i] = pipe.HGet(ctx, ProfileKey(t.Student), "tutor")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read tutors: %w", err)
+	}
+	pipe = c.Pipeline()
+	for i, t := range ts {
+		if prev := old[i].Val(); prev != "" && prev != t.Staff {
+			pipe.SRem(ctx, TuteesKey(prev), t.Student)
+		}
+		pipe.HSet(ctx, ProfileKey(t.Student), "tutor", t.Staff)
+		pipe.SAdd(ctx, TuteesKey(t.Staff), t.Student)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write tutors: %w", err)
+	}
+	return nil
+}
+
+// Exist reports which of ids are in the roster (students) or staff.
+func Exist(ctx context.Context, c redis.UniversalClient, keys []string) ([]bool, error) {
+	pipe := c.Pipeline()
+	cmds := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Exists(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("check roster: %w", err)
+	}
+	out := make([]bool, len(keys))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val() == 1
+	}
+	return out, nil
+}
