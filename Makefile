@@ -29,7 +29,8 @@ help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: run-operator ## Run the product locally (today: the operator against a local API server).
+run: ## Run the product locally: ingestion and scoring, embedded Redis, demo data (LEAP_TERM_FILE, REDIS_URL to change).
+	go run ./services/cmd/leap-local
 
 .PHONY: run-operator
 run-operator: envtest kubectl ## Start a local API server, install the CRD, apply a sample and run the operator.
@@ -38,6 +39,9 @@ run-operator: envtest kubectl ## Start a local API server, install the CRD, appl
 .PHONY: build
 build: ## Build every binary into bin/.
 	go build -trimpath -o $(BIN)/leap-operator ./operator/cmd/manager
+	go build -trimpath -o $(BIN)/leap-ingestion ./services/ingestion/cmd/leap-ingestion
+	go build -trimpath -o $(BIN)/leap-scoring ./services/scoring/cmd/leap-scoring
+	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
 
 ##@ Test
 

@@ -49,6 +49,9 @@ func (d Day) Before(e Day) bool { return d.Compare(e) < 0 }
 // Compare orders days: -1, 0 or +1.
 func (d Day) Compare(e Day) int { return d.midnightUTC().Compare(e.midnightUTC()) }
 
+// IsZero reports whether d is the zero Day.
+func (d Day) IsZero() bool { return d == Day{} }
+
 // Weekday of the day.
 func (d Day) Weekday() time.Weekday { return d.midnightUTC().Weekday() }
 

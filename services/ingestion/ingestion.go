@@ -54,6 +54,10 @@ type Service struct {
 	Policy *policy.Source
 	// Tokens maps a bearer token to the source system it belongs to.
 	Tokens map[string]string
+	// Backfill lists sources whose events may be older than the late-arrival
+	// window (still inside the academic year): loading history when LEAP
+	// starts mid-year, and the demo data of `make run`.
+	Backfill map[string]bool
 	// MaxBodyBytes bounds a request body; larger answers 413.
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -306,7 +310,7 @@ func (b *batch) check(rec Record) (*store.Event, string) {
 		return nil, fmt.Sprintf("at %s is in the future", rec.At)
 	}
 	late := b.pol.Doc.Privacy.LateArrivalDaysOr(v1alpha1.DefaultLateArrivalDays)
-	if b.now.Sub(at) > time.Duration(late)*24*time.Hour {
+	if b.now.Sub(at) > time.Duration(late)*24*time.Hour && !b.svc.Backfill[b.source] {
 		return nil, fmt.Sprintf("at %s is older than the late-arrival window of %d days", rec.At, late)
 	}
 	return &store.Event{ID: rec.ID, Student: rec.Student, Activity: activity, Day: calendar.DayOf(at.In(b.pol.Calendar.Location()))}, ""

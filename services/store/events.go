@@ -11,12 +11,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/services/scoring/engine"
 )
 
-// Counts are one student's counts on one day, indexed by catalogue position.
-type Counts [v1alpha1.NumActivities]int32
+// Counts are one student's counts on one day, indexed by catalogue
+// position: the engine's type, so counts go from Redis to scoring as read.
+type Counts = engine.Counts
 
 // The key layout. A student's keys share the hash tag {s:ID}.
 //
@@ -109,7 +110,9 @@ func (r Recorder) Record(ctx context.Context, events []Event) ([]Outcome, error)
 		k := e.Student + "\x00" + e.Day.String()
 		g := groups[k]
 		if g == nil {
-			ttl := max(e.Day.Start(time.UTC).Add(24*time.Hour+r.Retention).Sub(r.now()), time.Hour)
+			// Ids live at least Retention from now, so a backfill of old
+			// days resent within that time still counts once.
+			ttl := max(e.Day.Start(time.UTC).Add(24*time.Hour+r.Retention).Sub(r.now()), r.Retention, time.Hour)
 			g = &group{student: e.Student, day: e.Day, args: []any{strconv.Itoa(e.Day.Day), int64(ttl.Seconds())}}
 			groups[k] = g
 			order = append(order, g)

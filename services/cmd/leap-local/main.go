@@ -1,0 +1,185 @@
+// Command leap-local runs the whole product on one machine (`make run`):
+// ingestion and scoring on the ports of DESIGN.md, an embedded Redis unless
+// REDIS_URL is set, the policy from a LeapTerm file re-read when it
+// changes, and a term of demo data loaded through the ingestion API.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/demo"
+	"github.com/leap-dev/leap/services/ingestion"
+	"github.com/leap-dev/leap/services/internal/app"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+	"github.com/leap-dev/leap/services/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "leap-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	env := &config.Env{}
+	termFile := env.String("LEAP_TERM_FILE", "config/samples/leap_v1alpha1_leapterm_typical.yaml")
+	ingestPort := env.Int("INGESTION_PORT", 8081, 1, 65535)
+	scoringPort := env.Int("SCORING_PORT", 8082, 1, 65535)
+	redisURL := env.String("REDIS_URL", "")
+	students := env.Int("DEMO_STUDENTS", 300, 0, 100000)
+	seed := env.Int("DEMO_SEED", 1, 0, 1<<30)
+	level := app.LogLevel(env)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := telemetry.Logger(os.Stderr, "leap-local", level)
+
+	if redisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded Redis: %w", err)
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr()
+	}
+	rdb, err := store.Open(store.Options{URL: redisURL})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := store.Ping(ctx, rdb); err != nil {
+		return err
+	}
+	pol, err := policy.Open(termFile, log)
+	if err != nil {
+		return err
+	}
+	go pol.Watch(ctx, time.Second)
+
+	token := randomToken()
+	ready := func(ctx context.Context) error { return store.Ping(ctx, rdb) }
+	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready})
+	(&ingestion.Service{
+		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
+		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: time.Now,
+	}).Register(ing.Echo, ing.Registry)
+	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: time.Now, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, s := range []struct {
+		srv  *server.Server
+		port int
+	}{{ing, ingestPort}, {sco, scoringPort}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.srv.ListenAndServe(ctx, fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	ingestURL := fmt.Sprintf("http://127.0.0.1:%d", ingestPort)
+	if err := waitReady(ctx, ingestURL); err != nil {
+		return errors.Join(err, drain(errs))
+	}
+
+	l := pol.Current()
+	if students > 0 {
+		start := time.Now()
+		data := demo.Generate(uint64(seed), students, l.Calendar, start)
+		if err := demo.Load(ctx, ingestURL, token, data); err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+		log.Info("demo data loaded", "students", len(data.Students), "events", len(data.Events), "took", time.Since(start).Round(time.Millisecond).String())
+		printSummary(ingestPort, scoringPort, token, redisURL, termFile, l, data)
+	} else {
+		printSummary(ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{})
+	}
+
+	<-ctx.Done()
+	wg.Wait()
+	return drain(errs)
+}
+
+func drain(errs chan error) error {
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func waitReady(ctx context.Context, base string) error {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s did not become ready", base)
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "demo-" + hex.EncodeToString(b)
+}
+
+func printSummary(ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data) {
+	fmt.Printf(`
+LEAP is running on this machine.
+
+  ingestion  http://127.0.0.1:%[1]d   (POST /v1/events, /v1/roster/...; GET /readyz)
+  scoring    http://127.0.0.1:%[2]d   (GET /v1/students/{id}/engagement)
+  portal     not built yet: it comes with the portal issue
+  redis      %[3]s
+  policy     %[4]s (hash %[5]s; edit the file and every service takes it within a second)
+
+Demo ingest token (any source, may backfill):
+  %[6]s
+
+Try:
+  curl -s -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
+    -d '[{"id":"try-1","student":"%[7]s","activity":"moodle_login","at":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","source":"moodle"}]' \
+    http://127.0.0.1:%[1]d/v1/events
+  curl -s http://127.0.0.1:%[2]d/v1/students/%[7]s/engagement
+`, ingestPort, scoringPort, redisURL, termFile, l.Hash, token, firstStudent(d))
+	if len(d.Students) > 0 {
+		fmt.Printf("\nDemo people (%d students, %d staff): students such as %s; tutors such as %s; the LEAP team is %q.\n",
+			len(d.Students), len(d.Staff), firstStudent(d), d.Staff[0].ID, "leap")
+	}
+	fmt.Println("\nCtrl-C stops everything.")
+}
+
+func firstStudent(d demo.Data) string {
+	if len(d.Students) == 0 {
+		return "STUDENT"
+	}
+	return d.Students[0].ID
+}

@@ -1,0 +1,44 @@
+// Command leap-ingestion runs the ingestion service. Configuration comes
+// from the environment: see services/internal/app and the README.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/ingestion"
+	"github.com/leap-dev/leap/services/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "leap-ingestion:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	env := &config.Env{}
+	maxBody := env.Int("INGEST_MAX_BODY_BYTES", 32<<20, 1<<10, 1<<30)
+	tokenDir, tokenList := env.String("INGEST_TOKENS_DIR", ""), env.String("INGEST_TOKENS", "")
+	c, err := app.Setup(ctx, "ingestion", env)
+	if err != nil {
+		return err
+	}
+	tokens, err := app.Tokens(tokenDir, tokenList)
+	if err != nil {
+		return err
+	}
+	s := c.Server()
+	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens, MaxBodyBytes: int64(maxBody), Now: time.Now}
+	svc.Register(s.Echo, s.Registry)
+	return c.Run(ctx, s)
+}

@@ -1,0 +1,150 @@
+// Package app is what every LEAP service binary does before and after its
+// own routes: configuration from the environment, logs, traces, Redis, the
+// policy and its watcher, the readiness check, and serving until SIGTERM.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+	"github.com/leap-dev/leap/services/telemetry"
+)
+
+// Common is what every service shares.
+type Common struct {
+	Name   string
+	Log    *slog.Logger
+	Redis  redis.UniversalClient
+	Policy *policy.Source
+	Tracer trace.TracerProvider
+	Port   int
+	Grace  time.Duration
+
+	shutdownTracing func(context.Context) error
+}
+
+// RedisOptions reads the Redis settings of DESIGN.md from the environment.
+func RedisOptions(env *config.Env) store.Options {
+	return store.Options{
+		URL:            env.Required("REDIS_URL", "the Redis address, such as redis://localhost:6379"),
+		Topology:       store.Topology(env.String("REDIS_TOPOLOGY", string(store.Standalone))),
+		SentinelMaster: env.String("REDIS_SENTINEL_MASTER", ""),
+		Password:       env.String("REDIS_PASSWORD", ""),
+		PoolSize:       env.Int("REDIS_POOL_SIZE", 0, 0, 10000),
+		DialTimeout:    env.Duration("REDIS_DIAL_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		ReadTimeout:    env.Duration("REDIS_READ_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		WriteTimeout:   env.Duration("REDIS_WRITE_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		Tracing:        true,
+	}
+}
+
+// LogLevel reads LOG_LEVEL (debug, info, warn, error).
+func LogLevel(env *config.Env) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		env.Fail(fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", os.Getenv("LOG_LEVEL")))
+	}
+	return l
+}
+
+// Setup reads the configuration every service shares and connects what it
+// needs. A bad value stops the service with a message naming it.
+func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
+	c := &Common{Name: name}
+	c.Log = telemetry.Logger(os.Stdout, name, LogLevel(env))
+	c.Port = env.Int("PORT", 8080, 1, 65535)
+	c.Grace = env.Duration("SHUTDOWN_GRACE", 20*time.Second, 0, 5*time.Minute)
+	policyFile := env.Required("LEAP_POLICY_FILE", "the policy file: the ConfigMap's policy.json, or a LeapTerm YAML file")
+	redisOpts := RedisOptions(env)
+	if err := env.Err(); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.Policy, err = policy.Open(policyFile, c.Log); err != nil {
+		return nil, err
+	}
+	if c.Redis, err = store.Open(redisOpts); err != nil {
+		return nil, err
+	}
+	if c.Tracer, c.shutdownTracing, err = telemetry.Setup(ctx, name); err != nil {
+		return nil, err
+	}
+	go c.Policy.Watch(ctx, 2*time.Second)
+	c.Log.Info("starting", "policy", c.Policy.Current().Hash, "leapTerm", c.Policy.Current().Doc.LeapTerm, "port", c.Port)
+	return c, nil
+}
+
+// Server is the service's server with readiness tied to Redis and policy.
+func (c *Common) Server() *server.Server {
+	return server.New(server.Options{
+		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer,
+		Ready: func(ctx context.Context) error {
+			if c.Policy.Current() == nil {
+				return errors.New("no policy loaded")
+			}
+			return store.Ping(ctx, c.Redis)
+		},
+	})
+}
+
+// Run serves until ctx ends, then shuts down in order.
+func (c *Common) Run(ctx context.Context, s *server.Server) error {
+	err := s.ListenAndServe(ctx, fmt.Sprintf(":%d", c.Port), c.Grace)
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c.shutdownTracing != nil {
+		_ = c.shutdownTracing(flush)
+	}
+	_ = c.Redis.Close()
+	return err
+}
+
+// Tokens reads ingest tokens: one file per source in dir (the operator's
+// Secret, mounted), and "source:token" pairs in list (local runs).
+func Tokens(dir, list string) (map[string]string, error) {
+	tokens := map[string]string{}
+	if dir != "" {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read ingest tokens: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue // the ..data links of a Secret volume
+			}
+			b, err := os.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				return nil, fmt.Errorf("read ingest token %s: %w", e.Name(), err)
+			}
+			if t := strings.TrimSpace(string(b)); t != "" {
+				tokens[t] = e.Name()
+			}
+		}
+	}
+	for _, pair := range strings.Split(list, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		source, token, ok := strings.Cut(pair, ":")
+		if !ok || source == "" || len(token) < 16 {
+			return nil, fmt.Errorf("INGEST_TOKENS entry %q: want source:token with a token of 16 characters or more", source)
+		}
+		tokens[token] = source
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("no ingest tokens: set INGEST_TOKENS_DIR or INGEST_TOKENS, or nothing can be written")
+	}
+	return tokens, nil
+}

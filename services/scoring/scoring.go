@@ -1,0 +1,380 @@
+// Package scoring serves engagement: each student's days, indicator and
+// its explanation, tutors' alerts and cohort summaries, computed by the
+// engine from the counts in Redis and cached there by policy, student and
+// data version.
+package scoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/scoring/engine"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// Service is the scoring service.
+type Service struct {
+	Redis  redis.UniversalClient
+	Policy *policy.Source
+	Now    func() time.Time
+	// CacheTTL bounds how long a computed answer is kept; a new event or a
+	// new policy makes it unreachable at once anyway.
+	CacheTTL time.Duration
+
+	mu      sync.Mutex
+	engines map[string]*engine.Engine // by policy hash
+
+	cache *prometheus.CounterVec
+}
+
+// Register adds the scoring routes and metrics.
+func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
+	s.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leap_scoring_cache_requests_total", Help: "Engagement requests by cache result (hit or miss).",
+	}, []string{"result"})
+	reg.MustRegister(s.cache)
+	e.GET("/v1/students/:id/engagement", s.getEngagement)
+	e.GET("/v1/students/:id/alerts", s.getAlerts)
+	e.GET("/v1/tutors/:id/alerts", s.getTutorAlerts)
+	e.GET("/v1/cohorts/:course/:year", s.getCohort)
+	e.GET("/v1/policy", func(c echo.Context) error {
+		l := s.Policy.Current()
+		return c.JSON(http.StatusOK, map[string]any{"hash": l.Hash, "leapTerm": l.Doc.LeapTerm, "source": l.Source, "policy": l.Doc})
+	})
+}
+
+// engineFor is the engine of a policy, built once per policy hash.
+func (s *Service) engineFor(l *policy.Loaded) (*engine.Engine, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.engines[l.Hash]; ok {
+		return e, nil
+	}
+	e, err := engine.New(l.Doc)
+	if err != nil {
+		return nil, err
+	}
+	if s.engines == nil || len(s.engines) > 8 {
+		s.engines = map[string]*engine.Engine{}
+	}
+	s.engines[l.Hash] = e
+	return e, nil
+}
+
+// Engagement is the answer of GET /v1/students/{id}/engagement.
+type Engagement struct {
+	Student     string            `json:"student"`
+	Indicator   *IndicatorJSON    `json:"indicator"`
+	Reason      string            `json:"reason,omitempty"`
+	Explanation []ContributionOut `json:"explanation"`
+	Days        []DayJSON         `json:"days"`
+	PolicyHash  string            `json:"policyHash"`
+}
+
+// IndicatorJSON is an indicator as the API shows it.
+type IndicatorJSON struct {
+	Band       engine.Band `json:"band"`
+	Score      float64     `json:"score"`
+	AsOf       string      `json:"asOf"`
+	WindowDays int         `json:"windowDays"`
+}
+
+// ContributionOut is an activity's share of a score.
+type ContributionOut struct {
+	Activity v1alpha1.Activity `json:"activity"`
+	Count    int32             `json:"count"`
+	Points   float64           `json:"points"`
+}
+
+// DayJSON is one day as the API shows it.
+type DayJSON struct {
+	Date     string           `json:"date"`
+	Teaching bool             `json:"teaching"`
+	Score    *float64         `json:"score"`
+	Band     engine.Band      `json:"band,omitempty"`
+	Counts   map[string]int32 `json:"counts"`
+}
+
+func contributions(cs []engine.Contribution) []ContributionOut {
+	out := make([]ContributionOut, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, ContributionOut{Activity: c.Activity, Count: c.Count, Points: float64(int(c.Points*10+0.5)) / 10})
+	}
+	return out
+}
+
+// profile reads a student and turns the roster into the engine's terms.
+func profile(ctx context.Context, rdb redis.UniversalClient, id string) (engine.Student, error) {
+	st, ok, err := store.GetStudent(ctx, rdb, id)
+	if err != nil {
+		return engine.Student{}, unavailable(err)
+	}
+	if !ok {
+		return engine.Student{}, server.Problemf(http.StatusNotFound, "Not found", "no student %s", id)
+	}
+	return engine.Student{ID: st.ID, Level: v1alpha1.StudyLevel(st.Level), PartTime: st.Mode == "PT"}, nil
+}
+
+// span reads from, to and asOf: by default the academic year so far.
+func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, asOf calendar.Day, err error) {
+	today := cal.Today(now)
+	from, to = cal.FirstDay(), today
+	if cal.LastDay().Before(to) {
+		to = cal.LastDay()
+	}
+	for name, dst := range map[string]*calendar.Day{"from": &from, "to": &to} {
+		if v := c.QueryParam(name); v != "" {
+			d, perr := calendar.ParseDay(v)
+			if perr != nil {
+				return from, to, asOf, server.Problemf(http.StatusBadRequest, "Bad date", "%s=%q: want YYYY-MM-DD", name, v)
+			}
+			*dst = d
+		}
+	}
+	if to.Before(from) {
+		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "to is before from")
+	}
+	if to.Compare(from.AddDays(400)) > 0 {
+		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "at most 400 days at a time")
+	}
+	asOf = to
+	if today.Before(asOf) {
+		asOf = today
+	}
+	return from, to, asOf, nil
+}
+
+func (s *Service) getEngagement(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	pol := s.Policy.Current()
+	from, to, asOf, err := span(c, pol.Calendar, s.Now())
+	if err != nil {
+		return err
+	}
+	cacheKey := fmt.Sprintf("leap:{s:%s}:k:%s:%s:%s:%s", id, pol.Hash, from, to, asOf)
+	// The cached answer is good while the student's data version is the
+	// one it was computed at (a new event bumps the version) and their
+	// level and mode are the ones it was computed for: a roster change does
+	// not bump the version, yet it changes the window and whether there is
+	// an indicator at all.
+	pipe := s.Redis.Pipeline()
+	mget := pipe.MGet(ctx, store.VersionKey(id), cacheKey)
+	prof := pipe.HMGet(ctx, store.ProfileKey(id), "level", "mode")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err)
+	}
+	vals, fields := mget.Val(), prof.Val()
+	level, _ := fields[0].(string)
+	mode, _ := fields[1].(string)
+	version, _ := vals[0].(string)
+	version += "/" + level + "/" + mode
+	if cached, ok := vals[1].(string); ok {
+		if v, body, found := strings.Cut(cached, "\n"); found && v == version {
+			s.cache.WithLabelValues("hit").Inc()
+			return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(body))
+		}
+	}
+	s.cache.WithLabelValues("miss").Inc()
+
+	body, err := s.computeEngagement(ctx, pol, id, from, to, asOf)
+	if err != nil {
+		return err
+	}
+	if err := s.Redis.Set(ctx, cacheKey, version+"\n"+string(body), s.CacheTTL).Err(); err != nil {
+		c.Logger().Warn("cache write failed: ", err)
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+}
+
+func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id string, from, to, asOf calendar.Day) ([]byte, error) {
+	st, err := profile(ctx, s.Redis, id)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return nil, err
+	}
+	// The indicator's window reaches back before from.
+	windowStart := from
+	if w := pol.Calendar.TeachingDaysBefore(asOf, 56); len(w) > 0 && w[len(w)-1].Before(windowStart) {
+		windowStart = w[len(w)-1]
+	}
+	counts, err := store.StudentCounts(ctx, s.Redis, id, windowStart, to)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	r := eng.Evaluate(st, counts, from, to, asOf)
+	out := Engagement{Student: id, Reason: r.Reason, Explanation: []ContributionOut{}, PolicyHash: pol.Hash, Days: make([]DayJSON, 0, len(r.Days))}
+	if r.Indicator != nil {
+		out.Indicator = &IndicatorJSON{Band: r.Indicator.Band, Score: r.Indicator.Score, AsOf: r.Indicator.AsOf.String(), WindowDays: r.Indicator.WindowDays}
+		out.Explanation = contributions(r.Indicator.Explanation)
+	}
+	for _, d := range r.Days {
+		dj := DayJSON{Date: d.Date.String(), Teaching: d.Teaching, Band: d.Band, Counts: map[string]int32{}}
+		if d.Band != "" {
+			score := d.Score
+			dj.Score = &score
+		}
+		for i, n := range d.Counts {
+			if n > 0 {
+				dj.Counts[string(v1alpha1.Catalogue[i].Key)] = n
+			}
+		}
+		out.Days = append(out.Days, dj)
+	}
+	return json.Marshal(out)
+}
+
+// AlertJSON is an alert as the API shows it.
+type AlertJSON struct {
+	Student string           `json:"student"`
+	Kind    engine.AlertKind `json:"kind"`
+	Since   string           `json:"since"`
+	Days    int              `json:"days"`
+	Message string           `json:"message"`
+}
+
+func (s *Service) alerts(ctx context.Context, pol *policy.Loaded, eng *engine.Engine, id string) ([]AlertJSON, error) {
+	st, err := profile(ctx, s.Redis, id)
+	if err != nil {
+		return nil, err
+	}
+	asOf := pol.Calendar.Today(s.Now())
+	// The engine walks back over the whole year so far to find where a run
+	// of silence began, so it gets the whole year: a day it is not given
+	// counts as a day without activity.
+	from := pol.Calendar.FirstDay()
+	if asOf.Before(from) {
+		from = asOf
+	}
+	counts, err := store.StudentCounts(ctx, s.Redis, id, from, asOf)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := []AlertJSON{}
+	for _, a := range eng.Alerts(st, counts, asOf) {
+		out = append(out, AlertJSON{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
+	}
+	return out, nil
+}
+
+func (s *Service) getAlerts(c echo.Context) error {
+	pol := s.Policy.Current()
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return err
+	}
+	out, err := s.alerts(c.Request().Context(), pol, eng, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getTutorAlerts lists the alerts of a tutor's tutees.
+func (s *Service) getTutorAlerts(c echo.Context) error {
+	ctx := c.Request().Context()
+	pol := s.Policy.Current()
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return err
+	}
+	tutees, err := s.Redis.SMembers(ctx, store.TuteesKey(c.Param("id"))).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	out := []AlertJSON{}
+	for _, id := range tutees {
+		a, err := s.alerts(ctx, pol, eng, id)
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusNotFound {
+			continue // assigned, then removed from the roster
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, a...)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// CohortJSON is a cohort summary as the API shows it.
+type CohortJSON struct {
+	Course    string              `json:"course"`
+	Year      int                 `json:"year"`
+	Size      int                 `json:"size"`
+	Bands     map[engine.Band]int `json:"bands"`
+	MeanScore float64             `json:"meanScore"`
+	AsOf      string              `json:"asOf"`
+}
+
+// getCohort summarises a course and year, refusing any figure about a group
+// smaller than the policy's minimum cohort size.
+func (s *Service) getCohort(c echo.Context) error {
+	ctx := c.Request().Context()
+	year, err := strconv.Atoi(c.Param("year"))
+	if err != nil {
+		return server.Problem(http.StatusBadRequest, "Bad year", "year must be a whole number")
+	}
+	pol := s.Policy.Current()
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return err
+	}
+	ids, err := s.Redis.SMembers(ctx, store.CohortKey(c.Param("course"), year)).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	asOf := pol.Calendar.Today(s.Now())
+	window := pol.Calendar.TeachingDaysBefore(asOf, 56)
+	from := asOf
+	if len(window) > 0 {
+		from = window[len(window)-1]
+	}
+	indicators := make([]*engine.Indicator, 0, len(ids))
+	for _, id := range ids {
+		st, err := profile(ctx, s.Redis, id)
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusNotFound {
+			continue // in the index, not in the roster
+		}
+		if err != nil {
+			return err
+		}
+		counts, err := store.StudentCounts(ctx, s.Redis, id, from, asOf)
+		if err != nil {
+			return unavailable(err)
+		}
+		ind, _ := eng.Indicator(st, counts, asOf)
+		indicators = append(indicators, ind)
+	}
+	sum, err := eng.Cohort(indicators)
+	if errors.Is(err, engine.ErrCohortTooSmall) {
+		return server.Problemf(http.StatusForbidden, "Cohort too small", "no comparison is shown for groups of fewer than %d students", pol.Doc.Privacy.MinCohortSize)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, CohortJSON{Course: c.Param("course"), Year: year, Size: sum.Size, Bands: sum.Bands, MeanScore: sum.MeanScore, AsOf: asOf.String()})
+}
+
+func unavailable(err error) error {
+	return server.Problemf(http.StatusServiceUnavailable, "Store unavailable", "Redis cannot be reached: %v", err)
+}
