@@ -146,10 +146,13 @@ func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, asOf
 			*dst = d
 		}
 	}
+	if c.QueryParam("to") == "" && to.Before(from) {
+		to = from // before the year begins: its first day, with no indicator yet
+	}
 	if to.Before(from) {
 		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "to is before from")
 	}
-	if to.Compare(from.AddDays(400)) > 0 {
+	if to.Compare(from.AddDays(399)) > 0 {
 		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "at most 400 days at a time")
 	}
 	asOf = to
@@ -196,7 +199,11 @@ func (s *Service) getEngagement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Redis.Set(ctx, cacheKey, version+"\n"+string(body), s.CacheTTL).Err(); err != nil {
+	ttl := s.CacheTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Minute // entries must expire: their keys name date ranges
+	}
+	if err := s.Redis.Set(ctx, cacheKey, version+"\n"+string(body), ttl).Err(); err != nil {
 		c.Logger().Warn("cache write failed: ", err)
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
