@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Topology is the shape of the Redis deployment.
@@ -42,6 +44,8 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Tracing adds OpenTelemetry spans to every command.
 	Tracing bool
+	// TracerProvider for those spans; the global one when nil.
+	TracerProvider trace.TracerProvider
 }
 
 // Open builds a client for standalone, Sentinel or Cluster Redis. It does
@@ -97,7 +101,11 @@ func Open(o Options) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("redis topology %q: want Standalone, Sentinel or Cluster", o.Topology)
 	}
 	if o.Tracing {
-		if err := redisotel.InstrumentTracing(client); err != nil {
+		var opts []redisotel.TracingOption
+		if o.TracerProvider != nil {
+			opts = append(opts, redisotel.WithTracerProvider(o.TracerProvider))
+		}
+		if err := redisotel.InstrumentTracing(client, opts...); err != nil {
 			return nil, fmt.Errorf("redis tracing: %w", err)
 		}
 	}
@@ -121,4 +129,34 @@ func redactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "***")
 	}
 	return u.String()
+}
+
+// PoolCollector exports the client's connection pool figures to Prometheus.
+type PoolCollector struct {
+	Client redis.UniversalClient
+}
+
+var (
+	poolHits     = prometheus.NewDesc("leap_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil)
+	poolMisses   = prometheus.NewDesc("leap_redis_pool_misses_total", "Times a connection had to be made.", nil, nil)
+	poolTimeouts = prometheus.NewDesc("leap_redis_pool_timeouts_total", "Times a caller waited in vain for a connection.", nil, nil)
+	poolTotal    = prometheus.NewDesc("leap_redis_pool_connections", "Connections in the pool.", nil, nil)
+	poolIdle     = prometheus.NewDesc("leap_redis_pool_idle_connections", "Idle connections in the pool.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (p PoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolHits, poolMisses, poolTimeouts, poolTotal, poolIdle} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (p PoolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := p.Client.PoolStats()
+	ch <- prometheus.MustNewConstMetric(poolHits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(poolMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(poolTimeouts, prometheus.CounterValue, float64(s.Timeouts))
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns))
+	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns))
 }

@@ -75,10 +75,11 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 	if c.Policy, err = policy.Open(policyFile, c.Log); err != nil {
 		return nil, err
 	}
-	if c.Redis, err = store.Open(redisOpts); err != nil {
+	if c.Tracer, c.shutdownTracing, err = telemetry.Setup(ctx, name); err != nil {
 		return nil, err
 	}
-	if c.Tracer, c.shutdownTracing, err = telemetry.Setup(ctx, name); err != nil {
+	redisOpts.TracerProvider = c.Tracer
+	if c.Redis, err = store.Open(redisOpts); err != nil {
 		return nil, err
 	}
 	go c.Policy.Watch(ctx, 2*time.Second)
@@ -88,7 +89,7 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 
 // Server is the service's server with readiness tied to Redis and policy.
 func (c *Common) Server() *server.Server {
-	return server.New(server.Options{
+	s := server.New(server.Options{
 		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer,
 		Ready: func(ctx context.Context) error {
 			if c.Policy.Current() == nil {
@@ -97,6 +98,8 @@ func (c *Common) Server() *server.Server {
 			return store.Ping(ctx, c.Redis)
 		},
 	})
+	s.Registry.MustRegister(store.PoolCollector{Client: c.Redis})
+	return s
 }
 
 // Run serves until ctx ends, then shuts down in order.
