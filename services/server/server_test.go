@@ -14,7 +14,13 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-func get(t *testing.T, url string) (*http.Response, string) {
+// answer is what a GET returned.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func get(t *testing.T, url string) (answer, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -22,7 +28,7 @@ func get(t *testing.T, url string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return answer{resp.StatusCode, resp.Header}, string(b)
 }
 
 func TestProbesErrorsAndMetrics(t *testing.T) {
