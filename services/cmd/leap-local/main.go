@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -30,15 +28,7 @@ import (
 	"github.com/leap-dev/leap/services/telemetry"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "leap-local:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("leap-local", run) }
 
 func run(ctx context.Context) error {
 	env := &config.Env{}

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -112,6 +114,18 @@ func (c *Common) Run(ctx context.Context, s *server.Server) error {
 	}
 	_ = c.Redis.Close()
 	return err
+}
+
+// Main runs a service binary: run until SIGINT or SIGTERM, and exit 1 with
+// the error on stderr when it fails.
+func Main(name string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
 }
 
 // Tokens reads ingest tokens: one file per source in dir (the operator's

@@ -4,10 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/leap-dev/leap/services/config"
@@ -15,15 +11,7 @@ import (
 	"github.com/leap-dev/leap/services/internal/app"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "leap-ingestion:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("leap-ingestion", run) }
 
 func run(ctx context.Context) error {
 	env := &config.Env{}
