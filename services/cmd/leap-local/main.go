@@ -22,6 +22,7 @@ import (
 	"github.com/leap-dev/leap/services/ingestion"
 	"github.com/leap-dev/leap/services/internal/app"
 	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/portal"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -33,6 +34,7 @@ func main() { app.Main("leap-local", run) }
 func run(ctx context.Context) error {
 	env := &config.Env{}
 	termFile := env.String("LEAP_TERM_FILE", "config/samples/leap_v1alpha1_leapterm_typical.yaml")
+	portalPort := env.Int("PORTAL_PORT", 8080, 1, 65535)
 	ingestPort := env.Int("INGESTION_PORT", 8081, 1, 65535)
 	scoringPort := env.Int("SCORING_PORT", 8082, 1, 65535)
 	redisURL := env.String("REDIS_URL", "")
@@ -76,12 +78,23 @@ func run(ctx context.Context) error {
 	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
 	(&scoring.Service{Redis: rdb, Policy: pol, Now: time.Now, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
 
+	users, logins, err := demoUsers(pol.Current(), students, uint64(seed))
+	if err != nil {
+		return err
+	}
+	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
+	if err := (&portal.Portal{
+		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, Now: time.Now,
+	}).Register(por.Echo); err != nil {
+		return err
+	}
+
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	for _, s := range []struct {
 		srv  *server.Server
 		port int
-	}{{ing, ingestPort}, {sco, scoringPort}} {
+	}{{ing, ingestPort}, {sco, scoringPort}, {por, portalPort}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -103,9 +116,9 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 		log.Info("demo data loaded", "students", len(data.Students), "events", len(data.Events), "took", time.Since(start).Round(time.Millisecond).String())
-		printSummary(ingestPort, scoringPort, token, redisURL, termFile, l, data)
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, data, logins)
 	} else {
-		printSummary(ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{})
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{}, nil)
 	}
 
 	<-ctx.Done()
@@ -141,13 +154,13 @@ func randomToken() string {
 	return "demo-" + hex.EncodeToString(b)
 }
 
-func printSummary(ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data) {
+func printSummary(portalPort, ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data, logins []string) {
 	fmt.Printf(`
 LEAP is running on this machine.
 
+  portal     http://127.0.0.1:%[8]d/
   ingestion  http://127.0.0.1:%[1]d   (POST /v1/events, /v1/roster/...; GET /readyz)
   scoring    http://127.0.0.1:%[2]d   (GET /v1/students/{id}/engagement)
-  portal     not built yet: it comes with the portal issue
   redis      %[3]s
   policy     %[4]s (hash %[5]s; edit the file and every service takes it within a second)
 
@@ -159,10 +172,12 @@ Try:
     -d '[{"id":"try-1","student":"%[7]s","activity":"moodle_login","at":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","source":"moodle"}]' \
     http://127.0.0.1:%[1]d/v1/events
   curl -s http://127.0.0.1:%[2]d/v1/students/%[7]s/engagement
-`, ingestPort, scoringPort, redisURL, termFile, l.Hash, token, firstStudent(d))
-	if len(d.Students) > 0 {
-		fmt.Printf("\nDemo people (%d students, %d staff): students such as %s; tutors such as %s; the LEAP team is %q.\n",
-			len(d.Students), len(d.Staff), firstStudent(d), d.Staff[0].ID, "leap")
+`, ingestPort, scoringPort, redisURL, termFile, l.Hash, token, firstStudent(d), portalPort)
+	if len(logins) > 0 {
+		fmt.Printf("\nDemo logins (password %q for all; %d students, %d staff in the roster):\n", demoPassword, len(d.Students), len(d.Staff))
+		for _, l := range logins {
+			fmt.Println("  " + l)
+		}
 	}
 	fmt.Println("\nCtrl-C stops everything.")
 }
@@ -172,4 +187,37 @@ func firstStudent(d demo.Data) string {
 		return "STUDENT"
 	}
 	return d.Students[0].ID
+}
+
+// demoPassword is the password of every demo account. It is printed: these
+// accounts exist only in make run.
+const demoPassword = "leap-demo"
+
+// demoUsers makes a local account for every demo student and member of
+// staff, and picks a few to print.
+func demoUsers(l *policy.Loaded, students int, seed uint64) (map[string]portal.User, []string, error) {
+	hash, err := portal.HashPassword(demoPassword)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := demo.Generate(seed, students, l.Calendar, time.Time{})
+	users := map[string]portal.User{}
+	for _, s := range data.Students {
+		users[s.ID] = portal.User{Username: s.ID, PasswordHash: hash, Person: s.ID, Role: portal.RoleStudent}
+	}
+	for _, s := range data.Staff {
+		users[s.ID] = portal.User{Username: s.ID, PasswordHash: hash, Person: s.ID, Role: s.Role}
+	}
+	var logins []string
+	if len(data.Students) > 0 {
+		logins = append(logins, data.Students[0].ID+"  (a student)")
+		for _, s := range data.Students {
+			if s.Level == "pgr" {
+				logins = append(logins, s.ID+"  (a research student: no indicator)")
+				break
+			}
+		}
+		logins = append(logins, data.Staff[0].ID+"  (a personal tutor)", data.Staff[3].ID+"  (departmental staff)")
+	}
+	return users, logins, nil
 }

@@ -1,0 +1,174 @@
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+	"sigs.k8s.io/yaml"
+)
+
+// Roles of portal users.
+const (
+	RoleStudent  = "student"
+	RoleTutor    = "tutor"
+	RoleStaff    = "staff"
+	RoleLEAPTeam = "leap-team"
+)
+
+// User is a local account. Person is the roster id of the student or
+// member of staff the account belongs to.
+type User struct {
+	Username     string `json:"username"`
+	PasswordHash string `json:"passwordHash"` // bcrypt
+	Person       string `json:"person"`
+	Role         string `json:"role"`
+}
+
+// LoadUsers reads local accounts from a YAML or JSON list (a Secret's key,
+// mounted, or a file locally).
+func LoadUsers(path string) (map[string]User, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	var list []User
+	if err := yaml.UnmarshalStrict(b, &list); err != nil {
+		return nil, fmt.Errorf("users %s: %w", path, err)
+	}
+	users := map[string]User{}
+	for i, u := range list {
+		switch {
+		case u.Username == "" || u.Person == "":
+			return nil, fmt.Errorf("users %s: entry %d needs username and person", path, i)
+		case !strings.HasPrefix(u.PasswordHash, "$2"):
+			return nil, fmt.Errorf("users %s: %s: passwordHash must be a bcrypt hash", path, u.Username)
+		}
+		switch u.Role {
+		case RoleStudent, RoleTutor, RoleStaff, RoleLEAPTeam:
+		default:
+			return nil, fmt.Errorf("users %s: %s: role %q: want student, tutor, staff or leap-team", path, u.Username, u.Role)
+		}
+		users[strings.ToLower(u.Username)] = u
+	}
+	return users, nil
+}
+
+// HashPassword hashes a password for a users file.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+// Session is a signed-in person, kept in Redis under an unguessable id.
+type Session struct {
+	User    string    `json:"user"`
+	Person  string    `json:"person"`
+	Role    string    `json:"role"`
+	CSRF    string    `json:"csrf"`
+	Created time.Time `json:"created"`
+}
+
+// Session lifetimes: idle expiry is the Redis key's TTL, refreshed on use;
+// the absolute expiry is checked against Created.
+const (
+	idleTimeout     = 30 * time.Minute
+	absoluteTimeout = 12 * time.Hour
+	sessionCookie   = "leap_session"
+	loginCSRFCookie = "leap_login_csrf"
+)
+
+func sessionKey(id string) string { return "leap:session:" + id }
+
+func randomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// dummyHash makes a failed login for an unknown user cost as much as one
+// for a known user, so timing does not tell which usernames exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+
+// Login limits: attempts per account and per address in a window.
+const (
+	loginWindow     = 15 * time.Minute
+	perAccountLimit = 5
+	perAddressLimit = 20
+)
+
+var errTooMany = errors.New("too many attempts")
+
+// allowLogin counts an attempt and reports whether it may proceed.
+func (p *Portal) allowLogin(ctx context.Context, username, addr string) error {
+	pipe := p.Redis.Pipeline()
+	acct := pipe.Incr(ctx, "leap:login:user:"+username)
+	pipe.Expire(ctx, "leap:login:user:"+username, loginWindow)
+	ip := pipe.Incr(ctx, "leap:login:addr:"+addr)
+	pipe.Expire(ctx, "leap:login:addr:"+addr, loginWindow)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if acct.Val() > perAccountLimit || ip.Val() > perAddressLimit {
+		return errTooMany
+	}
+	return nil
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// session reads the request's session, refreshing its idle expiry.
+func (p *Portal) session(c echo.Context) (*Session, error) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, nil //nolint:nilerr // no cookie is no session, not a failure
+	}
+	ctx := c.Request().Context()
+	raw, err := p.Redis.GetEx(ctx, sessionKey(ck.Value), idleTimeout).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Session
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return nil, nil //nolint:nilerr // an unreadable session is no session: sign in again
+	}
+	if p.now().Sub(s.Created) > absoluteTimeout {
+		_ = p.Redis.Del(ctx, sessionKey(ck.Value)).Err()
+		return nil, nil
+	}
+	return &s, nil
+}
+
+func (p *Portal) setCookie(c echo.Context, name, value string, maxAge int) {
+	c.SetCookie(&http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: p.SecureCookies || c.Request().TLS != nil,
+	})
+}
+
+// checkCSRF compares a form's token with the expected one in constant time.
+func checkCSRF(c echo.Context, want string) bool {
+	got := c.FormValue("csrf")
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}

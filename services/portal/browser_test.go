@@ -1,0 +1,92 @@
+package portal
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts Debian's Chromium headless, as DESIGN.md asks: a real
+// browser, no download, no network beyond loopback. The test fails (never
+// skips) when /usr/bin/chromium is missing: .ci/run installs it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := "/usr/bin/chromium"
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("chromium is not installed (apt-get install chromium; .ci/run does): %v", err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// screenshotOnFailure keeps a picture of the page when the test fails.
+func screenshotOnFailure(t *testing.T, ctx context.Context, name string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		if err != nil {
+			return
+		}
+		dir := filepath.Join(os.TempDir(), "leap-browser-tests")
+		_ = os.MkdirAll(dir, 0o755)
+		out := filepath.Join(dir, name+".png")
+		if os.WriteFile(out, png, 0o600) == nil {
+			t.Logf("screenshot: %s", out)
+		}
+	})
+}
+
+func TestStudentSignsInAndSeesBandChartAndAttendanceOff(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: false\n    reason: \"No physical teaching this term.\"")
+	ctx := browser(t)
+	screenshotOnFailure(t, ctx, "student-dashboard")
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(f.url+"/login"),
+		chromedp.SendKeys(chromedp.ID("username"), "s1"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("band")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	band, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("band")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains([]string{"High", "Good", "Partial", "Low", "Very low"}, strings.TrimSpace(band)) {
+		t.Errorf("band %q", band)
+	}
+	svg, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("svg.trend")))
+	if err != nil || !strings.Contains(svg, "polyline") {
+		t.Errorf("no trend line drawn: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="#tab-tap_in"]`)), chromedp.WaitVisible(chromedp.ID("attendance-off"))); err != nil {
+		t.Fatal(err)
+	}
+	off, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("attendance-off")))
+	if err != nil || !strings.Contains(off, "No physical teaching this term.") {
+		t.Errorf("attendance tab says %q (%v)", off, err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || !strings.HasSuffix(loc, "/me#tab-tap_in") {
+		t.Errorf("location %q", loc)
+	}
+}

@@ -1,0 +1,385 @@
+// Package portal serves people: students see their engagement band, why it
+// is what it is, its trend and their daily activity; tutors and staff see
+// the students they have a legitimate need to see. Pages are rendered on
+// the server; authorization is decided on the server for every request and
+// every record, and every staff view of a student is audited.
+package portal
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Portal is the portal service.
+type Portal struct {
+	Redis  redis.UniversalClient
+	Policy *policy.Source
+	// ScoringURL is the scoring service's base URL.
+	ScoringURL string
+	Users      map[string]User
+	// SecureCookies marks cookies Secure (behind a TLS-terminating ingress).
+	SecureCookies bool
+	Now           func() time.Time
+
+	http  *http.Client
+	pages *template.Template
+}
+
+func (p *Portal) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
+}
+
+// Register adds the portal's routes.
+func (p *Portal) Register(e *echo.Echo) error {
+	p.http = &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)}
+	t, err := template.New("").Funcs(template.FuncMap{
+		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
+	}).ParseFS(assets, "templates/*.html")
+	if err != nil {
+		return fmt.Errorf("parse templates: %w", err)
+	}
+	p.pages = t
+	static, _ := fs.Sub(assets, "static")
+	e.Use(securityHeaders)
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
+	e.GET("/login", p.getLogin)
+	e.POST("/login", p.postLogin)
+	e.POST("/logout", p.postLogout)
+	g := e.Group("", p.requireSession)
+	g.GET("/", p.home)
+	g.GET("/me", p.myPage)
+	g.GET("/students", p.studentList)
+	g.GET("/students/:id", p.studentPage)
+	return nil
+}
+
+// securityHeaders: a strict CSP (no inline script or style), no framing,
+// no sniffing, no referrer leaks.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		return next(c)
+	}
+}
+
+func (p *Portal) render(c echo.Context, status int, name string, data map[string]any) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return p.pages.ExecuteTemplate(c.Response(), name, data)
+}
+
+func (p *Portal) getLogin(c echo.Context) error {
+	// One token per browser, kept while the form may be open: a second
+	// request for the page (a reload, a prefetch) must not void the first.
+	token := randomID()
+	if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 40 {
+		token = ck.Value
+	}
+	p.setCookie(c, loginCSRFCookie, token, 600)
+	return p.render(c, http.StatusOK, "login.html", map[string]any{"CSRF": token, "Error": c.QueryParam("error")})
+}
+
+func (p *Portal) postLogin(c echo.Context) error {
+	ctx := c.Request().Context()
+	ck, err := c.Cookie(loginCSRFCookie)
+	if err != nil || !checkCSRF(c, ck.Value) {
+		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
+	}
+	username := strings.ToLower(strings.TrimSpace(c.FormValue("username")))
+	fail := func(msg string) error {
+		token := randomID()
+		p.setCookie(c, loginCSRFCookie, token, 600)
+		return p.render(c, http.StatusUnauthorized, "login.html", map[string]any{"CSRF": token, "Error": msg, "Username": username})
+	}
+	if err := p.allowLogin(ctx, username, clientAddr(c.Request())); err != nil {
+		if errors.Is(err, errTooMany) {
+			return fail("Too many attempts. Wait a quarter of an hour and try again.")
+		}
+		return err
+	}
+	u, known := p.Users[username]
+	hash := dummyHash
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || !known {
+		return fail("That username and password do not match.")
+	}
+	if u.Role == RoleStudent {
+		st, ok, err := store.GetStudent(ctx, p.Redis, u.Person)
+		if err != nil {
+			return err
+		}
+		if ok && st.Exchange && !p.Policy.Current().Doc.Privacy.ExchangeStudentsCanLogIn {
+			return fail("Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead.")
+		}
+	}
+	id := randomID()
+	s := Session{User: u.Username, Person: u.Person, Role: u.Role, CSRF: randomID(), Created: p.now()}
+	b, _ := json.Marshal(s)
+	if err := p.Redis.Set(ctx, sessionKey(id), b, idleTimeout).Err(); err != nil {
+		return err
+	}
+	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))
+	p.setCookie(c, loginCSRFCookie, "", -1)
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (p *Portal) postLogout(c echo.Context) error {
+	s, err := p.session(c)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		if !checkCSRF(c, s.CSRF) {
+			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+		}
+		ck, _ := c.Cookie(sessionCookie)
+		_ = p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err()
+	}
+	p.setCookie(c, sessionCookie, "", -1)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (p *Portal) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s, err := p.session(c)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return c.Redirect(http.StatusSeeOther, "/login")
+		}
+		c.Set("session", s)
+		return next(c)
+	}
+}
+
+func sessionOf(c echo.Context) *Session { return c.Get("session").(*Session) }
+
+func (p *Portal) home(c echo.Context) error {
+	if sessionOf(c).Role == RoleStudent {
+		return c.Redirect(http.StatusSeeOther, "/me")
+	}
+	return c.Redirect(http.StatusSeeOther, "/students")
+}
+
+// audit records a staff access to a student's data, or a refusal, in an
+// append-only Redis stream the product has no way to edit.
+func (p *Portal) audit(ctx context.Context, s *Session, whom, what string) error {
+	return p.Redis.XAdd(ctx, &redis.XAddArgs{Stream: AuditStream, Values: map[string]any{
+		"who": s.Person, "role": s.Role, "whom": whom, "what": what, "at": p.now().UTC().Format(time.RFC3339Nano),
+	}}).Err()
+}
+
+// AuditStream is the Redis stream of the audit log.
+const AuditStream = "leap:audit"
+
+// mayView decides whether a signed-in person has a legitimate need to see
+// a student: the student themself, their personal tutor, staff of their
+// department, the LEAP team.
+func (p *Portal) mayView(ctx context.Context, s *Session, st store.Student) (bool, error) {
+	switch s.Role {
+	case RoleStudent:
+		return s.Person == st.ID, nil
+	case RoleLEAPTeam:
+		return true, nil
+	case RoleTutor, RoleStaff:
+		if st.Tutor == s.Person {
+			return true, nil
+		}
+		staff, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
+		if errors.Is(err, redis.Nil) {
+			return false, nil
+		}
+		return err == nil && staff == st.Department, err
+	}
+	return false, nil
+}
+
+func (p *Portal) myPage(c echo.Context) error {
+	s := sessionOf(c)
+	if s.Role != RoleStudent {
+		return c.Redirect(http.StatusSeeOther, "/students")
+	}
+	return p.showStudent(c, s, s.Person)
+}
+
+func (p *Portal) studentPage(c echo.Context) error {
+	return p.showStudent(c, sessionOf(c), c.Param("id"))
+}
+
+// notFound is the answer to anything a person may not see: it does not
+// tell whether the record exists.
+var notFound = server.Problem(http.StatusNotFound, "Not found", "there is no such page")
+
+func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
+	ctx := c.Request().Context()
+	st, ok, err := store.GetStudent(ctx, p.Redis, id)
+	if err != nil {
+		return err
+	}
+	allowed := false
+	if ok {
+		if allowed, err = p.mayView(ctx, s, st); err != nil {
+			return err
+		}
+	}
+	if !allowed {
+		if s.Role != RoleStudent || s.Person != id {
+			if err := p.audit(ctx, s, id, "denied: view student"); err != nil {
+				return err
+			}
+		}
+		return notFound
+	}
+	if s.Person != id {
+		if err := p.audit(ctx, s, id, "view student"); err != nil {
+			return err
+		}
+	}
+	eng, err := p.engagement(ctx, id)
+	if err != nil {
+		return err
+	}
+	pol := p.Policy.Current()
+	tutor := map[string]string{}
+	if st.Tutor != "" {
+		tutor, _ = p.Redis.HGetAll(ctx, store.StaffKey(st.Tutor)).Result()
+	}
+	return p.render(c, http.StatusOK, "student.html", map[string]any{
+		"Session": s, "Student": st, "Self": s.Person == id, "Engagement": eng, "Tutor": tutor,
+		"Chart":        trendChart(eng, pol),
+		"Activities":   activityTabs(eng, pol),
+		"Attendance":   pol.Doc.Attendance,
+		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
+	})
+}
+
+// engagement asks the scoring service, passing the trace context on.
+func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ScoringURL+"/v1/students/"+url.PathEscape(id)+"/engagement", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, server.Problemf(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, server.Problemf(http.StatusBadGateway, "Scoring failed", "the scoring service answered %s", resp.Status)
+	}
+	var e scoring.Engagement
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		return nil, fmt.Errorf("decode engagement: %w", err)
+	}
+	return &e, nil
+}
+
+func (p *Portal) studentList(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	if s.Role == RoleStudent {
+		return c.Redirect(http.StatusSeeOther, "/me")
+	}
+	var ids []string
+	var err error
+	switch s.Role {
+	case RoleTutor:
+		ids, err = p.Redis.SMembers(ctx, store.TuteesKey(s.Person)).Result()
+	default:
+		dept, derr := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
+		if derr != nil && !errors.Is(derr, redis.Nil) {
+			return derr
+		}
+		ids, err = p.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	}
+	if err != nil {
+		return err
+	}
+	slices.Sort(ids)
+	type row struct {
+		store.Student
+		Band string
+	}
+	var rows []row
+	for _, id := range ids {
+		st, ok, err := store.GetStudent(ctx, p.Redis, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rows = append(rows, row{Student: st})
+		}
+	}
+	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows))); err != nil {
+		return err
+	}
+	return p.render(c, http.StatusOK, "list.html", map[string]any{"Session": s, "Rows": rows})
+}
+
+// bandWords says what a band means, in plain words for the student.
+func bandWords(band string) string {
+	switch band {
+	case "high":
+		return "You are using the university's resources consistently: lectures and seminars, Moodle, recordings and the assignment system."
+	case "good":
+		return "You are using the university's resources regularly."
+	case "partial":
+		return "You are using some of what is on offer, but less often than students with higher engagement."
+	case "low":
+		return "You are using the university's resources now and then. Quieter spells are normal; if something is getting in the way, your tutor can help."
+	case "very_low":
+		return "You have used very little recently, perhaps nothing for several days. Your tutor may get in touch to check that all is well."
+	}
+	return ""
+}
+
+// bandName is a band as people read it.
+func bandName(band string) string {
+	if band == "very_low" {
+		return "Very low"
+	}
+	return strings.ToUpper(band[:1]) + band[1:]
+}
+
+func activityTitle(key string) string {
+	for _, a := range v1alpha1.Catalogue {
+		if string(a.Key) == key {
+			return a.Title
+		}
+	}
+	return key
+}
