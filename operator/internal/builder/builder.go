@@ -55,6 +55,7 @@ const (
 const (
 	PolicyDir        = "/etc/leap/policy"
 	IngestTokensDir  = "/etc/leap/ingest-tokens"
+	PortalUsersDir   = "/etc/leap/portal-users"
 	EnvPolicyFile    = "LEAP_POLICY_FILE"
 	EnvRedisURL      = "REDIS_URL"
 	EnvRedisPassword = "REDIS_PASSWORD"
@@ -96,6 +97,10 @@ func (n Names) IngestTokens() string { return n.term + "-ingest-tokens" }
 
 // PortalSession is the Secret of the portal's session key.
 func (n Names) PortalSession() string { return n.term + "-portal-session" }
+
+// PortalUsers is the Secret of the portal's local accounts, which the
+// university creates (key users.yaml); the operator never writes it.
+func (n Names) PortalUsers() string { return n.term + "-portal-users" }
 
 // RedisAuth is the Secret of the Managed Redis password.
 func (n Names) RedisAuth() string { return n.term + "-redis-auth" }

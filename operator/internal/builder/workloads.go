@@ -169,7 +169,13 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 		mounts = append(mounts, corev1ac.VolumeMount().WithName("ingest-tokens").WithMountPath(IngestTokensDir).WithReadOnly(true))
 	case Portal:
 		serviceAccount = n.PortalAccount()
+		// Local accounts come from an optional Secret the university makes
+		// (key users.yaml); without it the portal has no local accounts.
+		volumes = append(volumes, corev1ac.Volume().WithName("portal-users").WithSecret(
+			corev1ac.SecretVolumeSource().WithSecretName(n.PortalUsers()).WithOptional(true)))
+		mounts = append(mounts, corev1ac.VolumeMount().WithName("portal-users").WithMountPath(PortalUsersDir).WithReadOnly(true))
 		env = append(env,
+			corev1ac.EnvVar().WithName("PORTAL_USERS_FILE").WithValue(PortalUsersDir+"/users.yaml"),
 			corev1ac.EnvVar().WithName("SCORING_URL").WithValue(fmt.Sprintf("http://%s.%s.svc:%d", n.Component(Scoring), t.Namespace, ServicePort)),
 			corev1ac.EnvVar().WithName("LEAP_TERM_NAME").WithValue(t.Name),
 			corev1ac.EnvVar().WithName("LEAP_TERM_NAMESPACE").WithValue(t.Namespace),

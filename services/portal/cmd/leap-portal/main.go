@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/leap-dev/leap/services/config"
@@ -16,15 +17,19 @@ func main() { app.Main("leap-portal", run) }
 func run(ctx context.Context) error {
 	env := &config.Env{}
 	scoringURL := env.Required("SCORING_URL", "the scoring service's base URL, such as http://leap-scoring")
-	usersFile := env.Required("PORTAL_USERS_FILE", "a YAML list of local accounts (username, passwordHash, person, role)")
+	usersFile := env.String("PORTAL_USERS_FILE", "")
 	secure := env.Bool("PORTAL_SECURE_COOKIES", true)
 	c, err := app.Setup(ctx, "portal", env)
 	if err != nil {
 		return err
 	}
-	users, err := portal.LoadUsers(usersFile)
-	if err != nil {
-		return err
+	users := map[string]portal.User{}
+	if _, statErr := os.Stat(usersFile); usersFile != "" && statErr == nil {
+		if users, err = portal.LoadUsers(usersFile); err != nil {
+			return err
+		}
+	} else {
+		c.Log.Warn("no local accounts: PORTAL_USERS_FILE is unset or missing, so nobody can sign in with a password", "file", usersFile)
 	}
 	s := c.Server()
 	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now}
