@@ -4,9 +4,21 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 .DEFAULT_GOAL := help
 
+# The product's version: the operator's (stamped into the binary), the tag of
+# every image and the chart's appVersion. The operator runs its component
+# images at its own version, so one value moves them all.
+VERSION        ?= 0.1.0
+IMAGE_REGISTRY ?= ghcr.io/leap-dev
+# The images `make docker-build` builds: Dockerfile target -> $(IMAGE_REGISTRY)/leap-<target>:$(VERSION).
+IMAGE_TARGETS  := operator ingestion scoring portal
+DOCKER         ?= docker
+# The Go of the image builds: the one of this machine (go1.26.8 -> golang:1.26.8).
+GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
+
 # Tool versions: every tool is built from its Go module at this version.
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION  ?= v2.15.0
+HELM_VERSION           ?= v3.22.0
 K8S_VERSION            ?= 1.37.2
 
 ROOT        := $(abspath .)
@@ -15,12 +27,16 @@ TOOLS       := $(BIN)/tools
 ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM           := $(TOOLS)/helm-$(HELM_VERSION)
+CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
 MODULES := operator/api operator services
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
+# The chart's tests (operator/internal/charttest) run this helm.
+export HELM
 
 ##@ Use
 
@@ -38,9 +54,10 @@ run-operator: envtest kubectl ## Start a local API server, install the CRD, appl
 
 .PHONY: build
 build: ## Build every binary into bin/.
-	go build -trimpath -o $(BIN)/leap-operator ./operator/cmd/manager
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/leap-operator ./operator/cmd/manager
 	go build -trimpath -o $(BIN)/leap-ingestion ./services/ingestion/cmd/leap-ingestion
 	go build -trimpath -o $(BIN)/leap-scoring ./services/scoring/cmd/leap-scoring
+	go build -trimpath -o $(BIN)/leap-portal ./services/portal/cmd/leap-portal
 	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
 
 ##@ Test
@@ -49,13 +66,20 @@ build: ## Build every binary into bin/.
 test: verify lint unit ## Run every test: generated files fresh, lint, unit and envtest tests.
 
 .PHONY: unit
-unit: envtest ## Run the Go tests (envtest included; no test is skipped for want of it).
+unit: envtest $(HELM) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
 	go test -count=1 -race $(PKGS)
 
+# What `make generate manifests chart-sync` writes; verify fails when it differs from the commit.
+GENERATED := config operator/api $(CHART)/Chart.yaml $(CHART)/templates/crds $(CHART)/templates/_rules.tpl $(CHART)/files
+
 .PHONY: verify
-verify: generate manifests ## Fail when generated files are not what the make targets produce.
-	@git diff --exit-code -- config operator/api || { echo "generated files are stale: run 'make generate manifests' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- config operator/api)" || { git status --porcelain -- config operator/api; echo "untracked generated files: commit them" >&2; exit 1; }
+verify: generate manifests chart-sync ## Fail when generated files (config/, the chart's copies of them) are not what the make targets produce.
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run 'make generate manifests chart-sync' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: commit them" >&2; exit 1; }
+
+.PHONY: chart-test
+chart-test: envtest $(HELM) ## The chart alone: helm lint, helm template of every example strictly validated, server-side dry run.
+	go test -count=1 ./operator/internal/charttest/
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint.
@@ -81,6 +105,24 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and the operator's RBAC into co
 	cd operator/api && $(CONTROLLER_GEN) crd paths=./... output:crd:artifacts:config=$(ROOT)/config/crd/bases
 	cd operator && $(CONTROLLER_GEN) rbac:roleName=leap-operator paths=./internal/... output:rbac:artifacts:config=$(ROOT)/config/rbac
 
+.PHONY: chart-sync
+chart-sync: manifests ## Copy the CRD, the operator's RBAC rules and a sample from config/ into the chart; stamp VERSION as its appVersion.
+	hack/chart-sync.sh $(VERSION) $(CHART)
+
+##@ Images
+
+.PHONY: docker-build
+docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal}:VERSION (needs a Docker engine).
+	@command -v $(DOCKER) >/dev/null || { echo "docker-build needs a Docker engine ($(DOCKER) not found)" >&2; exit 1; }
+	for target in $(IMAGE_TARGETS); do \
+	  $(DOCKER) build --target $$target --build-arg VERSION=$(VERSION) --build-arg GO_VERSION=$(GO_VERSION) \
+	    -t $(IMAGE_REGISTRY)/leap-$$target:$(VERSION) . ; \
+	done
+
+.PHONY: docker-push
+docker-push: ## Push the images built by docker-build.
+	for target in $(IMAGE_TARGETS); do $(DOCKER) push $(IMAGE_REGISTRY)/leap-$$target:$(VERSION); done
+
 ##@ Tools
 
 .PHONY: envtest
@@ -100,8 +142,20 @@ $(GOLANGCI_LINT):
 	GOBIN=$(TOOLS) GOWORK=off go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(TOOLS)/golangci-lint $@
 
+.PHONY: helm
+helm: $(HELM) ## Build helm (cold: several minutes).
+
+# helm built from its module, stamped as its release build is: its version,
+# and the Kubernetes version its lint and template assume (else 1.20).
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach pkg,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMajor=$(word 1,$(subst ., ,$(K8S_VERSION))) \
+	  -X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMinor=$(word 2,$(subst ., ,$(K8S_VERSION))))
+$(HELM):
+	GOBIN=$(TOOLS) GOWORK=off go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS)/helm $@
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) envtest ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

@@ -63,6 +63,7 @@ type Service struct {
 	Now          func() time.Time
 
 	events *prometheus.CounterVec
+	xapi   *xapiState
 }
 
 // Answer is the result of a batch of events.
@@ -105,6 +106,7 @@ func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
 	g.POST("/roster/students", s.postStudents)
 	g.POST("/roster/staff", s.postStaff)
 	g.POST("/roster/tutors", s.postTutors)
+	s.registerXAPI(e, reg)
 	e.GET("/v1/policy", func(c echo.Context) error { return c.JSON(http.StatusOK, PolicyInfo(s.Policy.Current())) })
 }
 
@@ -113,18 +115,26 @@ func PolicyInfo(l *policy.Loaded) map[string]any {
 	return map[string]any{"hash": l.Hash, "leapTerm": l.Doc.LeapTerm, "source": l.Source, "policy": l.Doc}
 }
 
-// authenticate admits a request with a known bearer token. Every token is
-// compared in constant time, so timing tells nothing about any of them.
+// sourceOf is the source of a token, or "" for no known token. Every token
+// is compared in constant time, so timing tells nothing about any of them.
+func (s *Service) sourceOf(got string) string {
+	source := ""
+	if got != "" {
+		for token, src := range s.Tokens {
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+				source = src
+			}
+		}
+	}
+	return source
+}
+
+// authenticate admits a request with a known bearer token.
 func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
 		source := ""
-		if ok && got != "" {
-			for token, src := range s.Tokens {
-				if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
-					source = src
-				}
-			}
+		if got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+			source = s.sourceOf(got)
 		}
 		if source == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="leap-ingestion"`)
@@ -198,7 +208,7 @@ func (s *Service) postEvents(c echo.Context) error {
 		return readError(err, s.MaxBodyBytes)
 	}
 
-	b := &batch{svc: s, ctx: ctx, source: source, pol: s.Policy.Current(), now: s.Now(), answer: Answer{Ignored: []Ignored{}, Rejected: []Rejected{}}, seen: map[string]bool{}}
+	b := s.newBatch(ctx, source, s.Policy.Current())
 	emit := func(i int, rec Record, recErr error) error {
 		b.add(i, rec, recErr)
 		if streamed && len(b.pending) >= chunk {
@@ -212,11 +222,27 @@ func (s *Service) postEvents(c echo.Context) error {
 	if err := b.flush(); err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
-	// Freshness per source, for the LEAP team: when each system last sent.
-	for src := range b.seen {
-		_ = s.Redis.HSet(ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err()
-	}
+	b.markFresh()
 	return c.JSON(http.StatusOK, b.answer)
+}
+
+func (s *Service) newBatch(ctx context.Context, source string, pol *policy.Loaded) *batch {
+	return &batch{svc: s, ctx: ctx, source: source, pol: pol, now: s.Now(), answer: Answer{Ignored: []Ignored{}, Rejected: []Rejected{}}, seen: map[string]bool{}}
+}
+
+// markFresh records, for the LEAP team, when each source of counted events
+// last sent.
+func (b *batch) markFresh() {
+	for src := range b.seen {
+		_ = b.svc.Redis.HSet(b.ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err()
+	}
+}
+
+// eventRetention is how long an event id is remembered: past the
+// late-arrival window, after which the event is refused anyway.
+func eventRetention(pol *policy.Loaded) time.Duration {
+	late := pol.Doc.Privacy.LateArrivalDaysOr(v1alpha1.DefaultLateArrivalDays)
+	return time.Duration(max(late, v1alpha1.DefaultLateArrivalDays)+2) * 24 * time.Hour
 }
 
 // batch checks records and sends the valid ones to Redis in chunks.
@@ -321,8 +347,7 @@ func (b *batch) flush() error {
 	if len(b.pending) == 0 {
 		return nil
 	}
-	late := b.pol.Doc.Privacy.LateArrivalDaysOr(v1alpha1.DefaultLateArrivalDays)
-	rec := store.Recorder{Client: b.svc.Redis, Retention: time.Duration(max(late, v1alpha1.DefaultLateArrivalDays)+2) * 24 * time.Hour, Now: b.svc.Now}
+	rec := store.Recorder{Client: b.svc.Redis, Retention: eventRetention(b.pol), Now: b.svc.Now}
 	outcomes, err := rec.Record(b.ctx, b.pending)
 	if err != nil {
 		return err

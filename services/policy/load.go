@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,52 @@ func Validate(d Document) error {
 	}
 	if d.Privacy.MinCohortSize < 2 {
 		return fmt.Errorf("minCohortSize must be at least 2")
+	}
+	return validateXAPI(d.XAPI)
+}
+
+// iri is the shape the API's IRI type enforces: a scheme, no spaces.
+var iri = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:[^ ]+$`)
+
+// validateXAPI applies the API's rules on spec.xapi.
+func validateXAPI(x v1alpha1.XAPI) error {
+	checkIRIs := func(what string, list []v1alpha1.IRI) error {
+		for _, v := range list {
+			if !iri.MatchString(string(v)) || len(v) > 512 {
+				return fmt.Errorf("%s: %q must be an IRI with a scheme and no spaces, such as http://adlnet.gov/expapi/verbs/attended", what, v)
+			}
+		}
+		return nil
+	}
+	if err := checkIRIs("xapi.accountHomePages", x.AccountHomePages); err != nil {
+		return err
+	}
+	for i, e := range x.Mobile.Extensions {
+		if err := checkIRIs(fmt.Sprintf("xapi.mobile.extensions[%d].key", i), []v1alpha1.IRI{e.Key}); err != nil {
+			return err
+		}
+		if len(e.Equals) == 0 && len(e.Contains) == 0 {
+			return fmt.Errorf("xapi.mobile.extensions[%d]: an extension match needs equals or contains values", i)
+		}
+	}
+	marked := len(x.Mobile.Platforms) > 0 || len(x.Mobile.Extensions) > 0
+	for i, m := range x.Mappings {
+		at := fmt.Sprintf("xapi.mappings[%d]", i)
+		if len(m.Verbs) == 0 {
+			return fmt.Errorf("%s: a mapping needs at least one verb", at)
+		}
+		if err := checkIRIs(at+".verbs", m.Verbs); err != nil {
+			return err
+		}
+		if err := checkIRIs(at+".activityTypes", m.ActivityTypes); err != nil {
+			return err
+		}
+		if !v1alpha1.KnownActivity(string(m.Activity)) {
+			return fmt.Errorf("%s: unknown activity %q", at, m.Activity)
+		}
+		if m.Mobile != nil && *m.Mobile && !marked {
+			return fmt.Errorf("%s: a mapping with mobile: true needs xapi.mobile to name the platforms or extensions that mark mobile use", at)
+		}
 	}
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
 func repoFile(t *testing.T, rel string) []byte {
@@ -31,6 +34,25 @@ func TestEverySampleLoadsWithDefaults(t *testing.T) {
 		if name == "covid" && l.Doc.Attendance.IsEnabled() {
 			t.Error("covid: attendance on")
 		}
+	}
+}
+
+func TestLeapTermFilesGetTheDefaultXAPIMappings(t *testing.T) {
+	l, err := ParseFile("minimal", repoFile(t, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FromLeapTerm(&v1alpha1.LeapTerm{Spec: v1alpha1.LeapTermSpec{Terms: l.Doc.Terms, XAPI: v1alpha1.DefaultXAPI()}}).XAPI
+	if !reflect.DeepEqual(l.Doc.XAPI, want) {
+		t.Errorf("xapi of a defaulted file:\n%+v\nwant\n%+v", l.Doc.XAPI, want)
+	}
+	if len(l.Doc.XAPI.Mappings) == 0 || l.Doc.XAPI.Mappings[0].Activity != v1alpha1.TapIn {
+		t.Errorf("mappings %+v", l.Doc.XAPI.Mappings)
+	}
+	// A document that names no xapi maps nothing: services have no defaults of their own.
+	d, err := Parse([]byte(`{"leapTerm":"a/b","terms":[{"name":"t","start":"2026-01-01","end":"2026-02-01"}]}`))
+	if err != nil || len(d.XAPI.Mappings) != 0 {
+		t.Errorf("document without xapi: %+v %v", d.XAPI, err)
 	}
 }
 
@@ -61,6 +83,14 @@ func TestBadLeapTermFilesAreRefusedWithTheReason(t *testing.T) {
 		"bad date":       {strings.Replace(base, "2026-12-11", "2026-13-11", 1), "date"},
 		"wrong version":  {strings.Replace(base, "leap.dev/v1alpha1", "leap.dev/v9", 1), "apiVersion"},
 		"not yaml":       {"{{{", "policy"},
+		"xapi activity":  {base + "  xapi: {mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], activity: gym}]}\n", "unknown activity \"gym\""},
+		"xapi verb":      {base + "  xapi: {mappings: [{verbs: [attended], activity: tap_in}]}\n", "must be an IRI"},
+		"xapi no verbs":  {base + "  xapi: {mappings: [{activity: tap_in}]}\n", "at least one verb"},
+		"xapi home page": {base + "  xapi: {accountHomePages: [moodle.example.ac.uk]}\n", "must be an IRI"},
+		"xapi extension": {base + "  xapi: {mobile: {extensions: [{key: \"http://x.example/ua\"}]}}\n", "needs equals or contains"},
+		"xapi mobile": {base + "  xapi: {mobile: {platforms: [], extensions: []}, mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], mobile: true, activity: moodle_mobile}]}\n",
+			"mobile: true needs xapi.mobile"},
+		"xapi unknown field": {base + "  xapi: {mapping: []}\n", "unknown field"},
 	}
 	for name, c := range cases {
 		if _, err := ParseFile(name, []byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {

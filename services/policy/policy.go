@@ -31,6 +31,10 @@ type Document struct {
 	Attendance v1alpha1.Attendance  `json:"attendance"`
 	Scoring    v1alpha1.Scoring     `json:"scoring"`
 	Privacy    v1alpha1.Privacy     `json:"privacy"`
+	// XAPI maps xAPI statements to activities. A document without it (from
+	// an operator older than xAPI) maps nothing: services apply no defaults
+	// of their own, so the document is the whole policy.
+	XAPI v1alpha1.XAPI `json:"xapi"`
 }
 
 // FromLeapTerm builds the policy document of a defaulted LeapTerm.
@@ -44,6 +48,7 @@ func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
 		Attendance: s.Attendance,
 		Scoring:    s.Scoring,
 		Privacy:    s.Privacy,
+		XAPI:       s.XAPI,
 	}
 	if d.Breaks == nil {
 		d.Breaks = []v1alpha1.DateRange{}
@@ -52,6 +57,18 @@ func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
 	// always hashes the same.
 	slices.Sort(d.Scoring.DisplayOnly)
 	slices.Sort(d.Privacy.NoIndicatorFor)
+	slices.Sort(d.XAPI.AccountHomePages)
+	slices.Sort(d.XAPI.Mobile.Platforms)
+	for i := range d.XAPI.Mobile.Extensions {
+		slices.Sort(d.XAPI.Mobile.Extensions[i].Equals)
+		slices.Sort(d.XAPI.Mobile.Extensions[i].Contains)
+	}
+	// Mappings are ordered (the first match wins); the verbs and types
+	// inside one are sets.
+	for i := range d.XAPI.Mappings {
+		slices.Sort(d.XAPI.Mappings[i].Verbs)
+		slices.Sort(d.XAPI.Mappings[i].ActivityTypes)
+	}
 	return d
 }
 

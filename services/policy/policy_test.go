@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,6 +51,27 @@ func TestHashChangesWithPolicyOnly(t *testing.T) {
 	weight.Spec.Scoring.Weights["moodle_login"] = 2
 	if h, _ := FromLeapTerm(weight).Hash(); h == base {
 		t.Error("changing a weight kept the policy hash")
+	}
+	mapped := term()
+	mapped.Spec.XAPI = v1alpha1.DefaultXAPI()
+	withMappings, _ := FromLeapTerm(mapped).Hash()
+	if withMappings == base {
+		t.Error("adding xAPI mappings kept the policy hash")
+	}
+	reordered = term()
+	reordered.Spec.XAPI = v1alpha1.DefaultXAPI()
+	slices.Reverse(reordered.Spec.XAPI.Mappings[0].Verbs)
+	slices.Reverse(reordered.Spec.XAPI.Mappings[0].ActivityTypes)
+	slices.Reverse(reordered.Spec.XAPI.Mobile.Platforms)
+	if h, _ := FromLeapTerm(reordered).Hash(); h != withMappings {
+		t.Error("listing the verbs or types of a mapping in another order changed the policy hash")
+	}
+	swapped := term()
+	swapped.Spec.XAPI = v1alpha1.DefaultXAPI()
+	m := swapped.Spec.XAPI.Mappings
+	m[len(m)-1], m[len(m)-2] = m[len(m)-2], m[len(m)-1]
+	if h, _ := FromLeapTerm(swapped).Hash(); h == withMappings {
+		t.Error("reordering the mappings (the first match wins) kept the policy hash")
 	}
 }
 

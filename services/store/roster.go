@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,6 +21,12 @@ import (
 //	leap:cohort:COURSE:YEAR   SET   student ids of a course and year
 //	leap:staff:ID             HASH  a member of staff
 //	leap:tutees:STAFF         SET   student ids a personal tutor looks after
+//	leap:mbox:SHA1            STRING the student whose email has this xAPI mbox_sha1sum
+//
+// The mbox index serves xAPI, whose statements may name a student by
+// email (mbox) or by the SHA-1 of "mailto:" and the email (mbox_sha1sum).
+// Keys hold hashes, not addresses; each student has the hash of the
+// lower-cased address, and of the address as written when that differs.
 const (
 	StudentsKey = "leap:students"
 	staffSetKey = "leap:staff"
@@ -35,6 +45,53 @@ func StaffKey(id string) string { return "leap:staff:" + id }
 
 // TuteesKey lists a tutor's tutees.
 func TuteesKey(staff string) string { return "leap:tutees:" + staff }
+
+// MboxKey holds the student id of an xAPI mbox_sha1sum (lower-case hex).
+func MboxKey(sha1hex string) string { return "leap:mbox:" + sha1hex }
+
+// MboxSHA1 is the xAPI mbox_sha1sum of an email address: the hex SHA-1 of
+// "mailto:" and the address.
+func MboxSHA1(email string) string {
+	sum := sha1.Sum([]byte("mailto:" + email))
+	return hex.EncodeToString(sum[:])
+}
+
+// mboxHashes are the index entries of an email address.
+func mboxHashes(email string) []string {
+	if email == "" {
+		return nil
+	}
+	lower := MboxSHA1(strings.ToLower(email))
+	if asWritten := MboxSHA1(email); asWritten != lower {
+		return []string{lower, asWritten}
+	}
+	return []string{lower}
+}
+
+// unindexScript deletes an index entry only while it still names the
+// student, so a student who gave up an address never removes another's.
+const unindexScript = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+// StudentsByMbox looks up the students of mbox_sha1sum values; "" for a
+// value no student has.
+func StudentsByMbox(ctx context.Context, c redis.UniversalClient, sha1hex []string) ([]string, error) {
+	if len(sha1hex) == 0 {
+		return nil, nil
+	}
+	pipe := c.Pipeline()
+	cmds := make([]*redis.StringCmd, len(sha1hex))
+	for i, h := range sha1hex {
+		cmds[i] = pipe.Get(ctx, MboxKey(h))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("look up mbox: %w", err)
+	}
+	out := make([]string, len(sha1hex))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+	}
+	return out, nil
+}
 
 // Student is a student's roster profile.
 type Student struct {
@@ -67,7 +124,8 @@ type Tutoring struct {
 }
 
 // PutStudents stores or replaces students' profiles, keeping their tutor,
-// and moves them between department and cohort indexes when those change.
+// and moves them between department, cohort and mbox indexes when those
+// change.
 func PutStudents(ctx context.Context, c redis.UniversalClient, students []Student) error {
 	old := make([]*redis.MapStringStringCmd, len(students))
 	pipe := c.Pipeline()
@@ -85,6 +143,15 @@ func PutStudents(ctx context.Context, c redis.UniversalClient, students []Studen
 		}
 		if y, _ := strconv.Atoi(prev["year"]); prev["course"] != "" && (prev["course"] != s.Course || y != s.Year) {
 			pipe.SRem(ctx, CohortKey(prev["course"], y), s.ID)
+		}
+		fresh := mboxHashes(s.Email)
+		for _, h := range mboxHashes(prev["email"]) {
+			if !slices.Contains(fresh, h) {
+				pipe.Eval(ctx, unindexScript, []string{MboxKey(h)}, s.ID)
+			}
+		}
+		for _, h := range fresh {
+			pipe.Set(ctx, MboxKey(h), s.ID, 0)
 		}
 		pipe.HSet(ctx, ProfileKey(s.ID), map[string]any{
 			"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "course": s.Course,

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import "maps"
+import (
+	"maps"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
 
 // Defaults of the LeapTerm spec, as a document. The CRD schema carries the
 // same values as +kubebuilder:default markers, and the API server applies
@@ -26,6 +30,7 @@ func specDefaults() map[string]any {
 			"noIndicatorFor":           []any{string(PostgraduateResearch)},
 			"lateArrivalDays":          int64(DefaultLateArrivalDays),
 		},
+		"xapi":           DefaultXAPIDocument(),
 		"redis":          map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone)},
 		"ingestion":      maps.Clone(component),
 		"scoringService": maps.Clone(component),
@@ -40,6 +45,81 @@ func DefaultWeightsDocument() map[string]any {
 		string(ListenAgain): int64(2), string(PCLabLogin): int64(1), string(MoodleCourse): int64(2),
 		string(MoodleLogin): int64(1), string(MoodleMobile): int64(1),
 	}
+}
+
+// xAPI verbs and activity types of the default mapping table.
+const (
+	VerbAttended     IRI = "http://adlnet.gov/expapi/verbs/attended"
+	VerbBorrowed     IRI = "http://activitystrea.ms/schema/1.0/borrowed"
+	VerbViewed       IRI = "http://id.tincanapi.com/verb/viewed"
+	VerbAccessed     IRI = "http://activitystrea.ms/schema/1.0/access"
+	VerbPlayed       IRI = "https://w3id.org/xapi/video/verbs/played"
+	VerbSubmitted    IRI = "http://activitystrea.ms/schema/1.0/submit"
+	VerbCompleted    IRI = "http://adlnet.gov/expapi/verbs/completed"
+	VerbAttempted    IRI = "http://adlnet.gov/expapi/verbs/attempted"
+	VerbStarted      IRI = "http://activitystrea.ms/schema/1.0/start"
+	VerbReplied      IRI = "http://id.tincanapi.com/verb/replied"
+	VerbLoggedIn     IRI = "https://brindlewaye.com/xAPITerms/verbs/loggedin/"
+	VerbLoggedInADL  IRI = "https://w3id.org/xapi/adl/verbs/logged-in"
+	TypeTimetabled   IRI = "http://xapi.jisc.ac.uk/event_timetabled"
+	TypeUntimetabled IRI = "http://xapi.jisc.ac.uk/event_non-timetabled"
+	TypeReadingList  IRI = "http://xapi.jisc.ac.uk/reading-list"
+	TypeVideo        IRI = "https://w3id.org/xapi/video/activity-type/video"
+	TypeMoodleCourse IRI = "http://id.tincanapi.com/activitytype/lms/course"
+	TypeMoodleModule IRI = "http://id.tincanapi.com/activitytype/lms/module"
+	TypeAssessment   IRI = "http://adlnet.gov/expapi/activities/assessment"
+)
+
+// DefaultXAPI is the default of spec.xapi: what the schema's default
+// markers on XAPI, XAPIMobile and their fields say, as Go. The order of
+// Mappings matters: the first that matches wins, so the specific rules
+// (attendance, library, reading lists, recordings, FASER) come before the
+// Moodle ones, and Moodle on a phone before Moodle on a desktop.
+func DefaultXAPI() XAPI {
+	yes := true
+	moodleVerbs := []IRI{VerbViewed, VerbAttempted, VerbStarted, VerbCompleted, VerbSubmitted, VerbReplied}
+	return XAPI{
+		Mobile: XAPIMobile{
+			Platforms: []string{"mobile", "moodle app"},
+			Extensions: []XAPIExtensionMatch{
+				{Key: "http://xapi.jisc.ac.uk/extensions/user-agent", Contains: []string{"Mobile", "Android", "iPhone", "iPad"}},
+				{Key: "http://xapi.jisc.ac.uk/captured_from", Equals: []string{"android", "ios"}},
+			},
+		},
+		Mappings: []XAPIMapping{
+			// Jisc attendance: result.completion false records an absence.
+			{Verbs: []IRI{VerbAttended}, ActivityTypes: []IRI{TypeTimetabled, TypeUntimetabled, "http://xapi.jisc.ac.uk/event_non-timetable"},
+				SkipIncomplete: true, Activity: TapIn},
+			{Verbs: []IRI{VerbBorrowed}, Activity: LibraryLoan},
+			{Verbs: []IRI{VerbViewed, VerbAccessed}, ActivityTypes: []IRI{TypeReadingList}, Activity: ReadingList},
+			{Verbs: []IRI{VerbViewed, VerbPlayed}, ActivityTypes: []IRI{TypeVideo, "https://w3id.org/xapi/acrossx/activities/video", "http://activitystrea.ms/schema/1.0/video"},
+				Activity: ListenAgain},
+			// The assignment system, when it sends xAPI itself; Moodle's own
+			// assignment submissions are Moodle course activity.
+			{Verbs: []IRI{VerbSubmitted, VerbCompleted}, Platform: "FASER", Activity: FaserUpload},
+			{Verbs: []IRI{VerbViewed}, Platform: "FASER", Activity: FaserView},
+			{Verbs: append([]IRI{VerbViewed, VerbLoggedIn, VerbLoggedInADL}, moodleVerbs[1:]...), Platform: "moodle", Mobile: &yes, Activity: MoodleMobile},
+			{Verbs: []IRI{VerbLoggedIn, VerbLoggedInADL}, Platform: "moodle", Activity: MoodleLogin},
+			{Verbs: moodleVerbs, ActivityTypes: []IRI{
+				TypeMoodleCourse, "http://adlnet.gov/expapi/activities/course", TypeMoodleModule, "http://adlnet.gov/expapi/activities/module",
+				"https://w3id.org/xapi/acrossx/activities/page", "http://id.tincanapi.com/activitytype/resource",
+				"http://id.tincanapi.com/activitytype/book", "http://id.tincanapi.com/activitytype/chapter",
+				"http://id.tincanapi.com/activitytype/discussion", TypeAssessment, "http://adlnet.gov/expapi/activities/lesson",
+				"http://activitystrea.ms/schema/1.0/file", "http://xapi.jisc.ac.uk/vle/content", "http://xapi.jisc.ac.uk/vle/page",
+				"http://xapi.jisc.ac.uk/vle/forum", "http://xapi.jisc.ac.uk/vle/quiz", "http://xapi.jisc.ac.uk/activities/quiz",
+			}, Platform: "moodle", Activity: MoodleCourse},
+		},
+	}
+}
+
+// DefaultXAPIDocument is DefaultXAPI as a document, the default of spec.xapi.
+func DefaultXAPIDocument() map[string]any {
+	x := DefaultXAPI()
+	doc, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&x)
+	if err != nil {
+		panic(err) // a plain struct of strings, lists and booleans always converts
+	}
+	return doc
 }
 
 // atomicDefaults are defaults that apply whole or not at all, as OpenAPI

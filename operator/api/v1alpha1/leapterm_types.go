@@ -292,6 +292,10 @@ type LeapTermSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Privacy Privacy `json:"privacy,omitzero"`
+	// XAPI says how xAPI statements from learning systems become activities.
+	// +kubebuilder:default={}
+	// +optional
+	XAPI XAPI `json:"xapi,omitzero"`
 	// Redis is the store of every service.
 	// +kubebuilder:default={}
 	// +optional

@@ -125,6 +125,29 @@ var invalid = []struct {
 		"should match"},
 	{"name too long", func(u *unstructured.Unstructured) { u.SetName(strings.Repeat("y", 41)) },
 		"a LeapTerm name must be at most 40 characters"},
+	{"xAPI mapping to an unknown activity", set("spec.xapi.mappings", []any{mapping("gym_visit", attended)}),
+		`Unsupported value: "gym_visit"`},
+	{"xAPI verb not an IRI", set("spec.xapi.mappings", []any{mapping("tap_in", "attended")}),
+		"must be an IRI with a scheme and no spaces"},
+	{"xAPI activity type not an IRI", set("spec.xapi.mappings", []any{map[string]any{
+		"verbs": []any{attended}, "activityTypes": []any{"event timetabled"}, "activity": "tap_in"}}),
+		"must be an IRI with a scheme and no spaces"},
+	{"xAPI mapping without verbs", set("spec.xapi.mappings", []any{map[string]any{"activity": "tap_in"}}),
+		"spec.xapi.mappings[0].verbs: Required value"},
+	{"xAPI home page not an IRI", set("spec.xapi.accountHomePages", []any{"moodle.example.ac.uk"}),
+		"must be an IRI with a scheme and no spaces"},
+	{"xAPI extension match without values", set("spec.xapi.mobile.extensions", []any{map[string]any{"key": "http://xapi.jisc.ac.uk/captured_from"}}),
+		"an extension match needs equals or contains values"},
+	{"xAPI mobile mapping with no mark of mobile use", set("spec.xapi", map[string]any{
+		"mobile":   map[string]any{"platforms": []any{}, "extensions": []any{}},
+		"mappings": []any{map[string]any{"verbs": []any{attended}, "mobile": true, "activity": "moodle_mobile"}}}),
+		"a mapping with mobile: true needs spec.xapi.mobile to name the platforms or extensions"},
+}
+
+const attended = "http://adlnet.gov/expapi/verbs/attended"
+
+func mapping(activity string, verbs ...any) map[string]any {
+	return map[string]any{"verbs": verbs, "activity": activity}
 }
 
 func TestInvalidLeapTermsAreRejectedOnCreate(t *testing.T) {
@@ -194,6 +217,11 @@ func TestSchemaDefaultsEqualFileDefaults(t *testing.T) {
 		"external redis":   set("spec.redis", map[string]any{"mode": "External", "address": "redis://r:6379"}),
 		"late arrivals 0":  set("spec.privacy", map[string]any{"lateArrivalDays": int64(0)}),
 		"explicit nothing": set("spec.privacy.noIndicatorFor", []any{}),
+		"xapi home pages":  set("spec.xapi.accountHomePages", []any{"https://moodle.example.ac.uk"}),
+		"xapi own mappings": set("spec.xapi.mappings", []any{map[string]any{
+			"verbs": []any{attended}, "platform": "Study Goal", "mobile": false, "activity": "tap_in"}}),
+		"xapi own mobile":  set("spec.xapi.mobile", map[string]any{"platforms": []any{"phone"}}),
+		"xapi no mappings": set("spec.xapi", map[string]any{"mappings": []any{}}),
 	}
 	i := 0
 	for name, change := range docs {

@@ -1,0 +1,471 @@
+package ingestion
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// xAPI: LEAP takes statements as a Learning Record Store would
+// (POST and PUT /xapi/statements, xAPI 1.0.3 and 2.0.0), maps each to a
+// LEAP activity with the policy's table, and counts it exactly like a
+// native event: the statement id is the event id, through the same checks
+// and the same atomic record script.
+//
+// A statement id already held never changes. The fingerprint of every
+// statement taken is kept in Redis under leap:xapi:<id> (one key per
+// statement, no hash tag, so the keys spread over a Cluster and every
+// operation on them is on one key), for as long as event ids are kept plus
+// a day; the same id with the same content is a success, with other
+// content a 409. Statements that map to nothing keep their fingerprint too.
+//
+// A statement without an id gets a name-based UUID (version 5) derived from
+// its fingerprint: sending the same statement again (as Moodle does after a
+// failed delivery, its statements carrying no ids) gives the same id and
+// counts once.
+
+// XAPIVersionHeader is the header of the xAPI version, on every request
+// and every answer.
+const XAPIVersionHeader = "X-Experience-API-Version"
+
+// xapiKey holds the fingerprint of a statement taken.
+func xapiKey(id string) string { return "leap:xapi:" + id }
+
+// maxVerbLabels bounds the verb label of the ignored-statements metric:
+// the first verbs a process sees keep their IRI, later ones count as other.
+const maxVerbLabels = 200
+
+// xapiState is the xAPI part of the service.
+type xapiState struct {
+	ignored *prometheus.CounterVec
+	mapper  atomic.Pointer[mapper]
+
+	mu    sync.Mutex
+	verbs map[string]bool
+}
+
+var xapiVersion = regexp.MustCompile(`^(1|2)\.0(\.\d+)?$`)
+
+func (s *Service) registerXAPI(e *echo.Echo, reg prometheus.Registerer) {
+	s.xapi = &xapiState{verbs: map[string]bool{}}
+	s.xapi.ignored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leap_xapi_statements_ignored_total",
+		Help: "xAPI statements acknowledged but not counted, by verb and reason (unmapped, incomplete, unknown_student, ...).",
+	}, []string{"verb", "reason"})
+	reg.MustRegister(s.xapi.ignored)
+	g := e.Group("/xapi", s.xapiGate)
+	g.GET("/about", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"version": []string{"1.0.3", "2.0.0"}})
+	})
+	g.Any("/statements", s.xapiStatements)
+}
+
+// xapiGate sets the version header on every answer, admits Basic or Bearer
+// credentials of a source, and requires a version xAPI defines. The About
+// resource needs neither, as xAPI says.
+func (s *Service) xapiGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		version := req.Header.Get(XAPIVersionHeader)
+		v2 := xapiVersion.MatchString(version) && version[0] == '2'
+		answer := "1.0.3"
+		if v2 {
+			answer = "2.0.0"
+		}
+		c.Response().Header().Set(XAPIVersionHeader, answer)
+		if c.Path() == "/xapi/about" {
+			return next(c)
+		}
+		source := ""
+		if got, ok := strings.CutPrefix(req.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+			source = s.sourceOf(got)
+		} else if _, password, ok := req.BasicAuth(); ok {
+			source = s.sourceOf(password)
+		}
+		if source == "" {
+			h := c.Response().Header()
+			h.Add(echo.HeaderWWWAuthenticate, `Basic realm="leap-xapi"`)
+			h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="leap-xapi"`)
+			return server.Problem(http.StatusUnauthorized, "Unauthorized",
+				"a valid ingest token is required: Basic auth with the token as password, or Authorization: Bearer TOKEN")
+		}
+		switch {
+		case version == "":
+			return server.Problem(http.StatusBadRequest, "xAPI version required", "send the header "+XAPIVersionHeader+": 1.0.3 (or 2.0.0)")
+		case !xapiVersion.MatchString(version):
+			return server.Problemf(http.StatusBadRequest, "Unsupported xAPI version", "%s %q: LEAP takes 1.0.x and 2.0.x", XAPIVersionHeader, version)
+		}
+		c.Set("source", source)
+		c.Set("xapi2", v2)
+		return next(c)
+	}
+}
+
+func (s *Service) xapiStatements(c echo.Context) error {
+	switch c.Request().Method {
+	case http.MethodPost:
+		return s.putStatements(c, false)
+	case http.MethodPut:
+		return s.putStatements(c, true)
+	}
+	c.Response().Header().Set(echo.HeaderAllow, "POST, PUT")
+	return server.Problem(http.StatusMethodNotAllowed, "Method not allowed", "LEAP takes statements (POST, PUT /xapi/statements); it does not serve them back")
+}
+
+// mapperOf is the mapping table of a policy, built once per policy.
+func (s *Service) mapperOf(l *policy.Loaded) *mapper {
+	if m := s.xapi.mapper.Load(); m != nil && m.hash == l.Hash {
+		return m
+	}
+	m := newMapper(l)
+	s.xapi.mapper.Store(m)
+	return m
+}
+
+// bodies are reused request buffers: a batch of statements is read whole
+// before anything is stored, since a bad statement refuses the batch.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// taken is one statement of a request and what becomes of it.
+type taken struct {
+	statement
+	// repeat is the index of an identical statement earlier in the batch.
+	repeat int
+	// claimed: this request wrote the fingerprint.
+	claimed  bool
+	student  string
+	activity string
+	reason   string
+}
+
+func (s *Service) putStatements(c echo.Context, put bool) error {
+	ctx := c.Request().Context()
+	source := c.Get("source").(string)
+	q := c.QueryParams()
+	for name := range q {
+		if !put || name != "statementId" {
+			return server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
+		}
+	}
+	statementID := q.Get("statementId")
+	if put {
+		if statementID == "" {
+			return server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
+		}
+		if !isUUID(statementID) {
+			return server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
+		}
+		statementID = strings.ToLower(statementID)
+	}
+	switch mediaType(c) {
+	case "", "application/json":
+	case "multipart/mixed":
+		return server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
+	default:
+		return server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
+	}
+	pol := s.Policy.Current()
+	mp := s.mapperOf(pol)
+
+	body, err := s.body(c)
+	if err != nil {
+		return err
+	}
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 4<<20 {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(body); err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	read, err := readStatements(buf.Bytes(), readOptions{single: put, v2: c.Get("xapi2").(bool), extKeys: mp.extKeys})
+	var se *statementError
+	if errors.As(err, &se) {
+		title := "Malformed statement"
+		if se.status == http.StatusRequestEntityTooLarge {
+			title = "Too large"
+		}
+		return server.Problem(se.status, title, se.Error())
+	}
+	if err != nil {
+		return err
+	}
+
+	// Ids: the one of the URL for a PUT, the statement's own, or one made
+	// from its content. A batch that names an id twice is refused.
+	received := s.Now()
+	sts := make([]taken, len(read))
+	first := map[string]int{}
+	for i := range read {
+		t := &sts[i]
+		t.statement, t.repeat = read[i], -1
+		at := pathAt(i, put)
+		derived := false
+		switch {
+		case put && t.ID != "" && t.ID != statementID:
+			return server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
+		case put:
+			t.ID = statementID
+		case t.ID == "":
+			t.ID, derived = derivedID(t.Fingerprint), true
+		}
+		if j, seen := first[t.ID]; seen {
+			if !derived || sts[j].Fingerprint != t.Fingerprint {
+				return server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
+			}
+			t.repeat = j
+			continue
+		}
+		first[t.ID] = i
+		if !t.HasTimestamp {
+			t.Timestamp = received
+		}
+	}
+
+	// Claim each id with its fingerprint, or find it held. From here on, a
+	// request that fails takes back the fingerprints it wrote.
+	conflict, err := s.claim(ctx, sts, pol)
+	if err != nil {
+		s.release(sts)
+		return readError(err, s.MaxBodyBytes)
+	}
+	if conflict >= 0 {
+		s.release(sts)
+		return server.Problemf(http.StatusConflict, "Statement conflict",
+			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
+	}
+
+	// Map, find the students, and count through the path of native events.
+	var byMbox []int
+	for i := range sts {
+		t := &sts[i]
+		if t.repeat >= 0 {
+			continue
+		}
+		var reason string
+		t.activity, reason = mp.match(&t.statement)
+		switch {
+		case t.activity == "":
+			t.reason = reason
+		case t.Actor.Group:
+			t.reason = xapiGroupActor
+		case t.Actor.Name != "":
+			if mp.acceptsHomePage(t.Actor.HomePage) {
+				t.student = t.Actor.Name
+			} else {
+				t.reason = xapiHomePage
+			}
+		case t.Actor.MboxSHA1 != "":
+			byMbox = append(byMbox, i)
+		default:
+			t.reason = xapiOpenIDActor
+		}
+	}
+	if len(byMbox) > 0 {
+		hashes := make([]string, len(byMbox))
+		for j, i := range byMbox {
+			hashes[j] = sts[i].Actor.MboxSHA1
+		}
+		students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
+		if err != nil {
+			s.release(sts)
+			return readError(err, s.MaxBodyBytes)
+		}
+		for j, i := range byMbox {
+			if students[j] == "" {
+				sts[i].reason = xapiUnknownStudent
+			}
+			sts[i].student = students[j]
+		}
+	}
+	recordSource := ""
+	if source == AnySource {
+		recordSource = "xapi"
+	}
+	b := s.newBatch(ctx, source, pol)
+	b.now = received // the clock of the checks is the clock of the missing timestamps
+	for i := range sts {
+		t := &sts[i]
+		if t.repeat >= 0 || t.reason != "" {
+			continue
+		}
+		b.add(i, Record{ID: t.ID, Student: t.student, Activity: t.activity, At: t.Timestamp.UTC().Format(time.RFC3339Nano), Source: recordSource}, nil)
+	}
+	if err := b.flush(); err != nil {
+		s.release(sts)
+		return readError(err, s.MaxBodyBytes)
+	}
+	b.markFresh()
+	for _, ig := range b.answer.Ignored {
+		sts[ig.Index].reason = ignoredLabel(ig.Reason)
+	}
+	for _, rj := range b.answer.Rejected {
+		sts[rj.Index].reason = rejectedLabel(rj.Error)
+	}
+	for i := range sts {
+		if sts[i].reason != "" {
+			s.xapi.ignored.WithLabelValues(s.verbLabel(sts[i].Verb), sts[i].reason).Inc()
+		}
+	}
+
+	if put {
+		return c.NoContent(http.StatusNoContent)
+	}
+	ids := make([]string, len(sts))
+	for i := range sts {
+		ids[i] = sts[i].ID
+	}
+	return c.JSON(http.StatusOK, ids)
+}
+
+func pathAt(i int, single bool) string {
+	if single {
+		return "$"
+	}
+	return "$[" + strconv.Itoa(i) + "]"
+}
+
+// claim writes the fingerprint of each statement under its id unless the
+// id is held, and returns the index of the first statement whose id is held
+// with another fingerprint, or -1.
+func (s *Service) claim(ctx context.Context, sts []taken, pol *policy.Loaded) (int, error) {
+	ttl := int64((eventRetention(pol) + 24*time.Hour).Seconds())
+	pipe := s.Redis.Pipeline()
+	cmds := make([]*redis.Cmd, len(sts))
+	for i := range sts {
+		if sts[i].repeat < 0 {
+			cmds[i] = pipe.Do(ctx, "set", xapiKey(sts[i].ID), fingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return -1, fmt.Errorf("claim statement ids: %w", err)
+	}
+	conflict := -1
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		held, err := cmd.Text()
+		switch {
+		case errors.Is(err, redis.Nil):
+			sts[i].claimed = true
+		case err != nil:
+			return -1, fmt.Errorf("claim statement ids: %w", err)
+		case held != fingerprintHex(sts[i].Fingerprint) && conflict < 0:
+			conflict = i
+		}
+	}
+	return conflict, nil
+}
+
+// releaseScript deletes a fingerprint only while it is the one this
+// request wrote.
+var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// release takes back the fingerprints a refused request wrote, so that
+// nothing of it remains; best effort, since Redis may be what failed.
+func (s *Service) release(sts []taken) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pipe := s.Redis.Pipeline()
+	n := 0
+	for i := range sts {
+		if sts[i].claimed {
+			releaseScript.Eval(ctx, pipe, []string{xapiKey(sts[i].ID)}, fingerprintHex(sts[i].Fingerprint))
+			n++
+		}
+	}
+	if n > 0 {
+		_, _ = pipe.Exec(ctx)
+	}
+}
+
+// ignoredLabel and rejectedLabel turn the reasons of the event checks into
+// reason labels.
+func ignoredLabel(reason string) string {
+	switch reason {
+	case ReasonAttendanceOff:
+		return xapiAttendanceOff
+	case ReasonOutsideYear:
+		return xapiOutsideYear
+	case ReasonUnknownStudent:
+		return xapiUnknownStudent
+	}
+	return "other"
+}
+
+func rejectedLabel(problem string) string {
+	switch {
+	case strings.Contains(problem, "late-arrival window"):
+		return xapiTooLate
+	case strings.Contains(problem, "in the future"):
+		return xapiFuture
+	}
+	return xapiNotAnEvent
+}
+
+func (s *Service) verbLabel(verb string) string {
+	x := s.xapi
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.verbs[verb] {
+		return verb
+	}
+	if len(x.verbs) < maxVerbLabels && len(verb) <= 256 {
+		x.verbs[verb] = true
+		return verb
+	}
+	return "other"
+}
+
+// xapiNamespace is the namespace of the UUIDs LEAP derives for statements
+// sent without an id.
+var xapiNamespace = [16]byte{0x6c, 0x65, 0x61, 0x70, 0x2d, 0x78, 0x41, 0x50, 0x49, 0x2d, 0x73, 0x74, 0x6d, 0x74, 0x69, 0x64}
+
+// derivedID is the UUID (version 5) of a statement's content.
+func derivedID(fp [16]byte) string {
+	h := sha1.New()
+	h.Write(xapiNamespace[:])
+	h.Write(fp[:])
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return formatUUID(u)
+}
+
+func formatUUID(u [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
