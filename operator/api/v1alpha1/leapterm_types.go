@@ -312,6 +312,27 @@ type LeapTermSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Portal Portal `json:"portal,omitzero"`
+	// Telemetry says where the services send traces.
+	// +optional
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
+}
+
+// Telemetry reaches the service pods as the standard OTEL_* variables.
+// Changing it rolls the pods but not the policy hash: it is not policy.
+type Telemetry struct {
+	// OTLPEndpoint is an OTLP/HTTP collector, such as
+	// http://otel-collector.monitoring:4318; empty exports no traces.
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="otlpEndpoint must be an http:// or https:// URL"
+	// +optional
+	OTLPEndpoint string `json:"otlpEndpoint,omitempty"`
+	// SamplingRatio of the traces the services start, "0" to "1"; a
+	// request that arrives with a sampled trace context is always traced.
+	// Empty: 0.1.
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$`
+	// +kubebuilder:validation:MaxLength=6
+	// +optional
+	SamplingRatio string `json:"samplingRatio,omitempty"`
 }
 
 // Period is where today falls in the academic calendar.

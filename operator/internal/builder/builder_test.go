@@ -175,3 +175,31 @@ func TestRedisStatefulSetPersistsAppendOnly(t *testing.T) {
 		t.Error("image")
 	}
 }
+
+func TestTelemetryReachesThePodsAsOTELVariables(t *testing.T) {
+	env := func(term *v1alpha1.LeapTerm) map[string]string {
+		out := map[string]string{}
+		for _, e := range ServiceDeployment(term, Scoring, images, "h").Spec.Template.Spec.Containers[0].Env {
+			if e.Value != nil {
+				out[*e.Name] = *e.Value
+			}
+		}
+		return out
+	}
+	term := leapTerm()
+	if got := env(term); got["OTEL_SERVICE_NAME"] != "leap-scoring" || got["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" {
+		t.Errorf("without telemetry: %v", got)
+	}
+	term.Spec.Telemetry = &v1alpha1.Telemetry{OTLPEndpoint: "http://otel:4318"}
+	got := env(term)
+	if got["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://otel:4318" || got["OTEL_TRACES_SAMPLER"] != "parentbased_traceidratio" || got["OTEL_TRACES_SAMPLER_ARG"] != "0.1" {
+		t.Errorf("with an endpoint: %v", got)
+	}
+	term.Spec.Telemetry.SamplingRatio = "0.5"
+	if env(term)["OTEL_TRACES_SAMPLER_ARG"] != "0.5" {
+		t.Error("the ratio is not passed on")
+	}
+	if _, hash, _ := PolicyDocument(term); func() string { _, h, _ := PolicyDocument(leapTerm()); return h }() != hash {
+		t.Error("telemetry changed the policy hash")
+	}
+}

@@ -153,6 +153,7 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 		corev1ac.EnvVar().WithName(EnvPolicyFile).WithValue(PolicyDir + "/" + policy.FileName),
 	}
 	env = append(env, redisEnv(t)...)
+	env = append(env, telemetryEnv(t, c)...)
 	volumes := []*corev1ac.VolumeApplyConfiguration{
 		corev1ac.Volume().WithName("policy").WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(n.PolicyConfigMap())),
 		corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource().WithSizeLimit(resource.MustParse("64Mi"))),
@@ -298,4 +299,29 @@ func Service(t *v1alpha1.LeapTerm, c string) *corev1ac.ServiceApplyConfiguration
 			WithType(corev1.ServiceTypeClusterIP).
 			WithSelector(SelectorLabels(t, c)).
 			WithPorts(corev1ac.ServicePort().WithName(name).WithPort(port).WithTargetPort(target).WithProtocol(corev1.ProtocolTCP)))
+}
+
+// defaultSamplingRatio is the share of traces sampled when the LeapTerm
+// names a collector but no ratio.
+const defaultSamplingRatio = "0.1"
+
+// telemetryEnv configures OpenTelemetry in a service container by the
+// standard variables alone; without a collector nothing is exported.
+func telemetryEnv(t *v1alpha1.LeapTerm, c string) []*corev1ac.EnvVarApplyConfiguration {
+	env := []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName("OTEL_SERVICE_NAME").WithValue("leap-" + c),
+		corev1ac.EnvVar().WithName("OTEL_RESOURCE_ATTRIBUTES").WithValue("k8s.namespace.name=" + t.Namespace + ",leap.term=" + t.Name),
+	}
+	tel := t.Spec.Telemetry
+	if tel == nil || tel.OTLPEndpoint == "" {
+		return env
+	}
+	ratio := tel.SamplingRatio
+	if ratio == "" {
+		ratio = defaultSamplingRatio
+	}
+	return append(env,
+		corev1ac.EnvVar().WithName("OTEL_EXPORTER_OTLP_ENDPOINT").WithValue(tel.OTLPEndpoint),
+		corev1ac.EnvVar().WithName("OTEL_TRACES_SAMPLER").WithValue("parentbased_traceidratio"),
+		corev1ac.EnvVar().WithName("OTEL_TRACES_SAMPLER_ARG").WithValue(ratio))
 }
