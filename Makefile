@@ -91,7 +91,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint.
 bench: envtest ## Run the benchmarks; each reports its figure beside a baseline from the same run (~4 min).
 	go test -run '^$$' -bench . -benchtime 3x ./operator/internal/controller/
 	go test -run '^$$' -bench . -benchtime 5x ./services/ingestion/
-	go test -run '^$$' -bench . ./services/scoring/...
+	go test -run '^$$' -bench . -benchtime 1x ./services/scoring/...
 	go test -run '^$$' -bench . -benchtime 1x ./services/store/
 
 ##@ Generate
