@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -44,6 +45,8 @@ type Portal struct {
 	// SecureCookies marks cookies Secure (behind a TLS-terminating ingress).
 	SecureCookies bool
 	Now           func() time.Time
+	// TracerProvider traces calls to scoring; the global one when nil.
+	TracerProvider trace.TracerProvider
 
 	http  *http.Client
 	pages *template.Template
@@ -58,7 +61,11 @@ func (p *Portal) now() time.Time {
 
 // Register adds the portal's routes.
 func (p *Portal) Register(e *echo.Echo) error {
-	p.http = &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)}
+	var tracing []otelhttp.Option
+	if p.TracerProvider != nil {
+		tracing = append(tracing, otelhttp.WithTracerProvider(p.TracerProvider))
+	}
+	p.http = &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport, tracing...)}
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
 	}).ParseFS(assets, "templates/*.html")

@@ -32,7 +32,7 @@ func run(ctx context.Context) error {
 		c.Log.Warn("no local accounts: PORTAL_USERS_FILE is unset or missing, so nobody can sign in with a password", "file", usersFile)
 	}
 	s := c.Server()
-	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now}
+	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer}
 	if err := p.Register(s.Echo); err != nil {
 		return err
 	}
