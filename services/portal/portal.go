@@ -47,6 +47,8 @@ type Portal struct {
 	Now           func() time.Time
 	// TracerProvider traces calls to scoring; the global one when nil.
 	TracerProvider trace.TracerProvider
+	// PolicyWriter changes the policy for the LEAP team; nil: read-only.
+	PolicyWriter PolicyWriter
 
 	http  *http.Client
 	pages *template.Template
@@ -84,6 +86,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	g.GET("/me", p.myPage)
 	g.GET("/students", p.studentList)
 	g.GET("/students/:id", p.studentPage)
+	p.registerAdmin(g)
 	return nil
 }
 
@@ -198,6 +201,9 @@ func sessionOf(c echo.Context) *Session { return c.Get("session").(*Session) }
 func (p *Portal) home(c echo.Context) error {
 	if sessionOf(c).Role == RoleStudent {
 		return c.Redirect(http.StatusSeeOther, "/me")
+	}
+	if sessionOf(c).Role == RoleLEAPTeam {
+		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
 	return c.Redirect(http.StatusSeeOther, "/students")
 }

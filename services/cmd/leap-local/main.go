@@ -85,6 +85,7 @@ func run(ctx context.Context) error {
 	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
 	if err := (&portal.Portal{
 		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, Now: time.Now,
+		PolicyWriter: portal.FileWriter{Path: termFile},
 	}).Register(por.Echo); err != nil {
 		return err
 	}
@@ -217,7 +218,8 @@ func demoUsers(l *policy.Loaded, students int, seed uint64) (map[string]portal.U
 				break
 			}
 		}
-		logins = append(logins, data.Staff[0].ID+"  (a personal tutor)", data.Staff[3].ID+"  (departmental staff)")
+		logins = append(logins, data.Staff[0].ID+"  (a personal tutor)", data.Staff[3].ID+"  (departmental staff)",
+			"leap  (the LEAP team: policy, attendance switch, freshness, audit)")
 	}
 	return users, logins, nil
 }

@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	build "github.com/leap-dev/leap/operator/internal/builder"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/portal"
+)
+
+// TestPortalMayPatchItsOwnLeapTermOnly runs the portal's attendance switch
+// on the real API server as the portal's ServiceAccount (impersonated), with
+// the Role and RoleBinding the operator made: its own LeapTerm can be
+// patched, and the change reaches the policy ConfigMap; another LeapTerm
+// in the same namespace cannot.
+func TestPortalMayPatchItsOwnLeapTermOnly(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	term := reconciled(g, createTerm(t, ns, "own", typicalSpec))
+	other := reconciled(g, createTerm(t, ns, "other", typicalSpec))
+
+	as := rest.CopyConfig(cfg)
+	as.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + build.NamesOf(term).PortalAccount()}
+	client, err := rest.HTTPClientFor(as)
+	g.Expect(err).NotTo(HaveOccurred())
+	writer := func(name string) *portal.KubeWriter {
+		return &portal.KubeWriter{BaseURL: cfg.Host, Client: client, Namespace: ns, Name: name}
+	}
+
+	g.Expect(writer(other.Name).SetAttendance(context.Background(), false, "not mine")).To(MatchError(ContainSubstring(`cannot patch resource \"leapterms\" in API group \"leap.dev\"`)))
+
+	g.Eventually(func() error {
+		return writer(term.Name).SetAttendance(context.Background(), false, "Teaching is online.")
+	}).WithTimeout(5 * time.Second).Should(Succeed()) // RBAC caches settle within a moment
+	g.Eventually(func(g Gomega) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).PolicyConfigMap()}}
+		get(g, cm)
+		doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(doc.Attendance.IsEnabled()).To(BeFalse())
+		g.Expect(doc.Attendance.Reason).To(Equal("Teaching is online."))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	get(g, other)
+	g.Expect(other.Spec.Attendance.IsEnabled()).To(BeTrue(), "the portal changed a LeapTerm that is not its own")
+}

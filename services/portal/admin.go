@@ -1,0 +1,197 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// staleAfter is how long a source may be silent before the LEAP team's
+// freshness table flags it.
+const staleAfter = 48 * time.Hour
+
+// registerAdmin adds the LEAP team's pages: the policy in force and the
+// LeapTerm's status, the attendance switch, the freshness of each source,
+// and the audit log.
+func (p *Portal) registerAdmin(g *echo.Group) {
+	a := g.Group("/admin", p.requireLEAPTeam)
+	a.GET("", p.adminPage)
+	a.POST("/attendance", p.postAttendance)
+}
+
+// requireLEAPTeam lets the LEAP team in; anyone else gets the 404 that
+// any page they may not see gets, and the attempt is audited.
+func (p *Portal) requireLEAPTeam(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s := sessionOf(c)
+		if s.Role != RoleLEAPTeam {
+			if err := p.audit(c.Request().Context(), s, "", "denied: "+c.Request().Method+" "+c.Path()); err != nil {
+				return err
+			}
+			return notFound
+		}
+		return next(c)
+	}
+}
+
+// Freshness is when a source system last sent events.
+type Freshness struct {
+	Source string
+	Last   string
+	Stale  bool
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	At, Who, Role, Whom, What string
+}
+
+func (p *Portal) adminPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	fresh, err := p.freshness(ctx)
+	if err != nil {
+		return err
+	}
+	filter := AuditFilter{Who: c.QueryParam("who"), Whom: c.QueryParam("whom"), What: c.QueryParam("what")}
+	entries, err := p.auditLog(ctx, filter, 200)
+	if err != nil {
+		return err
+	}
+	where := "nowhere: this portal cannot change policy"
+	if p.PolicyWriter != nil {
+		where = p.PolicyWriter.Where()
+	}
+	var status map[string]any
+	if k, ok := p.PolicyWriter.(*KubeWriter); ok {
+		if status, err = k.leapTermStatus(ctx); err != nil {
+			status = map[string]any{"error": err.Error()}
+		}
+	}
+	pol := p.Policy.Current()
+	return p.render(c, http.StatusOK, "admin.html", map[string]any{
+		"Status":  status,
+		"Session": s, "Policy": pol.Doc, "Hash": pol.Hash, "Where": where, "CanWrite": p.PolicyWriter != nil,
+		"Attendance": pol.Doc.Attendance, "AttendanceOn": pol.Doc.Attendance.IsEnabled(),
+		"Fresh": fresh, "Audit": entries, "Filter": filter, "Saved": c.QueryParam("saved"),
+	})
+}
+
+// postAttendance flips the attendance switch and records who did it.
+func (p *Portal) postAttendance(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	if !checkCSRF(c, s.CSRF) {
+		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+	}
+	if p.PolicyWriter == nil {
+		return server.Problem(http.StatusConflict, "Read-only", "this portal has no way to change the policy")
+	}
+	enabled := c.FormValue("enabled") == "true"
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if len(reason) > 500 {
+		return server.Problem(http.StatusBadRequest, "Reason too long", "at most 500 characters")
+	}
+	if !enabled && reason == "" {
+		return server.Problem(http.StatusBadRequest, "Reason needed", "students read the reason on their attendance tab: say why attendance is off")
+	}
+	if err := p.PolicyWriter.SetAttendance(ctx, enabled, reason); err != nil {
+		return server.Problemf(http.StatusBadGateway, "Policy not changed", "%v", err)
+	}
+	what := "policy change: attendance on"
+	if !enabled {
+		what = "policy change: attendance off (" + reason + ")"
+	}
+	if err := p.audit(ctx, s, "", what); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin?saved=attendance")
+}
+
+func (p *Portal) freshness(ctx context.Context) ([]Freshness, error) {
+	last, err := p.Redis.HGetAll(ctx, store.SourcesKey).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Freshness, 0, len(last))
+	for src, at := range last {
+		t, err := time.Parse(time.RFC3339, at)
+		out = append(out, Freshness{Source: src, Last: at, Stale: err != nil || p.now().Sub(t) > staleAfter})
+	}
+	slices.SortFunc(out, func(a, b Freshness) int { return strings.Compare(a.Source, b.Source) })
+	return out, nil
+}
+
+// AuditFilter selects audit entries: each field, when set, must appear in
+// the entry's field of the same name.
+type AuditFilter struct{ Who, Whom, What string }
+
+func (f AuditFilter) match(e AuditEntry) bool {
+	return strings.Contains(e.Who, f.Who) && strings.Contains(e.Whom, f.Whom) && strings.Contains(e.What, f.What)
+}
+
+// auditLog reads the newest entries that match, newest first, scanning at
+// most ten thousand.
+func (p *Portal) auditLog(ctx context.Context, f AuditFilter, limit int) ([]AuditEntry, error) {
+	msgs, err := p.Redis.XRevRangeN(ctx, AuditStream, "+", "-", 10000).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEntry
+	for _, m := range msgs {
+		e := auditEntry(m)
+		if f.match(e) {
+			out = append(out, e)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func auditEntry(m redis.XMessage) AuditEntry {
+	str := func(k string) string { v, _ := m.Values[k].(string); return v }
+	return AuditEntry{At: str("at"), Who: str("who"), Role: str("role"), Whom: str("whom"), What: str("what")}
+}
+
+// leapTermStatus reads the LeapTerm's status conditions through the writer
+// when it is a cluster's, for the LEAP team's page.
+func (k *KubeWriter) leapTermStatus(ctx context.Context) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.leapTermURL(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if k.Token != nil {
+		tok, err := k.Token()
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := k.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var obj struct {
+		Status map[string]any `json:"status"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("get %s: %s", k.Where(), resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&obj); err != nil {
+		return nil, err
+	}
+	return obj.Status, nil
+}

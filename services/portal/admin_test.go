@@ -1,0 +1,138 @@
+package portal
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leap-dev/leap/services/internal/redistest"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+type adminFixture struct {
+	*fixture
+	termFile string
+	policy   *policy.Source
+}
+
+// startAdmin runs the portal as make run does: the policy from a LeapTerm
+// file it re-reads, and a FileWriter that edits that file.
+func startAdmin(t *testing.T) *adminFixture {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
+	must(t, err)
+	termFile := filepath.Join(t.TempDir(), "term.yaml")
+	must(t, os.WriteFile(termFile, b, 0o600))
+	pol, err := policy.Open(termFile, slog.New(slog.DiscardHandler))
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go pol.Watch(ctx, 20*time.Millisecond)
+
+	r := redistest.Start(t)
+	rdb := r.Client(t)
+	must(t, store.PutStudents(ctx, rdb, []store.Student{{ID: "s1", Name: "Ada", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"}}))
+	must(t, store.PutStaff(ctx, rdb, []store.Staff{{ID: "leap", Name: "LEAP team", Department: "Student Services", Role: RoleLEAPTeam},
+		{ID: "t1", Name: "Dr Tutor", Department: "Maths", Role: RoleTutor}}))
+
+	log := slog.New(slog.DiscardHandler)
+	sco := server.New(server.Options{Name: "scoring", Logger: log})
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: func() time.Time { return now }, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
+	scoringTS := httptest.NewServer(sco.Echo)
+	t.Cleanup(scoringTS.Close)
+	hash, err := HashPassword(password)
+	must(t, err)
+	ps := server.New(server.Options{Name: "portal", Logger: log})
+	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: FileWriter{Path: termFile},
+		Users: map[string]User{"leap": {"leap", hash, "leap", RoleLEAPTeam}, "s1": {"s1", hash, "s1", RoleStudent}, "t1": {"t1", hash, "t1", RoleTutor}}}
+	must(t, p.Register(ps.Echo))
+	ts := httptest.NewServer(ps.Echo)
+	t.Cleanup(ts.Close)
+	return &adminFixture{fixture: &fixture{url: ts.URL, rdb: rdb}, termFile: termFile, policy: pol}
+}
+
+func TestLEAPTeamSwitchesAttendanceOffAndEveryoneSeesIt(t *testing.T) {
+	f := startAdmin(t)
+	c, _, _ := f.login(t, "leap", password)
+	status, page := fetch(t, c, f.url+"/admin")
+	if status != 200 || !strings.Contains(page, "Attendance is <strong>on</strong>") {
+		t.Fatalf("admin page %d: %.300s", status, page)
+	}
+	token := csrfField.FindStringSubmatch(page)[1]
+	// Off needs a reason, and every form its token.
+	resp, err := c.PostForm(f.url+"/admin/attendance", url.Values{"csrf": {token}, "enabled": {"false"}})
+	must(t, err)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("off without a reason: %d", resp.StatusCode)
+	}
+	resp, err = c.PostForm(f.url+"/admin/attendance", url.Values{"enabled": {"false"}, "reason": {"x"}})
+	must(t, err)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("without a CSRF token: %d", resp.StatusCode)
+	}
+
+	resp, err = c.PostForm(f.url+"/admin/attendance", url.Values{"csrf": {token}, "enabled": {"false"}, "reason": {"Teaching is online this term."}})
+	must(t, err)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.String(), "/admin?saved=attendance") {
+		t.Fatalf("switch: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.policy.Current().Doc.Attendance.IsEnabled() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.policy.Current().Doc.Attendance.IsEnabled() {
+		t.Fatal("the services never saw attendance switched off")
+	}
+	b, _ := os.ReadFile(f.termFile)
+	if !strings.Contains(string(b), "# A typical academic year") || !strings.Contains(string(b), "Teaching is online this term.") {
+		t.Errorf("the LeapTerm file lost its comments or the reason:\n%s", b)
+	}
+
+	sc, _, _ := f.login(t, "s1", password)
+	if _, page := fetch(t, sc, f.url+"/me"); !strings.Contains(page, "Teaching is online this term.") {
+		t.Error("the student's attendance tab does not say why attendance is off")
+	}
+	if _, page := fetch(t, c, f.url+"/admin?what=policy+change"); !strings.Contains(page, "policy change: attendance off (Teaching is online this term.)") {
+		t.Error("the change is not in the audit log")
+	}
+}
+
+func TestOnlyTheLEAPTeamReachesItsPages(t *testing.T) {
+	f := startAdmin(t)
+	for _, user := range []string{"s1", "t1"} {
+		c, _, _ := f.login(t, user, password)
+		if status, _ := fetch(t, c, f.url+"/admin"); status != http.StatusNotFound {
+			t.Errorf("%s reached /admin: %d", user, status)
+		}
+	}
+	c, _, _ := f.login(t, "leap", password)
+	_, page := fetch(t, c, f.url+"/admin?who=t1&what=denied")
+	if !strings.Contains(page, "denied: GET /admin") || strings.Contains(page, ">s1 (student)<") {
+		t.Errorf("the audit filter does not show t1's refused attempt alone:\n%.2000s", page)
+	}
+}
+
+func TestFreshnessFlagsALateSource(t *testing.T) {
+	f := startAdmin(t)
+	ctx := context.Background()
+	f.rdb.HSet(ctx, store.SourcesKey, "moodle", now.Add(-time.Hour).Format(time.RFC3339), "library", now.Add(-72*time.Hour).Format(time.RFC3339))
+	c, _, _ := f.login(t, "leap", password)
+	_, page := fetch(t, c, f.url+"/admin")
+	if !strings.Contains(page, "<td>library</td><td>"+now.Add(-72*time.Hour).Format(time.RFC3339)+"</td><td><strong>late</strong>") ||
+		!strings.Contains(page, "<td>moodle</td><td>"+now.Add(-time.Hour).Format(time.RFC3339)+"</td><td>fresh</td>") {
+		t.Errorf("freshness table wrong:\n%.3000s", page)
+	}
+}

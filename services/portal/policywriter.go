@@ -1,0 +1,176 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// PolicyWriter changes the policy in force where it lives: the LeapTerm
+// through the Kubernetes API in a cluster, or the LeapTerm file locally.
+// Either way every service sees the change through its policy source.
+type PolicyWriter interface {
+	SetAttendance(ctx context.Context, enabled bool, reason string) error
+	// Where says, for the LEAP team, what a change is written to.
+	Where() string
+}
+
+// KubeWriter patches the portal's own LeapTerm. The portal's
+// ServiceAccount may get and patch that one LeapTerm and nothing else.
+type KubeWriter struct {
+	// BaseURL of the API server, Client carrying its credentials.
+	BaseURL   string
+	Client    *http.Client
+	Token     func() (string, error) // bearer token; nil when Client authenticates
+	Namespace string
+	Name      string
+}
+
+// InClusterWriter is a KubeWriter with the pod's ServiceAccount credentials.
+func InClusterWriter(namespace, name string) (*KubeWriter, error) {
+	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
+	if host == "" || port == "" {
+		return nil, fmt.Errorf("not in a cluster: KUBERNETES_SERVICE_HOST is unset")
+	}
+	const dir = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	ca, err := os.ReadFile(dir + "ca.crt")
+	if err != nil {
+		return nil, fmt.Errorf("read the cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("the cluster CA holds no certificate")
+	}
+	return &KubeWriter{
+		BaseURL: "https://" + net.JoinHostPort(host, port),
+		Client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
+		// The token is re-read on each use: the kubelet rotates it.
+		Token: func() (string, error) {
+			b, err := os.ReadFile(dir + "token")
+			return strings.TrimSpace(string(b)), err
+		},
+		Namespace: namespace, Name: name,
+	}, nil
+}
+
+// Where implements PolicyWriter.
+func (k *KubeWriter) Where() string { return "LeapTerm " + k.Namespace + "/" + k.Name }
+
+// SetAttendance implements PolicyWriter with a JSON merge patch of spec.attendance.
+func (k *KubeWriter) SetAttendance(ctx context.Context, enabled bool, reason string) error {
+	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"attendance": map[string]any{"enabled": enabled, "reason": reason}}})
+	u := k.leapTermURL() + "?fieldManager=leap-portal"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	if k.Token != nil {
+		tok, err := k.Token()
+		if err != nil {
+			return fmt.Errorf("read the service account token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := k.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("patch %s: %w", k.Where(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("patch %s: %s: %s", k.Where(), resp.Status, msg)
+	}
+	return nil
+}
+
+func (k *KubeWriter) leapTermURL() string {
+	return fmt.Sprintf("%s/apis/leap.dev/v1alpha1/namespaces/%s/leapterms/%s",
+		strings.TrimSuffix(k.BaseURL, "/"), url.PathEscape(k.Namespace), url.PathEscape(k.Name))
+}
+
+// FileWriter edits the LeapTerm file that `make run` reads, keeping its
+// comments and layout: it changes the attendance nodes and nothing else.
+type FileWriter struct{ Path string }
+
+// Where implements PolicyWriter.
+func (f FileWriter) Where() string { return "the file " + f.Path }
+
+// SetAttendance implements PolicyWriter.
+func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string) error {
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	if len(doc.Content) == 0 {
+		return fmt.Errorf("%s is empty", f.Path)
+	}
+	spec := mappingChild(doc.Content[0], "spec")
+	if spec == nil {
+		return fmt.Errorf("%s has no spec", f.Path)
+	}
+	att := mappingChild(spec, "attendance")
+	if att == nil {
+		att = &yaml.Node{Kind: yaml.MappingNode}
+		spec.Content = append(spec.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "attendance"}, att)
+	}
+	att.Style = 0 // block style, whatever it was
+	setScalar(att, "enabled", strconv.FormatBool(enabled), "!!bool")
+	setScalar(att, "reason", reason, "!!str")
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	// Write beside it and rename, so a reader never sees half a file.
+	tmp := f.Path + ".tmp"
+	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil { //nolint:gosec // the LeapTerm file is not secret
+		return err
+	}
+	return os.Rename(tmp, f.Path)
+}
+
+func mappingChild(m *yaml.Node, key string) *yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setScalar(m *yaml.Node, key, value, tag string) {
+	if n := mappingChild(m, key); n != nil {
+		n.Kind, n.Value, n.Tag, n.Style = yaml.ScalarNode, value, tag, 0
+		if tag == "!!str" {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return
+	}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Value: value, Tag: tag}
+	if tag == "!!str" {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, n)
+}
