@@ -33,7 +33,7 @@ func main() { app.Main("leap-local", run) }
 
 func run(ctx context.Context) error {
 	env := &config.Env{}
-	termFile := env.String("LEAP_TERM_FILE", "config/samples/leap_v1alpha1_leapterm_typical.yaml")
+	termFile := env.String("LEAP_TERM_FILE", "")
 	portalPort := env.Int("PORTAL_PORT", 8080, 1, 65535)
 	ingestPort := env.Int("INGESTION_PORT", 8081, 1, 65535)
 	scoringPort := env.Int("SCORING_PORT", 8082, 1, 65535)
@@ -61,6 +61,14 @@ func run(ctx context.Context) error {
 	defer rdb.Close()
 	if err := store.Ping(ctx, rdb); err != nil {
 		return err
+	}
+	if termFile == "" {
+		// The LEAP team's attendance switch writes the policy file: work on
+		// a copy of the sample, so that make run never edits the repository.
+		if termFile, err = copySample("config/samples/leap_v1alpha1_leapterm_typical.yaml"); err != nil {
+			return err
+		}
+		defer os.Remove(termFile)
 	}
 	pol, err := policy.Open(termFile, log)
 	if err != nil {
@@ -222,4 +230,21 @@ func demoUsers(l *policy.Loaded, students int, seed uint64) (map[string]portal.U
 			"leap  (the LEAP team: policy, attendance switch, freshness, audit)")
 	}
 	return users, logins, nil
+}
+
+// copySample copies a LeapTerm file into a temporary one.
+func copySample(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the sample policy (run make run from the repository's top folder, or set LEAP_TERM_FILE): %w", err)
+	}
+	f, err := os.CreateTemp("", "leap-term-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
 }
