@@ -27,7 +27,7 @@ type adminFixture struct {
 
 // startAdmin runs the portal as make run does: the policy from a LeapTerm
 // file it re-reads, and a FileWriter that edits that file.
-func startAdmin(t *testing.T) *adminFixture {
+func startAdmin(t testing.TB) *adminFixture {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
 	must(t, err)

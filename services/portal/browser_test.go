@@ -90,3 +90,79 @@ func TestStudentSignsInAndSeesBandChartAndAttendanceOff(t *testing.T) {
 		t.Errorf("location %q", loc)
 	}
 }
+
+// TestTutorWritesANoteTheStudentReadsItChallengesAndDownloads: the round
+// trip of a student's record through a real browser, both people in one
+// browser, one after the other, signing out in between.
+func TestTutorWritesANoteTheStudentReadsItChallengesAndDownloads(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ctx := browser(t)
+	screenshotOnFailure(t, ctx, "student-record")
+	signIn := func(user string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(f.url+"/login"),
+			chromedp.SendKeys(chromedp.ID("username"), user),
+			chromedp.SendKeys(chromedp.ID("password"), password),
+			chromedp.Submit(chromedp.ID("password")),
+			chromedp.WaitVisible(chromedp.CSS("form.logout")), // on every page once signed in
+		)
+	}
+	const note = "Good start: keep going to the Thursday seminars."
+
+	// The tutor opens a tutee from the list and writes a note.
+	err := chromedp.Do(ctx,
+		signIn("t1"),
+		chromedp.WaitVisible(chromedp.ID("students")),
+		chromedp.Click(chromedp.CSS(`a[href="/students/s1"]`)),
+		chromedp.WaitVisible(chromedp.ID("note-text")),
+		chromedp.SendKeys(chromedp.ID("note-text"), note),
+		chromedp.Submit(chromedp.ID("note-text")),
+		chromedp.WaitVisible(chromedp.ID("saved")),
+		chromedp.Click(chromedp.CSS(`form.logout button`)),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The student sees it.
+	if err := chromedp.Do(ctx, signIn("s1"), chromedp.WaitVisible(chromedp.ID("record-list"))); err != nil {
+		t.Fatal(err)
+	}
+	records, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("record-list")))
+	if err != nil || !strings.Contains(records, note) || !strings.Contains(records, "Dr Tutor") {
+		t.Errorf("the student's records say %q (%v)", records, err)
+	}
+
+	// The student challenges a day's attendance and sees the challenge open.
+	const why = "why-tap_in-2026-10-19"
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`details:has(#`+why+`) > summary`)),
+		chromedp.WaitVisible(chromedp.ID(why)),
+		chromedp.SendKeys(chromedp.ID(why), "I was at the lecture; the reader did not beep."),
+		chromedp.Submit(chromedp.ID(why)),
+		chromedp.WaitVisible(chromedp.ID("challenge-list")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("challenge-list")))
+	if err != nil || !strings.Contains(listed, "Attendance") || !strings.Contains(listed, "open") || !strings.Contains(listed, "did not beep") {
+		t.Errorf("the challenge is listed as %q (%v)", listed, err)
+	}
+
+	// The download link is there, and fetches the data with the session.
+	type download struct {
+		Status      int    `json:"status"`
+		Disposition string `json:"disposition"`
+		Body        string `json:"body"`
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[download](`fetch(document.getElementById("export-json").href).then(async r => ({
+		status: r.status, disposition: r.headers.get("Content-Disposition"), body: await r.text()}))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != 200 || !strings.HasPrefix(got.Disposition, "attachment") || !strings.Contains(got.Body, note) || !strings.Contains(got.Body, "did not beep") {
+		t.Errorf("download: %d %q %.300s", got.Status, got.Disposition, got.Body)
+	}
+}

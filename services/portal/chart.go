@@ -100,3 +100,31 @@ func activityTabs(e *scoring.Engagement, pol *policy.Loaded) []Tab {
 	}
 	return tabs
 }
+
+// Sparkline geometry, in SVG user units.
+const sparkW, sparkH = 112.0, 24.0
+
+// sparkline draws recent daily scores as a small line for the list of
+// tutees: on the server like the trend chart, with presentation attributes
+// and classes only, as the CSP forbids inline styles. Its label carries the
+// figures for screen readers.
+func sparkline(scores []float64) template.HTML {
+	if len(scores) == 0 {
+		return ""
+	}
+	x := func(i int) float64 { return 2 + (sparkW-4)*float64(i)/max(float64(len(scores)-1), 1) }
+	y := func(s float64) float64 { return 2 + (sparkH-4)*(1-min(max(s, 0), 100)/100) }
+	pts := make([]string, len(scores))
+	words := make([]string, len(scores))
+	for i, s := range scores {
+		pts[i] = fmt.Sprintf("%.1f,%.1f", x(i), y(s))
+		words[i] = fmt.Sprintf("%.0f", s)
+	}
+	last := len(scores) - 1
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="Scores of the last %d teaching days: %s">`,
+		sparkW, sparkH, sparkW, sparkH, len(scores), strings.Join(words, ", "))
+	fmt.Fprintf(&b, `<polyline class="spark-line" fill="none" points="%s"/><circle class="spark-end" cx="%.1f" cy="%.1f" r="2.5"/></svg>`,
+		strings.Join(pts, " "), x(last), y(scores[last]))
+	return template.HTML(b.String()) //nolint:gosec // built above from numbers only
+}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ type Portal struct {
 	TracerProvider trace.TracerProvider
 	// PolicyWriter changes the policy for the LEAP team; nil: read-only.
 	PolicyWriter PolicyWriter
+	// ReferralServices are the services staff may refer a student to;
+	// DefaultReferralServices when empty.
+	ReferralServices []string
 
 	http  *http.Client
 	pages *template.Template
@@ -70,11 +74,15 @@ func (p *Portal) Register(e *echo.Echo) error {
 	p.http = &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport, tracing...)}
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
+		"kindName": kindName, "challengeArgs": challengeArgs, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
 	}
 	p.pages = t
+	if len(p.ReferralServices) == 0 {
+		p.ReferralServices = slices.Clone(DefaultReferralServices)
+	}
 	static, _ := fs.Sub(assets, "static")
 	e.Use(securityHeaders)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
@@ -87,6 +95,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	g.GET("/students", p.studentList)
 	g.GET("/students/:id", p.studentPage)
 	p.registerAdmin(g)
+	p.registerRecords(g)
 	return nil
 }
 
@@ -257,32 +266,61 @@ func (p *Portal) studentPage(c echo.Context) error {
 // tell whether the record exists.
 var notFound = server.Problem(http.StatusNotFound, "Not found", "there is no such page")
 
+// allowedStudent reads the student a request is about and checks the
+// signed-in person's legitimate need: to see the record, or with write to
+// write on it too, which only staff roles may. A refusal is audited as
+// "denied: what" and answered with the 404 of a record that does not
+// exist. A student reading their own record, missing from the roster, is
+// no attempt on anyone else's, so that alone is not audited.
+func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string, write bool) (store.Student, error) {
+	st, ok, err := store.GetStudent(ctx, p.Redis, id)
+	if err != nil {
+		return store.Student{}, err
+	}
+	allowed := false
+	if ok && (!write || isStaff(s.Role)) {
+		if allowed, err = p.mayView(ctx, s, st); err != nil {
+			return store.Student{}, err
+		}
+	}
+	if allowed {
+		return st, nil
+	}
+	if write || s.Role != RoleStudent || s.Person != id {
+		if err := p.audit(ctx, s, id, "denied: "+what); err != nil {
+			return store.Student{}, err
+		}
+	}
+	return store.Student{}, notFound
+}
+
+// isStaff: the roles that may write on a student's record, given a
+// legitimate need to see it.
+func isStaff(role string) bool {
+	return role == RoleTutor || role == RoleStaff || role == RoleLEAPTeam
+}
+
 func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	ctx := c.Request().Context()
-	st, ok, err := store.GetStudent(ctx, p.Redis, id)
+	st, err := p.allowedStudent(ctx, s, id, "view student", false)
 	if err != nil {
 		return err
 	}
-	allowed := false
-	if ok {
-		if allowed, err = p.mayView(ctx, s, st); err != nil {
-			return err
-		}
-	}
-	if !allowed {
-		if s.Role != RoleStudent || s.Person != id {
-			if err := p.audit(ctx, s, id, "denied: view student"); err != nil {
-				return err
-			}
-		}
-		return notFound
-	}
-	if s.Person != id {
+	self := s.Role == RoleStudent && s.Person == id
+	if !self {
 		if err := p.audit(ctx, s, id, "view student"); err != nil {
 			return err
 		}
 	}
 	eng, err := p.engagement(ctx, id)
+	if err != nil {
+		return err
+	}
+	written, err := p.writtenAbout(ctx, id)
+	if err != nil {
+		return err
+	}
+	cohort, err := p.cohortView(ctx, st, eng)
 	if err != nil {
 		return err
 	}
@@ -292,75 +330,69 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 		tutor, _ = p.Redis.HGetAll(ctx, store.StaffKey(st.Tutor)).Result()
 	}
 	return p.render(c, http.StatusOK, "student.html", map[string]any{
-		"Session": s, "Student": st, "Self": s.Person == id, "Engagement": eng, "Tutor": tutor,
+		"Session": s, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor,
 		"Chart":        trendChart(eng, pol),
 		"Activities":   activityTabs(eng, pol),
 		"Attendance":   pol.Doc.Attendance,
 		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
+		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohort,
+		"CanWrite": isStaff(s.Role), "Services": p.ReferralServices, "Saved": c.QueryParam("saved"),
 	})
 }
 
-// engagement asks the scoring service, passing the trace context on.
-func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ScoringURL+"/v1/students/"+url.PathEscape(id)+"/engagement", nil)
+// fromScoring GETs path from the scoring service into out, passing the
+// trace context on. A 200 is decoded; the statuses in accept are returned
+// for the caller to read (a refusal it expects); anything else is an error.
+func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept ...int) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ScoringURL+path, nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return nil, server.Problemf(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached: %v", err)
+		return 0, server.Problemf(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached: %v", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, server.Problemf(http.StatusBadGateway, "Scoring failed", "the scoring service answered %s", resp.Status)
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return 0, fmt.Errorf("decode %s: %w", path, err)
+		}
+		return resp.StatusCode, nil
+	case slices.Contains(accept, resp.StatusCode):
+		return resp.StatusCode, nil
 	}
+	return 0, server.Problemf(http.StatusBadGateway, "Scoring failed", "the scoring service answered %s", resp.Status)
+}
+
+// engagement asks the scoring service for a student's year so far.
+func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement, error) {
 	var e scoring.Engagement
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		return nil, fmt.Errorf("decode engagement: %w", err)
+	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/engagement", &e); err != nil {
+		return nil, err
 	}
 	return &e, nil
 }
 
-func (p *Portal) studentList(c echo.Context) error {
-	ctx := c.Request().Context()
-	s := sessionOf(c)
-	if s.Role == RoleStudent {
-		return c.Redirect(http.StatusSeeOther, "/me")
+// alerts asks the scoring service for a student's alerts today.
+func (p *Portal) alerts(ctx context.Context, id string) ([]scoring.AlertJSON, error) {
+	var a []scoring.AlertJSON
+	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts", &a); err != nil {
+		return nil, err
 	}
-	var ids []string
-	var err error
-	switch s.Role {
-	case RoleTutor:
-		ids, err = p.Redis.SMembers(ctx, store.TuteesKey(s.Person)).Result()
-	default:
-		dept, derr := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
-		if derr != nil && !errors.Is(derr, redis.Nil) {
-			return derr
-		}
-		ids, err = p.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	return a, nil
+}
+
+// cohort asks the scoring service for the band distribution of a course
+// and year; nil when scoring refuses (403) because the group is smaller
+// than the policy's minimum cohort size.
+func (p *Portal) cohort(ctx context.Context, course string, year int) (*scoring.CohortJSON, error) {
+	var sum scoring.CohortJSON
+	status, err := p.fromScoring(ctx, "/v1/cohorts/"+url.PathEscape(course)+"/"+strconv.Itoa(year), &sum, http.StatusForbidden)
+	if err != nil || status == http.StatusForbidden {
+		return nil, err
 	}
-	if err != nil {
-		return err
-	}
-	slices.Sort(ids)
-	type row struct {
-		store.Student
-		Band string
-	}
-	var rows []row
-	for _, id := range ids {
-		st, ok, err := store.GetStudent(ctx, p.Redis, id)
-		if err != nil {
-			return err
-		}
-		if ok {
-			rows = append(rows, row{Student: st})
-		}
-	}
-	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows))); err != nil {
-		return err
-	}
-	return p.render(c, http.StatusOK, "list.html", map[string]any{"Session": s, "Rows": rows})
+	return &sum, nil
 }
 
 // bandWords says what a band means, in plain words for the student.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/internal/redistest"
@@ -28,6 +29,13 @@ import (
 var now = time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC)
 
 const password = "correct horse battery"
+
+// TestMain makes the fixtures' password hashes cheap: at bcrypt's default
+// cost every sign-in takes most of a second under the race detector.
+func TestMain(m *testing.M) {
+	passwordCost = bcrypt.MinCost
+	os.Exit(m.Run())
+}
 
 type fixture struct {
 	url string
@@ -55,13 +63,15 @@ func start(t testing.TB, attendance string) *fixture {
 		{ID: "s2", Name: "Ben Student", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
 		{ID: "s3", Name: "Cai Student", Department: "History", Course: "BA History", Year: 2, Level: "ug", Mode: "FT"},
 		{ID: "x1", Name: "Xan Exchange", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT", Exchange: true},
+		{ID: "r1", Name: "Rua Research", Department: "Maths", Course: "PhD Maths", Year: 1, Level: "pgr", Mode: "FT"},
 	}
 	must(t, store.PutStudents(ctx, rdb, students))
 	must(t, store.PutStaff(ctx, rdb, []store.Staff{
 		{ID: "t1", Name: "Dr Tutor", Email: "t1@example.ac.uk", Department: "Maths", Role: "tutor"},
 		{ID: "o1", Name: "History Office", Department: "History", Role: "staff"},
+		{ID: "lt1", Name: "Lee Team", Department: "Student Services", Role: "leap-team"},
 	}))
-	must(t, store.PutTutors(ctx, rdb, []store.Tutoring{{Staff: "t1", Student: "s1"}}))
+	must(t, store.PutTutors(ctx, rdb, []store.Tutoring{{Staff: "t1", Student: "s1"}, {Staff: "t1", Student: "r1"}}))
 	day, _ := calendar.ParseDay("2026-10-19")
 	_, err = store.Recorder{Client: rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(ctx, []store.Event{
 		{ID: "e1", Student: "s1", Activity: 0, Day: day}, {ID: "e2", Student: "s1", Activity: 5, Day: day}, {ID: "e3", Student: "s1", Activity: 8, Day: day},
@@ -78,7 +88,8 @@ func start(t testing.TB, attendance string) *fixture {
 	must(t, err)
 	users := map[string]User{}
 	for _, u := range []User{{"s1", hash, "s1", RoleStudent}, {"s2", hash, "s2", RoleStudent}, {"x1", hash, "x1", RoleStudent},
-		{"t1", hash, "t1", RoleTutor}, {"o1", hash, "o1", RoleStaff}} {
+		{"t1", hash, "t1", RoleTutor}, {"o1", hash, "o1", RoleStaff}, {"r1", hash, "r1", RoleStudent}, {"lt", hash, "lt1", RoleLEAPTeam},
+		{"t2", hash, "t2", RoleTutor}, {"t3", hash, "t3", RoleTutor}} {
 		users[u.Username] = u
 	}
 	ps := server.New(server.Options{Name: "portal", Logger: log})
@@ -124,43 +135,156 @@ func fetch(t testing.TB, c *http.Client, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestWhoMaySeeWhom is the matrix of role x record: legitimate need or 404.
+// noRedirect is c without following redirects, so that a test sees the
+// 303 of a form that was taken.
+func noRedirect(c *http.Client) *http.Client {
+	return &http.Client{Jar: c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// post sends a form without following the answer's redirect.
+func post(t testing.TB, c *http.Client, u string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := noRedirect(c).PostForm(u, form)
+	must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// signedIn is a signed-in user: a client with the session cookie and the
+// session's CSRF token.
+type signedIn struct {
+	*http.Client
+	csrf string
+}
+
+// signIn signs a user in and reads the session's token from a page.
+func (f *fixture) signIn(t testing.TB, user string) signedIn {
+	t.Helper()
+	c, status, page := f.login(t, user, password)
+	if status != 200 {
+		t.Fatalf("%s: login %d", user, status)
+	}
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("%s: no CSRF token on the page after sign-in", user)
+	}
+	return signedIn{c, m[1]}
+}
+
+// form is the fields of a request, with the session's token unless noCSRF.
+func (u signedIn) form(noCSRF bool, kv ...string) url.Values {
+	v := url.Values{}
+	if !noCSRF {
+		v.Set("csrf", u.csrf)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// TestWhoMaySeeWhom is the matrix of role x route x record: legitimate
+// need or 404, for pages and for writes; a form without its token is 403;
+// refusals and staff writes are audited.
 func TestWhoMaySeeWhom(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
+	users := map[string]signedIn{}
+	for _, u := range []string{"s1", "t1", "o1", "lt"} {
+		users[u] = f.signIn(t, u)
+	}
+	note := []string{"text", "Met to talk about the first assignment."}
+	objective := []string{"text", "Book a meeting with the library", "due", "2026-11-02"}
+	challenge := []string{"date", "2026-10-19", "activity", "tap_in", "reason", "I was at the lecture."}
 	cases := []struct {
-		user, path string
-		want       int
+		user, method, path string
+		fields             []string
+		noCSRF             bool
+		want               int
 	}{
-		{"s1", "/me", 200}, {"s1", "/students/s1", 200}, {"s1", "/students/s2", 404}, {"s1", "/students/nobody", 404},
-		{"t1", "/students/s1", 200}, // tutee
-		{"t1", "/students/s2", 200}, // same department
-		{"t1", "/students/s3", 404}, // another department, not a tutee
-		{"o1", "/students/s3", 200}, {"o1", "/students/s1", 404},
-		{"t1", "/students", 200}, {"s1", "/students", 200}, // a student is sent to /me
+		{"s1", "GET", "/me", nil, false, 200}, {"s1", "GET", "/students/s1", nil, false, 200},
+		{"s1", "GET", "/students/s2", nil, false, 404}, {"s1", "GET", "/students/nobody", nil, false, 404},
+		{"t1", "GET", "/students/s1", nil, false, 200}, // tutee
+		{"t1", "GET", "/students/s2", nil, false, 200}, // same department
+		{"t1", "GET", "/students/s3", nil, false, 404}, // another department, not a tutee
+		{"o1", "GET", "/students/s3", nil, false, 200}, {"o1", "GET", "/students/s1", nil, false, 404},
+		{"t1", "GET", "/students", nil, false, 200}, {"s1", "GET", "/students", nil, false, 200}, // a student is sent to /me
+
+		// Writes: staff with a legitimate need only; students never.
+		{"s1", "POST", "/students/s1/notes", note, false, 404},
+		{"s1", "POST", "/students/s2/notes", note, false, 404},
+		{"s1", "POST", "/students/s1/objectives/x/state", []string{"state", "done"}, false, 404},
+		{"t1", "POST", "/students/s1/notes", note, false, 303},
+		{"t1", "POST", "/students/r1/objectives", objective, false, 303}, // a research student
+		{"t1", "POST", "/students/s2/referrals", []string{"service", "library"}, false, 303},
+		{"t1", "POST", "/students/s3/notes", note, false, 404},
+		{"t1", "POST", "/students/nobody/notes", note, false, 404},
+		{"t1", "POST", "/students/s1/notes", note, true, 403},
+		{"t1", "POST", "/students/s1/referrals", []string{"service", "astrology"}, false, 400},
+		{"t1", "POST", "/students/s1/objectives", []string{"text", "Soon", "due", "next week"}, false, 400},
+		{"t1", "POST", "/students/s1/objectives/nope/state", []string{"state", "done"}, false, 404},
+		{"o1", "POST", "/students/s3/notes", note, false, 303},
+		{"o1", "POST", "/students/s1/objectives", objective, false, 404},
+		{"lt", "POST", "/students/s3/referrals", []string{"service", "wellbeing"}, false, 303},
+
+		// Challenges and downloads: the student, for themself only.
+		{"s1", "POST", "/me/challenges", challenge, false, 303},
+		{"s1", "POST", "/me/challenges", challenge, true, 403},
+		{"s1", "POST", "/me/challenges", []string{"date", "2025-01-01", "activity", "tap_in", "reason", "x"}, false, 400},
+		{"s1", "POST", "/me/challenges", []string{"date", "2026-10-19", "activity", "tap_in", "reason", " "}, false, 400},
+		{"t1", "POST", "/me/challenges", challenge, false, 404},
+		{"s1", "GET", "/me/export.json", nil, false, 200}, {"s1", "GET", "/me/export.csv", nil, false, 200},
+		{"t1", "GET", "/me/export.json", nil, false, 404}, {"lt", "GET", "/me/export.csv", nil, false, 404},
 	}
 	for _, tc := range cases {
-		c, status, _ := f.login(t, tc.user, password)
-		if status != 200 {
-			t.Fatalf("%s: login %d", tc.user, status)
+		u := users[tc.user]
+		var got int
+		var body string
+		if tc.method == "GET" {
+			got, body = fetch(t, u.Client, f.url+tc.path)
+		} else {
+			got, body = post(t, u.Client, f.url+tc.path, u.form(tc.noCSRF, tc.fields...))
 		}
-		if got, body := fetch(t, c, f.url+tc.path); got != tc.want {
-			t.Errorf("%s GET %s: %d, want %d: %.200s", tc.user, tc.path, got, tc.want, body)
+		if got != tc.want {
+			t.Errorf("%s %s %s: %d, want %d: %.200s", tc.user, tc.method, tc.path, got, tc.want, body)
 		}
 	}
+
 	entries, err := f.rdb.XRange(context.Background(), AuditStream, "-", "+").Result()
 	must(t, err)
-	var views, denials int
+	count := map[string]int{}
 	for _, e := range entries {
-		switch e.Values["what"] {
-		case "view student":
-			views++
-		case "denied: view student":
-			denials++
+		what, _ := e.Values["what"].(string)
+		kind, _, _ := strings.Cut(what, " ")
+		if strings.HasPrefix(what, "denied: ") {
+			kind = what
+		}
+		count[kind+" "+e.Values["who"].(string)+"->"+e.Values["whom"].(string)]++
+	}
+	want := map[string]int{
+		// Staff views and refused views.
+		"view t1->s1": 1, "view t1->s2": 1, "view o1->s3": 1,
+		"denied: view student s1->s2": 1, "denied: view student s1->nobody": 1, "denied: view student t1->s3": 1, "denied: view student o1->s1": 1,
+		// Refused writes, a student's on their own record too.
+		"denied: write note s1->s1": 1, "denied: write note s1->s2": 1, "denied: change objective s1->s1": 1,
+		"denied: write note t1->s3": 1, "denied: write note t1->nobody": 1, "denied: write objective o1->s1": 1,
+		"denied: challenge t1->": 1, "denied: download data t1->": 1, "denied: download data lt1->": 1,
+		// Writes that were taken.
+		"note t1->s1": 1, "objective t1->r1": 1, "referral t1->s2": 1, "note o1->s3": 1, "referral lt1->s3": 1,
+		"challenge s1->s1": 1, "download s1->s1": 2,
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("audit has %d of %q, want %d", count[k], k, n)
 		}
 	}
-	// Staff views: t1->s1, t1->s2, o1->s3; denials: s1->s2, s1->nobody, t1->s3, o1->s1.
-	if views != 3 || denials != 4 {
-		t.Errorf("audit has %d views and %d denials, want 3 and 4: %v", views, denials, entries)
+	// Nothing refused was written.
+	for id, n := range map[string]int{"s1": 1, "s2": 1, "s3": 2, "r1": 1} {
+		rs, err := store.ListRecords(context.Background(), f.rdb, id)
+		must(t, err)
+		if len(rs) != n {
+			t.Errorf("%s has %d records, want %d: %+v", id, len(rs), n, rs)
+		}
 	}
 }
 

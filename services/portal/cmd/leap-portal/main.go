@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -19,6 +20,10 @@ func run(ctx context.Context) error {
 	scoringURL := env.Required("SCORING_URL", "the scoring service's base URL, such as http://leap-scoring")
 	usersFile := env.String("PORTAL_USERS_FILE", "")
 	secure := env.Bool("PORTAL_SECURE_COOKIES", true)
+	services, err := portal.ParseReferralServices(env.String("PORTAL_REFERRAL_SERVICES", ""))
+	if err != nil {
+		env.Fail(fmt.Errorf("PORTAL_REFERRAL_SERVICES=%w", err))
+	}
 	c, err := app.Setup(ctx, "portal", env)
 	if err != nil {
 		return err
@@ -43,7 +48,8 @@ func run(ctx context.Context) error {
 		}
 	}
 	s := c.Server()
-	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer}
+	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer,
+		ReferralServices: services}
 	if err := p.Register(s.Echo); err != nil {
 		return err
 	}

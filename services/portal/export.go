@@ -1,0 +1,236 @@
+package portal
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// Export is everything LEAP holds about a student, as "download my data"
+// gives it. Scores are left out: they are computed from the counts, on
+// demand, and held only in a short-lived cache; the counts are the data.
+type Export struct {
+	Generated  time.Time         `json:"generated"`
+	Profile    store.Student     `json:"profile"`
+	Days       []ExportDay       `json:"days"`
+	Records    []store.Record    `json:"records"`
+	Challenges []store.Challenge `json:"challenges"`
+	Audit      []ExportAudit     `json:"audit"`
+}
+
+// ExportDay is one day's counts, by activity; days with nothing are left out.
+type ExportDay struct {
+	Date   string           `json:"date"`
+	Counts map[string]int32 `json:"counts"`
+}
+
+// ExportAudit is one audit entry about the student: who did what, when.
+type ExportAudit struct {
+	ID   string `json:"id"`
+	At   string `json:"at"`
+	Who  string `json:"who"`
+	Role string `json:"role"`
+	What string `json:"what"`
+}
+
+func (p *Portal) exportJSON(c echo.Context) error {
+	x, err := p.exportOf(c, "json")
+	if err != nil {
+		return err
+	}
+	attach(c, "leap-data-"+x.Profile.ID+".json")
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(c.Response())
+	enc.SetIndent("", "  ")
+	return enc.Encode(x)
+}
+
+func (p *Portal) exportCSV(c echo.Context) error {
+	x, err := p.exportOf(c, "csv")
+	if err != nil {
+		return err
+	}
+	attach(c, "leap-data-"+x.Profile.ID+".csv")
+	c.Response().Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	for _, row := range x.rows() {
+		if err := w.Write(row); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// attach makes the answer a download that no cache keeps.
+func attach(c echo.Context, filename string) {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": filename}))
+	h.Set("Cache-Control", "no-store")
+}
+
+// exportOf gathers a student's own data. Only a student downloads, and
+// only their own: staff asking are refused like any record they may not
+// see. A download is audited, so a stolen session that took everything
+// shows in the log.
+func (p *Portal) exportOf(c echo.Context, format string) (*Export, error) {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	if s.Role != RoleStudent {
+		if err := p.audit(ctx, s, "", "denied: download data"); err != nil {
+			return nil, err
+		}
+		return nil, notFound
+	}
+	st, err := p.allowedStudent(ctx, s, s.Person, "download data", false)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.audit(ctx, s, st.ID, "download my data ("+format+")"); err != nil {
+		return nil, err
+	}
+	x := &Export{Generated: p.now().UTC(), Profile: st}
+	if x.Days, err = p.yearOfCounts(ctx, st.ID); err != nil {
+		return nil, err
+	}
+	if x.Records, err = store.ListRecords(ctx, p.Redis, st.ID); err != nil {
+		return nil, err
+	}
+	if x.Challenges, err = store.ListChallenges(ctx, p.Redis, st.ID); err != nil {
+		return nil, err
+	}
+	if x.Audit, err = p.auditAbout(ctx, st.ID); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// yearOfCounts reads the student's counts from the first day of the
+// academic year to today, oldest first.
+func (p *Portal) yearOfCounts(ctx context.Context, id string) ([]ExportDay, error) {
+	cal := p.Policy.Current().Calendar
+	from, to := cal.FirstDay(), cal.Today(p.now())
+	days := []ExportDay{}
+	if to.Before(from) {
+		return days, nil
+	}
+	counts, err := store.StudentCounts(ctx, p.Redis, id, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for d, cs := range counts {
+		day := ExportDay{Date: d.String(), Counts: map[string]int32{}}
+		for i, n := range cs {
+			if n > 0 {
+				day.Counts[string(v1alpha1.Catalogue[i].Key)] = n
+			}
+		}
+		if len(day.Counts) > 0 {
+			days = append(days, day)
+		}
+	}
+	slices.SortFunc(days, func(a, b ExportDay) int { return strings.Compare(a.Date, b.Date) })
+	return days, nil
+}
+
+// auditPage is how many audit entries are read at a time: the stream holds
+// every view of every student, so it is read in pages, never whole.
+const auditPage = 1000
+
+// auditAbout reads the audit entries whose subject is the student, oldest
+// first. It scans the whole stream: fine for a download, which is rare.
+func (p *Portal) auditAbout(ctx context.Context, id string) ([]ExportAudit, error) {
+	out := []ExportAudit{}
+	for start := "-"; ; {
+		msgs, err := p.Redis.XRangeN(ctx, AuditStream, start, "+", auditPage).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if field(m, "whom") == id {
+				out = append(out, ExportAudit{ID: m.ID, At: field(m, "at"), Who: field(m, "who"), Role: field(m, "role"), What: field(m, "what")})
+			}
+		}
+		if len(msgs) < auditPage {
+			return out, nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+func field(m redis.XMessage, name string) string {
+	v, _ := m.Values[name].(string)
+	return v
+}
+
+// rows flattens the export into CSV rows of section, key, field and value:
+// one shape for every kind of data, which a spreadsheet can filter.
+func (x *Export) rows() [][]string {
+	rows := [][]string{{"section", "key", "field", "value"}}
+	add := func(section, key, field, value string) {
+		if value != "" {
+			rows = append(rows, []string{section, key, field, safeCell(value)})
+		}
+	}
+	pr := x.Profile
+	for _, f := range [][2]string{{"id", pr.ID}, {"name", pr.Name}, {"email", pr.Email}, {"department", pr.Department},
+		{"course", pr.Course}, {"year", strconv.Itoa(pr.Year)}, {"level", pr.Level}, {"mode", pr.Mode},
+		{"exchange", strconv.FormatBool(pr.Exchange)}, {"tutor", pr.Tutor}} {
+		add("profile", "", f[0], f[1])
+	}
+	for _, d := range x.Days {
+		for _, a := range v1alpha1.Catalogue {
+			if n, ok := d.Counts[string(a.Key)]; ok {
+				add("activity", d.Date, string(a.Key), strconv.Itoa(int(n)))
+			}
+		}
+	}
+	for _, r := range x.Records {
+		for _, f := range [][2]string{{"kind", r.Kind}, {"at", stamp(r.At)}, {"author", r.Author}, {"authorName", r.AuthorName},
+			{"text", r.Text}, {"due", r.Due}, {"state", r.State}, {"service", r.Service}, {"stateBy", r.StateBy}, {"stateAt", stamp(r.StateAt)}} {
+			add("record", r.ID, f[0], f[1])
+		}
+	}
+	for _, ch := range x.Challenges {
+		for _, f := range [][2]string{{"date", ch.Date}, {"activity", ch.Activity}, {"reason", ch.Reason}, {"at", stamp(ch.At)},
+			{"state", ch.State}, {"decisionReason", ch.DecisionReason}, {"decidedAt", stamp(ch.DecidedAt)}} {
+			add("challenge", ch.ID, f[0], f[1])
+		}
+	}
+	for _, a := range x.Audit {
+		for _, f := range [][2]string{{"at", a.At}, {"who", a.Who}, {"role", a.Role}, {"what", a.What}} {
+			add("audit", a.ID, f[0], f[1])
+		}
+	}
+	return rows
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// safeCell keeps free text from being run as a formula when the file is
+// opened in a spreadsheet (CSV injection): a leading quote makes it text.
+func safeCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}

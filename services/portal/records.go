@@ -1,0 +1,259 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// DefaultReferralServices are the services a student can be referred to
+// when PORTAL_REFERRAL_SERVICES does not name others.
+var DefaultReferralServices = []string{"wellbeing", "skills and careers", "library", "disability support", "money advice"}
+
+// ParseReferralServices reads PORTAL_REFERRAL_SERVICES: service names
+// separated by commas, as staff will see them. Blank is nil: the defaults;
+// a value with no name in it is a mistake worth stopping for.
+func ParseReferralServices(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []string
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q names no service: want names separated by commas, such as \"wellbeing, library\"", v)
+	}
+	return out, nil
+}
+
+// Lengths of what people type: enough for a paragraph or two, not a
+// document, which belongs in the university's case-management system.
+const (
+	maxTextRunes   = 2000
+	maxReasonRunes = 1000
+)
+
+// registerRecords adds the routes that write on a student's record: staff's
+// notes, objectives and referrals, a student's challenges, and the
+// student's download of everything held about them.
+func (p *Portal) registerRecords(g *echo.Group) {
+	g.POST("/students/:id/notes", p.postRecord(store.KindNote))
+	g.POST("/students/:id/objectives", p.postRecord(store.KindObjective))
+	g.POST("/students/:id/referrals", p.postRecord(store.KindReferral))
+	g.POST("/students/:id/objectives/:rid/state", p.postObjectiveState)
+	g.POST("/me/challenges", p.postChallenge)
+	g.GET("/me/export.json", p.exportJSON)
+	g.GET("/me/export.csv", p.exportCSV)
+}
+
+var errFormExpired = server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+
+// written is what is held about a student beside their activity, newest
+// first as the page lists it.
+type written struct {
+	Records    []store.Record
+	Challenges []store.Challenge
+}
+
+func (p *Portal) writtenAbout(ctx context.Context, id string) (written, error) {
+	records, err := store.ListRecords(ctx, p.Redis, id)
+	if err != nil {
+		return written{}, err
+	}
+	challenges, err := store.ListChallenges(ctx, p.Redis, id)
+	if err != nil {
+		return written{}, err
+	}
+	slices.Reverse(records)
+	slices.Reverse(challenges)
+	return written{Records: records, Challenges: challenges}, nil
+}
+
+// staffWrite checks a staff form: its token first (a forged cross-site
+// post is refused before it can cost anyone an audit entry), then the
+// writer's legitimate need, refused as allowedStudent refuses.
+func (p *Portal) staffWrite(c echo.Context, what string) (*Session, store.Student, error) {
+	s := sessionOf(c)
+	if !checkCSRF(c, s.CSRF) {
+		return nil, store.Student{}, errFormExpired
+	}
+	st, err := p.allowedStudent(c.Request().Context(), s, c.Param("id"), what, true)
+	return s, st, err
+}
+
+// postRecord writes a note, an objective or a referral. The record is
+// written before the audit entry: should the audit write fail, the record
+// still names its author and time, whereas the other order could audit a
+// note that was never written.
+func (p *Portal) postRecord(kind string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s, st, err := p.staffWrite(c, "write "+kind)
+		if err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		r, err := p.recordFromForm(c, kind)
+		if err != nil {
+			return err
+		}
+		r.Author, r.AuthorName, r.At = s.Person, p.staffName(ctx, s), p.now().UTC()
+		if r, err = store.AddRecord(ctx, p.Redis, st.ID, r); err != nil {
+			return err
+		}
+		what := kind + " " + r.ID
+		switch kind {
+		case store.KindObjective:
+			what += " due " + r.Due
+		case store.KindReferral:
+			what += " to " + r.Service
+		}
+		if err := p.audit(ctx, s, st.ID, what); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, studentURL(st.ID)+"?saved="+kind+"#records")
+	}
+}
+
+// recordFromForm reads and checks the fields of one kind of record.
+func (p *Portal) recordFromForm(c echo.Context, kind string) (store.Record, error) {
+	r := store.Record{Kind: kind, Text: strings.TrimSpace(c.FormValue("text"))}
+	if utf8.RuneCountInString(r.Text) > maxTextRunes {
+		return r, server.Problemf(http.StatusBadRequest, "Too long", "at most %d characters", maxTextRunes)
+	}
+	if r.Text == "" && kind != store.KindReferral {
+		return r, server.Problem(http.StatusBadRequest, "Text needed", "write what the student should read")
+	}
+	switch kind {
+	case store.KindObjective:
+		due, err := calendar.ParseDay(c.FormValue("due"))
+		if err != nil {
+			return r, server.Problem(http.StatusBadRequest, "Bad due date", "give the due date as YYYY-MM-DD")
+		}
+		r.Due = due.String()
+	case store.KindReferral:
+		r.Service = c.FormValue("service")
+		if !slices.Contains(p.ReferralServices, r.Service) {
+			return r, server.Problemf(http.StatusBadRequest, "Unknown service", "refer to one of: %s", strings.Join(p.ReferralServices, ", "))
+		}
+	}
+	return r, nil
+}
+
+// postObjectiveState marks an objective done, or open again: the one
+// change the product allows to anything written.
+func (p *Portal) postObjectiveState(c echo.Context) error {
+	s, st, err := p.staffWrite(c, "change objective")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rid, state := c.Param("rid"), c.FormValue("state")
+	err = store.SetObjectiveState(ctx, p.Redis, st.ID, rid, state, s.Person, p.staffName(ctx, s), p.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNoSuchRecord):
+		return notFound
+	case errors.Is(err, store.ErrInvalid):
+		return server.Problem(http.StatusBadRequest, "Bad state", "an objective is open or done")
+	case err != nil:
+		return err
+	}
+	if err := p.audit(ctx, s, st.ID, "objective "+rid+" marked "+state); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, studentURL(st.ID)+"?saved=objective#records")
+}
+
+// postChallenge records a student's challenge of one of their own data
+// points. Only the student may challenge: staff who think a figure wrong
+// say so in a note.
+func (p *Portal) postChallenge(c echo.Context) error {
+	s := sessionOf(c)
+	if !checkCSRF(c, s.CSRF) {
+		return errFormExpired
+	}
+	ctx := c.Request().Context()
+	if s.Role != RoleStudent {
+		if err := p.audit(ctx, s, "", "denied: challenge"); err != nil {
+			return err
+		}
+		return notFound
+	}
+	if _, err := p.allowedStudent(ctx, s, s.Person, "challenge", false); err != nil {
+		return err
+	}
+	ch, err := p.challengeFromForm(c)
+	if err != nil {
+		return err
+	}
+	if ch, err = store.AddChallenge(ctx, p.Redis, s.Person, ch); err != nil {
+		return err
+	}
+	// Not a staff write, but the start of a process the LEAP team answers
+	// for: the audit log shows when it began.
+	if err := p.audit(ctx, s, s.Person, "challenge "+ch.ID+": "+ch.Activity+" on "+ch.Date); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/me?saved=challenge#challenges")
+}
+
+// challengeFromForm reads a challenge: a day of the year so far, an
+// activity of the catalogue or the indicator, and a reason.
+func (p *Portal) challengeFromForm(c echo.Context) (store.Challenge, error) {
+	ch := store.Challenge{Activity: c.FormValue("activity"), Reason: strings.TrimSpace(c.FormValue("reason")), At: p.now().UTC()}
+	cal := p.Policy.Current().Calendar
+	day, err := calendar.ParseDay(c.FormValue("date"))
+	if err != nil || day.Before(cal.FirstDay()) || cal.Today(p.now()).Before(day) {
+		return ch, server.Problem(http.StatusBadRequest, "Bad date", "challenge a day of this academic year, up to today")
+	}
+	ch.Date = day.String()
+	if _, known := v1alpha1.ActivityIndex(ch.Activity); !known && ch.Activity != "indicator" {
+		return ch, server.Problem(http.StatusBadRequest, "Bad data point", "challenge an activity or the indicator")
+	}
+	if ch.Reason == "" || utf8.RuneCountInString(ch.Reason) > maxReasonRunes {
+		return ch, server.Problemf(http.StatusBadRequest, "Reason needed", "say what is wrong, in at most %d characters", maxReasonRunes)
+	}
+	return ch, nil
+}
+
+// staffName is how a writer is named to the student: their roster name,
+// or their username when the roster has none.
+func (p *Portal) staffName(ctx context.Context, s *Session) string {
+	if name, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "name").Result(); err == nil && name != "" {
+		return name
+	}
+	return s.User
+}
+
+func studentURL(id string) string { return "/students/" + url.PathEscape(id) }
+
+// kindName is a record's kind as people read it.
+func kindName(kind string) string {
+	switch kind {
+	case store.KindObjective:
+		return "Objective"
+	case store.KindReferral:
+		return "Referral"
+	}
+	return "Note"
+}
+
+// challengeArgs bundles what the "challenge" template needs, since a
+// template call takes one argument.
+func challengeArgs(csrf, date, activity string) map[string]string {
+	return map[string]string{"CSRF": csrf, "Date": date, "Activity": activity}
+}
