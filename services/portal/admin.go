@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -27,6 +28,33 @@ func (p *Portal) registerAdmin(g *echo.Group) {
 	a := g.Group("/admin", p.requireLEAPTeam)
 	a.GET("", p.adminPage)
 	a.POST("/attendance", p.postAttendance)
+	a.POST("/challenges/:student/:id", p.postDecision)
+}
+
+// postDecision decides a student's data challenge: accepted, corrected or
+// rejected, with a reason the student reads. The first decision stands.
+func (p *Portal) postDecision(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	if !checkCSRF(c, s.CSRF) {
+		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+	}
+	student, id := c.Param("student"), c.Param("id")
+	state, reason := c.FormValue("state"), strings.TrimSpace(c.FormValue("reason"))
+	switch err := store.DecideChallenge(ctx, p.Redis, student, id, state, reason); {
+	case errors.Is(err, store.ErrInvalid):
+		return server.Problem(http.StatusBadRequest, "Decision incomplete", "choose accepted, corrected or rejected, and give the student a reason")
+	case errors.Is(err, store.ErrNoSuchChallenge):
+		return notFound
+	case errors.Is(err, store.ErrChallengeDecided):
+		return server.Problem(http.StatusConflict, "Already decided", "someone decided this challenge first")
+	case err != nil:
+		return err
+	}
+	if err := p.audit(ctx, s, student, "challenge "+id+" "+state+": "+reason); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin?saved=challenge")
 }
 
 // requireLEAPTeam lets the LEAP team in; anyone else gets the 404 that
@@ -78,9 +106,13 @@ func (p *Portal) adminPage(c echo.Context) error {
 			status = map[string]any{"error": err.Error()}
 		}
 	}
+	challenges, err := store.OpenChallenges(ctx, p.Redis)
+	if err != nil {
+		return err
+	}
 	pol := p.Policy.Current()
 	return p.render(c, http.StatusOK, "admin.html", map[string]any{
-		"Status":  status,
+		"Status": status, "Challenges": challenges,
 		"Session": s, "Policy": pol.Doc, "Hash": pol.Hash, "Where": where, "CanWrite": p.PolicyWriter != nil,
 		"Attendance": pol.Doc.Attendance, "AttendanceOn": pol.Doc.Attendance.IsEnabled(),
 		"Fresh": fresh, "Audit": entries, "Filter": filter, "Saved": c.QueryParam("saved"),

@@ -136,3 +136,51 @@ func TestFreshnessFlagsALateSource(t *testing.T) {
 		t.Errorf("freshness table wrong:\n%.3000s", page)
 	}
 }
+
+func TestLEAPTeamDecidesAChallengeTheStudentReadsTheAnswer(t *testing.T) {
+	f := startAdmin(t)
+	ctx := context.Background()
+	ch, err := store.AddChallenge(ctx, f.rdb, "s1", store.Challenge{Date: "2026-10-19", Activity: "moodle_login", Reason: "I was in hospital that day."})
+	must(t, err)
+
+	tc, _, _ := f.login(t, "t1", password)
+	resp, err := tc.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, url.Values{"state": {"rejected"}, "reason": {"no"}})
+	must(t, err)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a tutor decided a challenge: %d", resp.StatusCode)
+	}
+
+	c, _, _ := f.login(t, "leap", password)
+	_, page := fetch(t, c, f.url+"/admin")
+	if !strings.Contains(page, "I was in hospital that day.") {
+		t.Fatal("the open challenge is not in the LEAP team's queue")
+	}
+	token := csrfField.FindStringSubmatch(page)[1]
+	post := func(state, reason string) int {
+		resp, err := c.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, url.Values{"csrf": {token}, "state": {state}, "reason": {reason}})
+		must(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post("accepted", ""); got != http.StatusBadRequest {
+		t.Errorf("a decision without a reason: %d", got)
+	}
+	if got := post("corrected", "The login was recorded twice; it is removed."); got != http.StatusOK {
+		t.Fatalf("decision: %d", got)
+	}
+	if got := post("rejected", "second thoughts"); got != http.StatusConflict {
+		t.Errorf("a second decision: %d", got)
+	}
+	if _, page := fetch(t, c, f.url+"/admin"); strings.Contains(page, "I was in hospital that day.") {
+		t.Error("a decided challenge is still in the queue")
+	}
+	sc, _, _ := f.login(t, "s1", password)
+	_, mine := fetch(t, sc, f.url+"/me")
+	if !strings.Contains(mine, "state-corrected") || !strings.Contains(mine, "The login was recorded twice; it is removed.") {
+		t.Error("the student does not see the decision and its reason")
+	}
+	if _, page := fetch(t, c, f.url+"/admin?whom=s1&what=challenge"); !strings.Contains(page, "challenge "+ch.ID+" corrected") {
+		t.Error("the decision is not audited")
+	}
+}

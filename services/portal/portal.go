@@ -6,6 +6,7 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -112,10 +113,14 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// render executes a page into a buffer first, so that a template error is
+// a clean 500 rather than half a page.
 func (p *Portal) render(c echo.Context, status int, name string, data map[string]any) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	return p.pages.ExecuteTemplate(c.Response(), name, data)
+	var buf bytes.Buffer
+	if err := p.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
 }
 
 func (p *Portal) getLogin(c echo.Context) error {
