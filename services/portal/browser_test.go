@@ -135,10 +135,11 @@ func TestTutorWritesANoteTheStudentReadsItChallengesAndDownloads(t *testing.T) {
 	}
 
 	// The student challenges a day's attendance and sees the challenge open.
-	const why = "why-tap_in-2026-10-19"
+	const why = "why-tap_in"
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`details:has(#`+why+`) > summary`)),
 		chromedp.WaitVisible(chromedp.ID(why)),
+		chromedp.SetValue(chromedp.ID("date-tap_in"), "2026-10-19"),
 		chromedp.SendKeys(chromedp.ID(why), "I was at the lecture; the reader did not beep."),
 		chromedp.Submit(chromedp.ID(why)),
 		chromedp.WaitVisible(chromedp.ID("challenge-list")),

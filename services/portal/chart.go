@@ -75,6 +75,15 @@ type Tab struct {
 	Total       int32
 }
 
+// Dates are the tab's days, newest first, for its challenge form.
+func (t Tab) Dates() []string {
+	out := make([]string, len(t.Days))
+	for i, d := range t.Days {
+		out[i] = d.Date
+	}
+	return out
+}
+
 // TabDay is one day of one activity.
 type TabDay struct {
 	Date  string

@@ -252,8 +252,18 @@ func kindName(kind string) string {
 	return "Note"
 }
 
-// challengeArgs bundles what the "challenge" template needs, since a
-// template call takes one argument.
-func challengeArgs(csrf, date, activity string) map[string]string {
-	return map[string]string{"CSRF": csrf, "Date": date, "Activity": activity}
+// challengeArgs bundles what the "challenge" template needs: one form per
+// activity (a choice of its days) rather than one per row, which kept the
+// page heavy and slow to render. dates is a date or a list of them.
+func challengeArgs(csrf, activity string, dates any) map[string]any {
+	var list []string
+	switch d := dates.(type) {
+	case string:
+		list = []string{d}
+	case calendar.Day:
+		list = []string{d.String()}
+	case []string:
+		list = d
+	}
+	return map[string]any{"CSRF": csrf, "Activity": activity, "Dates": list}
 }

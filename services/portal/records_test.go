@@ -74,8 +74,8 @@ func TestChallengeRoundTrip(t *testing.T) {
 	s1, r1, t1 := f.signIn(t, "s1"), f.signIn(t, "r1"), f.signIn(t, "t1")
 	_, page := fetch(t, s1.Client, f.url+"/me")
 	for _, want := range []string{
-		`<input type="hidden" name="activity" value="indicator">`, `<label for="why-tap_in-2026-10-19">`,
-		`<span class="vh"> (Attendance, 2026-10-19)</span>`, "No data point has been challenged.",
+		`<input type="hidden" name="activity" value="indicator">`, `<label for="why-tap_in">`,
+		`<option value="2026-10-19">2026-10-19</option>`, "No data point has been challenged.",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the student's page lacks %q", want)
