@@ -33,6 +33,10 @@ CHART          := charts/leap-operator
 # The Go packages of every module joined by go.work.
 MODULES := operator/api operator services
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
+# The end-to-end tests: `make e2e`, not part of `make unit`.
+E2E_PKG := ./operator/test/e2e/
+# The e2e cluster's binaries beyond the test control plane.
+E2E_BINS := $(addprefix $(ENVTEST_DIR)/,kube-controller-manager kube-scheduler kwok)
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 # The chart's tests (operator/internal/charttest) run this helm.
@@ -42,11 +46,15 @@ export HELM
 
 .PHONY: help
 help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: ## Run the product locally: ingestion and scoring, embedded Redis, demo data (LEAP_TERM_FILE, REDIS_URL to change).
 	go run ./services/cmd/leap-local
+
+.PHONY: run-cluster
+run-cluster: envtest e2e-cluster kubectl ## Start the e2e cluster (controllers, scheduler, a kwok node) and print its KUBECONFIG; Ctrl-C stops it.
+	go run ./operator/internal/cluster/runcluster --assets $(ENVTEST_DIR)
 
 .PHONY: run-operator
 run-operator: envtest kubectl ## Start a local API server, install the CRD, apply a sample and run the operator.
@@ -63,11 +71,15 @@ build: ## Build every binary into bin/.
 ##@ Test
 
 .PHONY: test
-test: verify lint unit ## Run every test: generated files fresh, lint, unit and envtest tests.
+test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
 unit: envtest $(HELM) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
-	go test -count=1 -race $(PKGS)
+	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
+
+.PHONY: e2e
+e2e: envtest e2e-cluster kubectl $(HELM) ## End-to-end: the chart and the operator binary on a hermetic cluster with a kwok node (~30 s once built).
+	go test -count=1 -timeout 5m -v $(E2E_PKG)
 
 # What `make generate manifests chart-sync` writes; verify fails when it differs from the commit.
 GENERATED := config operator/api $(CHART)/Chart.yaml $(CHART)/templates/crds $(CHART)/templates/_rules.tpl $(CHART)/files
@@ -131,7 +143,10 @@ envtest: $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd ## Build the test con
 .PHONY: kubectl
 kubectl: $(ENVTEST_DIR)/kubectl ## Build kubectl of the same Kubernetes version.
 
-$(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd $(ENVTEST_DIR)/kubectl: hack/tools/envtest/go.mod hack/tools/envtest/go.sum hack/build-envtest.sh
+.PHONY: e2e-cluster
+e2e-cluster: $(E2E_BINS) ## Build what the e2e cluster adds to envtest: kube-controller-manager, kube-scheduler, kwok.
+
+$(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd $(ENVTEST_DIR)/kubectl $(E2E_BINS): hack/tools/envtest/go.mod hack/tools/envtest/go.sum hack/build-envtest.sh
 	hack/build-envtest.sh $(ENVTEST_DIR) $(@F)
 
 $(CONTROLLER_GEN):
@@ -155,7 +170,7 @@ $(HELM):
 	mv $(TOOLS)/helm $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

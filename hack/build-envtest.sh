@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane that the tests run against (kube-apiserver
-# and etcd) from the Go modules pinned in hack/tools/envtest, because the usual
-# download of envtest binaries cannot be reached from our build machines.
+# and etcd; for the e2e cluster also kube-controller-manager, kube-scheduler and
+# kwok, which fakes the nodes' kubelets) from the Go modules pinned in
+# hack/tools/envtest, because the usual download of envtest binaries cannot be
+# reached from our build machines.
 #
-# Usage: hack/build-envtest.sh OUTDIR BINARY...   (BINARY: kube-apiserver | etcd | kubectl)
-# Cold: 4-5 minutes on 2 cores; the Makefile calls it only for missing binaries.
+# Usage: hack/build-envtest.sh OUTDIR BINARY...
+#   BINARY: kube-apiserver | etcd | kubectl | kube-controller-manager | kube-scheduler | kwok
+# Cold: 4-5 minutes on 2 cores (~6 minutes for all six); the Makefile calls it
+# only for missing binaries.
 set -euo pipefail
 
 out=${1:?usage: build-envtest.sh OUTDIR BINARY...}
@@ -25,6 +29,14 @@ for bin in "$@"; do
     kube-apiserver)
       pkg=k8s.io/kubernetes/cmd/kube-apiserver
       stamp="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+      ;;
+    kube-controller-manager | kube-scheduler)
+      pkg=k8s.io/kubernetes/cmd/$bin
+      stamp="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+      ;;
+    kwok)
+      pkg=sigs.k8s.io/kwok/cmd/kwok
+      stamp=""
       ;;
     etcd)
       pkg=go.etcd.io/etcd/server/v3
