@@ -23,6 +23,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one active operator among replicas")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease; empty: the pod's own")
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "reconcile LeapTerms of this namespace only; empty for all")
 	flag.StringVar(&registry, "image-registry", "ghcr.io/leap-dev", "registry of the default component images")
 	flag.StringVar(&imageTag, "image-tag", "", "tag of the default component images; empty for the operator's version")

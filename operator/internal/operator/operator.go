@@ -23,11 +23,14 @@ import (
 
 // Options configure the operator.
 type Options struct {
-	MetricsAddr    string // "0" turns metrics off
-	ProbeAddr      string // "0" turns probes off
-	LeaderElect    bool
-	WatchNamespace string // empty: all namespaces
-	Images         builder.Images
+	MetricsAddr string // "0" turns metrics off
+	ProbeAddr   string // "0" turns probes off
+	LeaderElect bool
+	// LeaderElectionNamespace holds the Lease; empty: the pod's namespace,
+	// which an operator run outside a pod must be given.
+	LeaderElectionNamespace string
+	WatchNamespace          string // empty: all namespaces
+	Images                  builder.Images
 }
 
 // Run runs the operator until ctx ends.
@@ -43,6 +46,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              "leap-operator.leap.dev",
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
