@@ -70,10 +70,9 @@ func TestChartInstall(t *testing.T) {
 	env.opKubecfg = filepath.Join(env.tmp, "operator.kubeconfig")
 	g.Expect(cluster.WriteKubeconfig(env.cluster.Config, env.opKubecfg, env.sa)).To(Succeed())
 
-	// The chart's arguments, but for what a local process cannot do: bind
-	// the pod's ports (free loopback ones instead) and elect a leader
-	// (controller-runtime finds the Lease's namespace only in a pod; the
-	// operator has no flag for it). The Lease permissions are checked below.
+	// The chart's arguments, but for what a local process does otherwise:
+	// free loopback ports instead of the pod's, and the Lease's namespace,
+	// which controller-runtime finds by itself only in a pod.
 	var leaderElect bool
 	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
 		switch {
@@ -85,7 +84,7 @@ func TestChartInstall(t *testing.T) {
 		}
 	}
 	g.Expect(leaderElect).To(BeTrue(), "the chart elects a leader by default")
-	env.opArgs = append(env.opArgs, "--leader-elect=false")
+	env.opArgs = append(env.opArgs, "--leader-elect=true", "--leader-election-namespace="+releaseNamespace)
 
 	cs, err := kubernetes.NewForConfig(impersonating(env.sa))
 	g.Expect(err).NotTo(HaveOccurred())
