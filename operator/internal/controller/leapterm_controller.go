@@ -76,7 +76,12 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message:            v1alpha1.PauseAnnotation + "=disabled: no change is applied until it is removed",
 			ObservedGeneration: term.Generation,
 		})
-		return ctrl.Result{}, r.patchStatus(ctx, term, before)
+		if err := r.patchStatus(ctx, term, before); errors.Is(err, errStaleStatus) {
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+		} else if err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, nil
 	}
 	meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
 		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconciling,
@@ -93,6 +98,14 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// The status is written whatever happened, and only when it changed.
 	if perr := r.patchStatus(ctx, term, before); perr != nil {
 		err = errors.Join(err, perr)
+	}
+	if errors.Is(err, errStaleStatus) {
+		// Not a failure: the cache is a moment behind; look again shortly.
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	if errors.Is(err, errStaleStatus) {
+		// Not a failure: the cache is a moment behind; look again shortly.
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	var invalid invalidSpecError
 	if errors.As(err, &invalid) {
@@ -180,18 +193,29 @@ func (r *LeapTermReconciler) patchStatus(ctx context.Context, term *v1alpha1.Lea
 	if equality.Semantic.DeepEqual(*before, term.Status) {
 		return nil
 	}
-	r.recordTransitions(term, before)
 	patched := term.DeepCopy()
 	original := term.DeepCopy()
 	original.Status = *before
-	if err := r.Client.Status().Patch(ctx, patched, client.MergeFrom(original)); err != nil {
-		if apierrors.IsNotFound(err) {
+	// The patch carries the resourceVersion the status was computed from:
+	// a reconcile that started from a LeapTerm the cache had not yet
+	// updated must not overwrite newer status (nor announce its
+	// transitions twice). It is retried on fresh data instead.
+	opts := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Status().Patch(ctx, patched, opts); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil
+		case apierrors.IsConflict(err):
+			return errStaleStatus
 		}
 		return fmt.Errorf("patch status of LeapTerm %s/%s: %w", term.Namespace, term.Name, err)
 	}
+	r.recordTransitions(term, before)
 	return nil
 }
+
+// errStaleStatus reports a status computed from an out-of-date LeapTerm.
+var errStaleStatus = errors.New("status computed from a stale LeapTerm")
 
 // recordTransitions emits one Event per condition whose status changed, and
 // one when the period changed: events on transitions, never on every loop.

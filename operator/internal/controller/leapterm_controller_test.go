@@ -369,6 +369,11 @@ func TestReadyAndPolicyAppliedFollowTheRollout(t *testing.T) {
 			readyEvents++
 		}
 	}
+	if readyEvents > 4 {
+		for _, e := range events.Items {
+			t.Logf("%s %s %s %s", e.FirstTimestamp, e.Reason, e.Message, e.Type)
+		}
+	}
 	g.Expect(readyEvents).To(BeNumerically("<=", 4))
 }
 
