@@ -283,7 +283,11 @@ func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string
 		return store.Student{}, err
 	}
 	allowed := false
-	if ok && (!write || isStaff(s.Role)) {
+	switch {
+	case !ok:
+	case write:
+		allowed = mayWrite(s, st)
+	default:
 		if allowed, err = p.mayView(ctx, s, st); err != nil {
 			return store.Student{}, err
 		}
@@ -299,10 +303,12 @@ func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string
 	return store.Student{}, notFound
 }
 
-// isStaff: the roles that may write on a student's record, given a
-// legitimate need to see it.
-func isStaff(role string) bool {
-	return role == RoleTutor || role == RoleStaff || role == RoleLEAPTeam
+// mayWrite: a student's personal tutor and the LEAP team write notes,
+// objectives and referrals; other staff with a legitimate need to see a
+// student read, as the product's rules ask ("read-only unless a role says
+// more").
+func mayWrite(s *Session, st store.Student) bool {
+	return s.Role == RoleLEAPTeam || (s.Role == RoleTutor && st.Tutor == s.Person)
 }
 
 func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
@@ -341,7 +347,7 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 		"Attendance":   pol.Doc.Attendance,
 		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
 		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohort,
-		"CanWrite": isStaff(s.Role), "Services": p.ReferralServices, "Saved": c.QueryParam("saved"),
+		"CanWrite": mayWrite(s, st), "Services": p.ReferralServices, "Saved": c.QueryParam("saved"),
 	})
 }
 
