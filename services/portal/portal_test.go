@@ -215,7 +215,7 @@ func TestWhoMaySeeWhom(t *testing.T) {
 		{"s1", "POST", "/students/s2/notes", note, false, 404},
 		{"s1", "POST", "/students/s1/objectives/x/state", []string{"state", "done"}, false, 404},
 		{"t1", "POST", "/students/s1/notes", note, false, 303},
-		{"t1", "POST", "/students/r1/objectives", objective, false, 303}, // a research student
+		{"t1", "POST", "/students/r1/objectives", objective, false, 303},                     // a research student
 		{"t1", "POST", "/students/s2/referrals", []string{"service", "library"}, false, 404}, // sees, not their tutee: read-only
 		{"t1", "POST", "/students/s3/notes", note, false, 404},
 		{"t1", "POST", "/students/nobody/notes", note, false, 404},
