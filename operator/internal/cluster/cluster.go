@@ -122,7 +122,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.pki, err = newPKI(c.Dir); err != nil {
 		return c, fmt.Errorf("certificates: %w", err)
 	}
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		return c, err
 	}
@@ -217,7 +217,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := os.WriteFile(stagesFile, stages, 0o600); err != nil {
 		return c, err
 	}
-	kwokPort, err := freePorts(1)
+	kwokPort, err := FreePorts(1)
 	if err != nil {
 		return c, err
 	}
@@ -428,7 +428,8 @@ func WriteKubeconfig(cfg *rest.Config, path, impersonate string) error {
 	return clientcmd.WriteToFile(*kc, path)
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts finds n free loopback ports at once.
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var ls []net.Listener
 	defer func() {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -210,7 +209,7 @@ type operatorProc struct {
 // startOperator runs bin with env.opArgs, as the chart's ServiceAccount, and
 // waits for its /readyz.
 func startOperator(bin string) (*operatorProc, error) {
-	ports, err := freePorts(2)
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -309,25 +308,6 @@ func (p *operatorProc) reconciles() (int, error) {
 		}
 	}
 	return n, sc.Err()
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // impersonating is the administrator's configuration acting as user.
