@@ -137,13 +137,10 @@ func TestCreatesEveryChildOwnedLabelledAndRestricted(t *testing.T) {
 		g.Expect(c.VolumeMounts).To(ContainElement(HaveField("MountPath", build.PolicyDir)))
 	}
 
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).PolicyConfigMap()}}
-	get(g, cm)
-	doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
-	g.Expect(err).NotTo(HaveOccurred())
+	doc, hash := policyIn(g, term)
 	g.Expect(doc.Attendance.IsEnabled()).To(BeTrue())
 	g.Expect(doc.Scoring.Weights).To(HaveKeyWithValue("tap_in", int32(3)))
-	g.Expect(policy.HashBytes([]byte(cm.Data[policy.FileName]))).To(Equal(term.Status.PolicyHash))
+	g.Expect(hash).To(Equal(term.Status.PolicyHash))
 
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).PortalAccount()}}
 	get(g, role)
@@ -173,13 +170,10 @@ func TestAttendanceFlipRollsEveryDeploymentAndTouchesNothingElse(t *testing.T) {
 
 	var newHash string
 	g.Eventually(func(g Gomega) {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).PolicyConfigMap()}}
-		get(g, cm)
-		doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
-		g.Expect(err).NotTo(HaveOccurred())
+		var doc policy.Document
+		doc, newHash = policyIn(g, term)
 		g.Expect(doc.Attendance.IsEnabled()).To(BeFalse())
 		g.Expect(doc.Attendance.Reason).To(Equal("No physical teaching"))
-		newHash = policy.HashBytes([]byte(cm.Data[policy.FileName]))
 		for _, d := range deployments(g, term) {
 			g.Expect(d.Spec.Template.Annotations[build.AnnotationPolicyHash]).To(Equal(newHash), d.Name)
 		}
@@ -316,9 +310,7 @@ func TestPauseStopsChangesButNotDeletion(t *testing.T) {
 
 	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { delete(t.Annotations, v1alpha1.PauseAnnotation) })
 	g.Eventually(func(g Gomega) {
-		get(g, cm)
-		doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
-		g.Expect(err).NotTo(HaveOccurred())
+		doc, _ := policyIn(g, term)
 		g.Expect(doc.Scoring.Weights).To(Equal(map[string]int32{"moodle_login": 5}))
 		g.Expect(condition(g, term, ConditionPaused)).To(Equal(metav1.ConditionFalse))
 	}).WithTimeout(10 * time.Second).Should(Succeed())

@@ -6,12 +6,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	build "github.com/leap-dev/leap/operator/internal/builder"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/portal"
 )
 
@@ -40,10 +37,7 @@ func TestPortalMayPatchItsOwnLeapTermOnly(t *testing.T) {
 		return writer(term.Name).SetAttendance(context.Background(), false, "Teaching is online.")
 	}).WithTimeout(5 * time.Second).Should(Succeed()) // RBAC caches settle within a moment
 	g.Eventually(func(g Gomega) {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).PolicyConfigMap()}}
-		get(g, cm)
-		doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
-		g.Expect(err).NotTo(HaveOccurred())
+		doc, _ := policyIn(g, term)
 		g.Expect(doc.Attendance.IsEnabled()).To(BeFalse())
 		g.Expect(doc.Attendance.Reason).To(Equal("Teaching is online."))
 	}).WithTimeout(10 * time.Second).Should(Succeed())

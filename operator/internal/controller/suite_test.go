@@ -27,6 +27,7 @@ import (
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
 	"github.com/leap-dev/leap/operator/internal/testenv"
+	"github.com/leap-dev/leap/services/policy"
 )
 
 // The suite runs one real API server and one manager for all tests. The API
@@ -232,4 +233,14 @@ func updateTerm(g Gomega, term *v1alpha1.LeapTerm, change func(*v1alpha1.LeapTer
 		change(term)
 		return k8s.Update(context.Background(), term)
 	}).WithTimeout(5 * time.Second).Should(Succeed())
+}
+
+// policyIn reads the policy ConfigMap of a LeapTerm as the services would,
+// and the hash of the document it holds.
+func policyIn(g Gomega, term *v1alpha1.LeapTerm) (policy.Document, string) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: term.Namespace, Name: build.NamesOf(term).PolicyConfigMap()}}
+	get(g, cm)
+	doc, err := policy.Parse([]byte(cm.Data[policy.FileName]))
+	g.Expect(err).NotTo(HaveOccurred())
+	return doc, policy.HashBytes([]byte(cm.Data[policy.FileName]))
 }
