@@ -34,9 +34,24 @@ func specDefaults() map[string]any {
 		"redis":          map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone)},
 		"ingestion":      maps.Clone(component),
 		"scoringService": maps.Clone(component),
-		"portal":         maps.Clone(component),
+		"portal": map[string]any{
+			"replicas":      int64(DefaultReplicas),
+			"localAccounts": false,
+			"oidc": ifPresent{
+				"personClaim":  "preferred_username",
+				"staffClaim":   "groups",
+				"staffValues":  []any{"staff"},
+				"scopes":       []any{"openid", "profile", "email"},
+				"clientSecret": ifPresent{"key": DefaultClientSecretKey},
+			},
+		},
 	}
 }
+
+// ifPresent holds the defaults of an optional object: they fill it when it
+// is given and never create it, as the schema's defaults inside an
+// optional field do.
+type ifPresent map[string]any
 
 // DefaultWeightsDocument is the default of spec.scoring.weights.
 func DefaultWeightsDocument() map[string]any {
@@ -147,16 +162,39 @@ func mergeDefaults(dst, defaults map[string]any, path string) {
 			p = path + "." + k
 		}
 		cur, present := dst[k]
+		optional, isOptional := def.(ifPresent)
 		if !present || cur == nil {
-			dst[k] = def
+			if !isOptional {
+				dst[k] = withoutOptional(def)
+			}
 			continue
 		}
 		curMap, curIsMap := cur.(map[string]any)
 		defMap, defIsMap := def.(map[string]any)
+		if isOptional {
+			defMap, defIsMap = optional, true
+		}
 		if curIsMap && defIsMap && !atomicDefaults[p] {
 			mergeDefaults(curMap, defMap, p)
 		}
 	}
+}
+
+// withoutOptional is a default as the API server would write it where the
+// field is absent: the defaults of the optional objects inside it create
+// nothing.
+func withoutOptional(def any) any {
+	m, ok := def.(map[string]any)
+	if !ok {
+		return def
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if _, optional := v.(ifPresent); !optional {
+			out[k] = withoutOptional(v)
+		}
+	}
+	return out
 }
 
 // Defaults of optional fields whose zero value is meaningful; they match the
@@ -164,4 +202,6 @@ func mergeDefaults(dst, defaults map[string]any, path string) {
 const (
 	DefaultReplicas        int32 = 2
 	DefaultLateArrivalDays int32 = 7
+	// DefaultClientSecretKey is the key of an OIDC client secret in its Secret.
+	DefaultClientSecretKey = "client-secret"
 )

@@ -249,11 +249,96 @@ type Ingress struct {
 }
 
 // Portal is the web portal component.
+// +kubebuilder:validation:XValidation:rule="!has(self.oidc) || has(self.ingress) || (has(self.oidc.redirectURL) && self.oidc.redirectURL.size() > 0)",message="single sign-on needs to know the portal's address: set spec.portal.oidc.redirectURL, or spec.portal.ingress so that it is derived from the host"
 type Portal struct {
 	Component `json:",inline"`
 	// Ingress, when set, exposes the portal at a host name.
 	// +optional
 	Ingress *Ingress `json:"ingress,omitempty"`
+	// LocalAccounts turns on sign-in with local passwords, from the
+	// optional Secret NAME-portal-users (key users.yaml). Off by default: a
+	// university signs in through OIDC.
+	// +kubebuilder:default=false
+	// +optional
+	LocalAccounts *bool `json:"localAccounts,omitempty"`
+	// OIDC, when set, signs people in through the university's OpenID
+	// Connect provider (authorization code flow with PKCE).
+	// +optional
+	OIDC *PortalOIDC `json:"oidc,omitempty"`
+}
+
+// PortalOIDC is the portal's OpenID Connect client: which provider, who the
+// portal is to it, and how a signed-in person maps to the roster.
+type PortalOIDC struct {
+	// IssuerURL is the provider's issuer, exactly as its ID tokens name it;
+	// the portal discovers the rest from IssuerURL/.well-known/openid-configuration.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname().size() > 0",message="issuerURL must be an https:// URL"
+	IssuerURL string `json:"issuerURL"`
+	// ClientID is the portal's client id at the provider.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	ClientID string `json:"clientID"`
+	// ClientSecret holds the portal's client secret; absent for a public
+	// client, which relies on PKCE alone.
+	// +optional
+	ClientSecret *ClientSecretRef `json:"clientSecret,omitempty"`
+	// RedirectURL is the portal's callback as registered at the provider,
+	// https://HOST/auth/callback. Empty: derived from spec.portal.ingress
+	// (https when it has a TLS secret, http otherwise).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname().size() > 0",message="redirectURL must be an http:// or https:// URL, such as https://leap.example.ac.uk/auth/callback"
+	// +optional
+	RedirectURL string `json:"redirectURL,omitempty"`
+	// PersonClaim is the ID token claim whose value is the person's id in
+	// the roster; with "email", their email address instead.
+	// +kubebuilder:default="preferred_username"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PersonClaim string `json:"personClaim,omitempty"`
+	// StaffClaim is the claim, a string or a list of strings, that tells
+	// staff from students.
+	// +kubebuilder:default="groups"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StaffClaim string `json:"staffClaim,omitempty"`
+	// StaffValues: a person whose StaffClaim holds any of these is staff;
+	// anyone else is a student.
+	// +kubebuilder:default={staff}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +optional
+	StaffValues []string `json:"staffValues,omitempty"`
+	// Scopes the portal asks for; openid is required.
+	// +kubebuilder:default={openid, profile, email}
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +kubebuilder:validation:XValidation:rule="self.exists(s, s == 'openid')",message="scopes must include openid"
+	// +listType=set
+	// +optional
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// ClientSecretRef names the key of a Secret, in the LeapTerm's namespace,
+// that holds an OIDC client secret.
+type ClientSecretRef struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key of the client secret in the Secret.
+	// +kubebuilder:default="client-secret"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // LeapTermSpec is the policy of one academic year and the components that serve it.
@@ -418,6 +503,10 @@ type LeapTermList struct {
 
 // IsEnabled reports whether attendance counts; absent means enabled.
 func (a Attendance) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// LocalAccountsEnabled reports whether the portal takes local passwords;
+// absent means off.
+func (p Portal) LocalAccountsEnabled() bool { return p.LocalAccounts != nil && *p.LocalAccounts }
 
 // ReplicasOr is the desired replica count, or def when absent.
 func (c Component) ReplicasOr(def int32) int32 {

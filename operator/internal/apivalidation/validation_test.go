@@ -146,6 +146,40 @@ var invalid = []struct {
 		"mobile":   map[string]any{"platforms": []any{}, "extensions": []any{}},
 		"mappings": []any{map[string]any{"verbs": []any{attended}, "mobile": true, "activity": "moodle_mobile"}}}),
 		"a mapping with mobile: true needs spec.xapi.mobile to name the platforms or extensions"},
+	{"OIDC issuer over plain http", set("spec.portal.oidc", oidc("issuerURL", "http://login.example.ac.uk")),
+		"issuerURL must be an https:// URL"},
+	{"OIDC issuer not a URL", set("spec.portal.oidc", oidc("issuerURL", "login.example.ac.uk")),
+		"issuerURL must be an https:// URL"},
+	{"OIDC without a client id", set("spec.portal.oidc", oidc("clientID", nil)),
+		"spec.portal.oidc.clientID: Required value"},
+	{"OIDC without a redirect URL or an ingress", set("spec.portal", map[string]any{"oidc": oidc()}),
+		"single sign-on needs to know the portal's address: set spec.portal.oidc.redirectURL, or spec.portal.ingress"},
+	{"OIDC with an empty redirect URL and no ingress", set("spec.portal", map[string]any{"oidc": oidc("redirectURL", "")}),
+		"single sign-on needs to know the portal's address"},
+	{"OIDC redirect URL not a URL", set("spec.portal.oidc", oidc("redirectURL", "leap.example.ac.uk/auth/callback")),
+		"redirectURL must be an http:// or https:// URL"},
+	{"OIDC scopes without openid", set("spec.portal.oidc", oidc("scopes", []any{"profile", "email"})),
+		"scopes must include openid"},
+	{"OIDC scope with a space", set("spec.portal.oidc", oidc("scopes", []any{"openid", "profile email"})),
+		"should match"},
+	{"OIDC with no staff values", set("spec.portal.oidc", oidc("staffValues", []any{})),
+		"should have at least 1 items"},
+	{"OIDC client secret without a name", set("spec.portal.oidc", oidc("clientSecret", map[string]any{"key": "secret"})),
+		"spec.portal.oidc.clientSecret.name: Required value"},
+}
+
+// oidc is a valid spec.portal.oidc with the given fields changed (a nil
+// value removes the field).
+func oidc(changes ...any) map[string]any {
+	doc := map[string]any{"issuerURL": "https://login.example.ac.uk/realms/uni", "clientID": "leap-portal"}
+	for i := 0; i+1 < len(changes); i += 2 {
+		if changes[i+1] == nil {
+			delete(doc, changes[i].(string))
+			continue
+		}
+		doc[changes[i].(string)] = changes[i+1]
+	}
+	return doc
 }
 
 const attended = "http://adlnet.gov/expapi/verbs/attended"
@@ -206,6 +240,67 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 }
 
+// TestPortalSignInIsAccepted applies LeapTerms that configure sign-in in
+// each allowed way and checks what the API server keeps and defaults.
+func TestPortalSignInIsAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	ingress := map[string]any{"host": "leap.example.ac.uk"}
+	cases := []struct {
+		name   string
+		portal map[string]any
+		check  func(g Gomega, p v1alpha1.Portal)
+	}{
+		{"no sign-in settings", map[string]any{}, func(g Gomega, p v1alpha1.Portal) {
+			g.Expect(p.LocalAccounts).To(HaveValue(BeFalse()), "local accounts are not off by default")
+			g.Expect(p.LocalAccountsEnabled()).To(BeFalse())
+			g.Expect(p.OIDC).To(BeNil())
+		}},
+		{"local accounts on", map[string]any{"localAccounts": true}, func(g Gomega, p v1alpha1.Portal) {
+			g.Expect(p.LocalAccountsEnabled()).To(BeTrue())
+		}},
+		{"public client behind an ingress", map[string]any{"ingress": ingress, "oidc": oidc()}, func(g Gomega, p v1alpha1.Portal) {
+			o := p.OIDC
+			g.Expect(o.ClientSecret).To(BeNil())
+			g.Expect(o.RedirectURL).To(BeEmpty())
+			g.Expect(o.PersonClaim).To(Equal("preferred_username"))
+			g.Expect(o.StaffClaim).To(Equal("groups"))
+			g.Expect(o.StaffValues).To(Equal([]string{"staff"}))
+			g.Expect(o.Scopes).To(Equal([]string{"openid", "profile", "email"}))
+		}},
+		{"confidential client with a redirect URL and no ingress", map[string]any{"oidc": oidc(
+			"redirectURL", "https://leap.example.ac.uk/auth/callback",
+			"clientSecret", map[string]any{"name": "leap-oidc"},
+			"personClaim", "email", "staffClaim", "eduPersonAffiliation", "staffValues", []any{"staff", "faculty"},
+			"scopes", []any{"openid", "email"})}, func(g Gomega, p v1alpha1.Portal) {
+			o := p.OIDC
+			g.Expect(o.ClientSecret).To(Equal(&v1alpha1.ClientSecretRef{Name: "leap-oidc", Key: "client-secret"}))
+			g.Expect(o.RedirectURL).To(Equal("https://leap.example.ac.uk/auth/callback"))
+			g.Expect(o.PersonClaim).To(Equal("email"))
+			g.Expect(o.StaffValues).To(ConsistOf("staff", "faculty"))
+			g.Expect(o.Scopes).To(ConsistOf("openid", "email"))
+		}},
+		{"both ways of signing in", map[string]any{"localAccounts": true, "ingress": ingress,
+			"oidc": oidc("clientSecret", map[string]any{"name": "leap-oidc", "key": "secret"})}, func(g Gomega, p v1alpha1.Portal) {
+			g.Expect(p.LocalAccountsEnabled()).To(BeTrue())
+			g.Expect(p.OIDC.ClientSecret.Key).To(Equal("secret"))
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			u := sample(t, "leap_v1alpha1_leapterm_minimal.yaml")
+			u.SetNamespace(ns)
+			u.SetName(fmt.Sprintf("sign-in-%d", i))
+			set("spec.portal", tc.portal)(u)
+			g.Expect(k8s.Create(ctx, u)).To(Succeed())
+			got := &v1alpha1.LeapTerm{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), got)).To(Succeed())
+			tc.check(g, got.Spec.Portal)
+		})
+	}
+}
+
 // TestSchemaDefaultsEqualFileDefaults creates LeapTerms on the API server
 // and checks that the spec it defaults equals what v1alpha1.ApplyDefaults
 // makes of the same document, as the services do with a LeapTerm file.
@@ -226,6 +321,14 @@ func TestSchemaDefaultsEqualFileDefaults(t *testing.T) {
 			"verbs": []any{attended}, "platform": "Study Goal", "mobile": false, "activity": "tap_in"}}),
 		"xapi own mobile":  set("spec.xapi.mobile", map[string]any{"platforms": []any{"phone"}}),
 		"xapi no mappings": set("spec.xapi", map[string]any{"mappings": []any{}}),
+		"local accounts":   set("spec.portal", map[string]any{"localAccounts": true}),
+		"oidc least":       set("spec.portal.oidc", oidc("redirectURL", "https://leap.example.ac.uk/auth/callback")),
+		"oidc secret no key": set("spec.portal", map[string]any{"ingress": map[string]any{"host": "leap.example.ac.uk"},
+			"oidc": oidc("clientSecret", map[string]any{"name": "leap-oidc"})}),
+		"oidc own claims": set("spec.portal.oidc", oidc("redirectURL", "http://leap.test/auth/callback",
+			"clientSecret", map[string]any{"name": "leap-oidc", "key": "secret"}, "personClaim", "email",
+			"staffValues", []any{"tutor"}, "scopes", []any{"openid"})),
+		"oidc null": set("spec.portal.oidc", nil),
 	}
 	i := 0
 	for name, change := range docs {
