@@ -306,12 +306,14 @@ type PortalOIDC struct {
 	// +optional
 	StaffClaim string `json:"staffClaim,omitempty"`
 	// StaffValues: a person whose StaffClaim holds any of these is staff;
-	// anyone else is a student.
+	// anyone else is a student. The portal takes them as one
+	// comma-separated variable, so a value cannot hold a comma.
 	// +kubebuilder:default={staff}
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.all(v, !v.contains(','))",message="staffValues must not contain commas"
 	// +listType=set
 	// +optional
 	StaffValues []string `json:"staffValues,omitempty"`

@@ -164,6 +164,8 @@ var invalid = []struct {
 		"should match"},
 	{"OIDC with no staff values", set("spec.portal.oidc", oidc("staffValues", []any{})),
 		"should have at least 1 items"},
+	{"OIDC staff value with a comma", set("spec.portal.oidc", oidc("staffValues", []any{"cn=staff,ou=groups"})),
+		"staffValues must not contain commas"},
 	{"OIDC client secret without a name", set("spec.portal.oidc", oidc("clientSecret", map[string]any{"key": "secret"})),
 		"spec.portal.oidc.clientSecret.name: Required value"},
 }
