@@ -18,6 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
+
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
 )
 
 // Roles of portal users.
@@ -84,6 +87,9 @@ type Session struct {
 	Role    string    `json:"role"`
 	CSRF    string    `json:"csrf"`
 	Created time.Time `json:"created"`
+	// IDToken is the provider's ID token for a single sign-on, kept as the
+	// hint for the provider's sign-out.
+	IDToken string `json:"idToken,omitempty"`
 }
 
 // Session lifetimes: idle expiry is the Redis key's TTL, refreshed on use;
@@ -176,4 +182,123 @@ func (p *Portal) setCookie(c echo.Context, name, value string, maxAge int) {
 func checkCSRF(c echo.Context, want string) bool {
 	got := c.FormValue("csrf")
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// exchangeRefusal tells an exchange student why they cannot sign in.
+const exchangeRefusal = "Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead."
+
+// registerSignOn adds the single sign-on routes when OIDC is configured.
+func (p *Portal) registerSignOn(e *echo.Echo) {
+	if p.OIDC == nil {
+		return
+	}
+	p.sso = &signOn{cfg: *p.OIDC}
+	e.GET("/auth/login", p.startSignOn)
+	e.GET(CallbackPath, p.signOnCallback)
+}
+
+// loginPage is the sign-in page: a button for the university's sign-in
+// when OIDC is configured, the password form when local accounts are on.
+func (p *Portal) loginPage(c echo.Context, status int, data map[string]any) error {
+	data["SSO"] = p.sso != nil
+	data["Local"] = p.Users != nil
+	if p.Users != nil {
+		// One token per browser, kept while the form may be open: a second
+		// request for the page (a reload, a prefetch) must not void the first.
+		token := randomID()
+		if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
+			token = ck.Value
+		}
+		p.setCookie(c, loginCSRFCookie, token, 600)
+		data["CSRF"] = token
+	}
+	return p.render(c, status, "login.html", data)
+}
+
+// signInFailed shows the sign-in page with what went wrong.
+func (p *Portal) signInFailed(c echo.Context, status int, msg string) error {
+	return p.loginPage(c, status, map[string]any{"Error": msg})
+}
+
+// getLogin shows the sign-in page. It takes no message from the URL: a
+// link must not be able to put words of its choosing on this page.
+func (p *Portal) getLogin(c echo.Context) error {
+	return p.loginPage(c, http.StatusOK, map[string]any{})
+}
+
+func (p *Portal) postLogin(c echo.Context) error {
+	if p.Users == nil {
+		return server.Problem(http.StatusNotFound, "Not found", "password sign-in is switched off; sign in with your university account")
+	}
+	ctx := c.Request().Context()
+	ck, err := c.Cookie(loginCSRFCookie)
+	if err != nil || !checkCSRF(c, ck.Value) {
+		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
+	}
+	username := strings.ToLower(strings.TrimSpace(c.FormValue("username")))
+	fail := func(msg string) error {
+		return p.loginPage(c, http.StatusUnauthorized, map[string]any{"Error": msg, "Username": username})
+	}
+	if err := p.allowLogin(ctx, username, clientAddr(c.Request())); err != nil {
+		if errors.Is(err, errTooMany) {
+			return fail("Too many attempts. Wait a quarter of an hour and try again.")
+		}
+		return err
+	}
+	u, known := p.Users[username]
+	hash := dummyHash
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || !known {
+		return fail("That username and password do not match.")
+	}
+	if u.Role == RoleStudent {
+		st, ok, err := store.GetStudent(ctx, p.Redis, u.Person)
+		if err != nil {
+			return err
+		}
+		if ok && st.Exchange && !p.Policy.Current().Doc.Privacy.ExchangeStudentsCanLogIn {
+			return fail(exchangeRefusal)
+		}
+	}
+	p.setCookie(c, loginCSRFCookie, "", -1)
+	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role})
+}
+
+// startSession signs a person in: a new session id (never one the browser
+// brought), a fresh CSRF token, and the way home.
+func (p *Portal) startSession(c echo.Context, s Session) error {
+	id := randomID()
+	s.CSRF, s.Created = randomID(), p.now()
+	b, _ := json.Marshal(s)
+	if err := p.Redis.Set(c.Request().Context(), sessionKey(id), b, idleTimeout).Err(); err != nil {
+		return err
+	}
+	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// postLogout ends the session and, after a single sign-on, sends the
+// person to the provider's sign-out when it has one.
+func (p *Portal) postLogout(c echo.Context) error {
+	s, err := p.session(c)
+	if err != nil {
+		return err
+	}
+	next := "/login"
+	if s != nil {
+		if !checkCSRF(c, s.CSRF) {
+			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+		}
+		ck, _ := c.Cookie(sessionCookie)
+		if err := p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err(); err != nil {
+			return err
+		}
+		if end := p.endSessionURL(s); end != "" {
+			next = end
+		}
+	}
+	p.setCookie(c, sessionCookie, "", -1)
+	return c.Redirect(http.StatusSeeOther, next)
 }

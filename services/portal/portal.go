@@ -25,7 +25,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/policy"
@@ -43,7 +42,10 @@ type Portal struct {
 	Policy *policy.Source
 	// ScoringURL is the scoring service's base URL.
 	ScoringURL string
-	Users      map[string]User
+	// Users are the local accounts; nil switches password sign-in off.
+	Users map[string]User
+	// OIDC, when set, signs people in through the university's provider.
+	OIDC *OIDC
 	// SecureCookies marks cookies Secure (behind a TLS-terminating ingress).
 	SecureCookies bool
 	Now           func() time.Time
@@ -57,6 +59,7 @@ type Portal struct {
 
 	http  *http.Client
 	pages *template.Template
+	sso   *signOn
 }
 
 func (p *Portal) now() time.Time {
@@ -90,6 +93,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	e.GET("/login", p.getLogin)
 	e.POST("/login", p.postLogin)
 	e.POST("/logout", p.postLogout)
+	p.registerSignOn(e)
 	g := e.Group("", p.requireSession)
 	g.GET("/", p.home)
 	g.GET("/me", p.myPage)
@@ -121,79 +125,6 @@ func (p *Portal) render(c echo.Context, status int, name string, data map[string
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	return c.HTMLBlob(status, buf.Bytes())
-}
-
-func (p *Portal) getLogin(c echo.Context) error {
-	// One token per browser, kept while the form may be open: a second
-	// request for the page (a reload, a prefetch) must not void the first.
-	token := randomID()
-	if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 40 {
-		token = ck.Value
-	}
-	p.setCookie(c, loginCSRFCookie, token, 600)
-	return p.render(c, http.StatusOK, "login.html", map[string]any{"CSRF": token, "Error": c.QueryParam("error")})
-}
-
-func (p *Portal) postLogin(c echo.Context) error {
-	ctx := c.Request().Context()
-	ck, err := c.Cookie(loginCSRFCookie)
-	if err != nil || !checkCSRF(c, ck.Value) {
-		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
-	}
-	username := strings.ToLower(strings.TrimSpace(c.FormValue("username")))
-	fail := func(msg string) error {
-		token := randomID()
-		p.setCookie(c, loginCSRFCookie, token, 600)
-		return p.render(c, http.StatusUnauthorized, "login.html", map[string]any{"CSRF": token, "Error": msg, "Username": username})
-	}
-	if err := p.allowLogin(ctx, username, clientAddr(c.Request())); err != nil {
-		if errors.Is(err, errTooMany) {
-			return fail("Too many attempts. Wait a quarter of an hour and try again.")
-		}
-		return err
-	}
-	u, known := p.Users[username]
-	hash := dummyHash
-	if known {
-		hash = []byte(u.PasswordHash)
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || !known {
-		return fail("That username and password do not match.")
-	}
-	if u.Role == RoleStudent {
-		st, ok, err := store.GetStudent(ctx, p.Redis, u.Person)
-		if err != nil {
-			return err
-		}
-		if ok && st.Exchange && !p.Policy.Current().Doc.Privacy.ExchangeStudentsCanLogIn {
-			return fail("Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead.")
-		}
-	}
-	id := randomID()
-	s := Session{User: u.Username, Person: u.Person, Role: u.Role, CSRF: randomID(), Created: p.now()}
-	b, _ := json.Marshal(s)
-	if err := p.Redis.Set(ctx, sessionKey(id), b, idleTimeout).Err(); err != nil {
-		return err
-	}
-	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))
-	p.setCookie(c, loginCSRFCookie, "", -1)
-	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-func (p *Portal) postLogout(c echo.Context) error {
-	s, err := p.session(c)
-	if err != nil {
-		return err
-	}
-	if s != nil {
-		if !checkCSRF(c, s.CSRF) {
-			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
-		}
-		ck, _ := c.Cookie(sessionCookie)
-		_ = p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err()
-	}
-	p.setCookie(c, sessionCookie, "", -1)
-	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
 func (p *Portal) requireSession(next echo.HandlerFunc) echo.HandlerFunc {

@@ -51,3 +51,45 @@ func TestMboxIndexFollowsTheRoster(t *testing.T) {
 		}
 	}
 }
+
+// TestStaffEmailIndex: single sign-on may name staff by email. The index
+// ignores case, follows a changed address, and never removes the entry of
+// someone who took the old address in the same upload.
+func TestStaffEmailIndex(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	tutor := Staff{ID: "t1", Name: "Dr Tutor", Email: "T.Utor@Uni.example", Department: "Maths", Role: "tutor"}
+	office := Staff{ID: "o1", Name: "Office", Email: "office@uni.example", Department: "History", Role: "staff"}
+	if err := PutStaff(ctx, rdb, []Staff{tutor, office}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, want map[string]string) {
+		t.Helper()
+		for email, id := range want {
+			got, err := StaffByEmail(ctx, rdb, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != id {
+				t.Errorf("%s: StaffByEmail(%q) = %q, want %q", when, email, got, id)
+			}
+		}
+	}
+	check("first upload", map[string]string{"t.utor@uni.example": "t1", "T.UTOR@UNI.EXAMPLE": "t1", "office@uni.example": "o1", "nobody@uni.example": ""})
+	if got, err := StudentByEmail(ctx, rdb, "t.utor@uni.example"); err != nil || got != "" {
+		t.Errorf("a member of staff found as a student: %q, %v", got, err)
+	}
+
+	tutor.Email, office.Email = "tutor@uni.example", "t.utor@uni.example"
+	if err := PutStaff(ctx, rdb, []Staff{office, tutor}); err != nil {
+		t.Fatal(err)
+	}
+	check("after the change", map[string]string{"tutor@uni.example": "t1", "t.utor@uni.example": "o1", "office@uni.example": ""})
+	got, ok, err := GetStaff(ctx, rdb, "t1")
+	if err != nil || !ok || got != tutor {
+		t.Errorf("GetStaff = %+v, %v, %v; want %+v", got, ok, err, tutor)
+	}
+	if _, ok, err := GetStaff(ctx, rdb, "nobody"); err != nil || ok {
+		t.Errorf("GetStaff(nobody) = %v, %v; want not found", ok, err)
+	}
+}

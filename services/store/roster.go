@@ -22,6 +22,7 @@ import (
 //	leap:staff:ID             HASH  a member of staff
 //	leap:tutees:STAFF         SET   student ids a personal tutor looks after
 //	leap:mbox:SHA1            STRING the student whose email has this xAPI mbox_sha1sum
+//	leap:staffmail:SHA1       STRING the member of staff whose lower-cased email has this SHA-1
 //
 // The mbox index serves xAPI, whose statements may name a student by
 // email (mbox) or by the SHA-1 of "mailto:" and the email (mbox_sha1sum).
@@ -48,6 +49,10 @@ func TuteesKey(staff string) string { return "leap:tutees:" + staff }
 
 // MboxKey holds the student id of an xAPI mbox_sha1sum (lower-case hex).
 func MboxKey(sha1hex string) string { return "leap:mbox:" + sha1hex }
+
+// StaffMailKey holds the id of the member of staff with an email address,
+// by the same hash as the students' mbox index.
+func StaffMailKey(sha1hex string) string { return "leap:staffmail:" + sha1hex }
 
 // MboxSHA1 is the xAPI mbox_sha1sum of an email address: the hex SHA-1 of
 // "mailto:" and the address.
@@ -184,10 +189,26 @@ func GetStudent(ctx context.Context, c redis.UniversalClient, id string) (s Stud
 	}, true, nil
 }
 
-// PutStaff stores or replaces members of staff.
+// PutStaff stores or replaces members of staff, and keeps the index of
+// their email addresses (single sign-on may name a person by email).
 func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error {
+	old := make([]*redis.StringCmd, len(staff))
 	pipe := c.Pipeline()
-	for _, s := range staff {
+	for i, s := range staff {
+		old[i] = pipe.HGet(ctx, StaffKey(s.ID), "email")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read staff: %w", err)
+	}
+	pipe = c.Pipeline()
+	for i, s := range staff {
+		prev, fresh := strings.ToLower(old[i].Val()), strings.ToLower(s.Email)
+		if prev != "" && prev != fresh {
+			pipe.Eval(ctx, unindexScript, []string{StaffMailKey(MboxSHA1(prev))}, s.ID)
+		}
+		if fresh != "" {
+			pipe.Set(ctx, StaffMailKey(MboxSHA1(fresh)), s.ID, 0)
+		}
 		pipe.HSet(ctx, StaffKey(s.ID), map[string]any{"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "role": s.Role})
 		pipe.SAdd(ctx, staffSetKey, s.ID)
 	}
@@ -195,6 +216,41 @@ func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error
 		return fmt.Errorf("write staff: %w", err)
 	}
 	return nil
+}
+
+// GetStaff reads a member of staff; ok is false for someone not in the roster.
+func GetStaff(ctx context.Context, c redis.UniversalClient, id string) (s Staff, ok bool, err error) {
+	m, err := c.HGetAll(ctx, StaffKey(id)).Result()
+	if err != nil {
+		return Staff{}, false, fmt.Errorf("read staff %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return Staff{}, false, nil
+	}
+	return Staff{ID: m["id"], Name: m["name"], Email: m["email"], Department: m["department"], Role: m["role"]}, true, nil
+}
+
+// StudentByEmail is the id of the student with an email address (compared
+// without case); "" when there is none.
+func StudentByEmail(ctx context.Context, c redis.UniversalClient, email string) (string, error) {
+	return lookupMail(ctx, c, MboxKey(MboxSHA1(strings.ToLower(email))))
+}
+
+// StaffByEmail is the id of the member of staff with an email address
+// (compared without case); "" when there is none.
+func StaffByEmail(ctx context.Context, c redis.UniversalClient, email string) (string, error) {
+	return lookupMail(ctx, c, StaffMailKey(MboxSHA1(strings.ToLower(email))))
+}
+
+func lookupMail(ctx context.Context, c redis.UniversalClient, key string) (string, error) {
+	id, err := c.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up email: %w", err)
+	}
+	return id, nil
 }
 
 // PutTutors assigns personal tutors; a student has one, so a new assignment

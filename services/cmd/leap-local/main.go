@@ -40,8 +40,18 @@ func run(ctx context.Context) error {
 	redisURL := env.String("REDIS_URL", "")
 	students := env.Int("DEMO_STUDENTS", 300, 0, 100000)
 	seed := env.Int("DEMO_SEED", 1, 0, 1<<30)
+	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", true)
 	level := app.LogLevel(env)
-	if err := env.Err(); err != nil {
+	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
+	// the callback defaults to this machine's portal.
+	ssoEnv := &config.Env{Lookup: func(k string) (string, bool) {
+		if v, ok := os.LookupEnv(k); ok || k != "PORTAL_OIDC_REDIRECT_URL" {
+			return v, ok
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath), true
+	}}
+	sso := portal.OIDCFromEnv(ssoEnv)
+	if err := errors.Join(env.Err(), ssoEnv.Err()); err != nil {
 		return err
 	}
 	log := telemetry.Logger(os.Stderr, "leap-local", level)
@@ -90,9 +100,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !local {
+		users, logins = nil, nil
+	}
 	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
 	if err := (&portal.Portal{
-		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, Now: time.Now,
+		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: time.Now,
 		PolicyWriter: portal.FileWriter{Path: termFile},
 	}).Register(por.Echo); err != nil {
 		return err

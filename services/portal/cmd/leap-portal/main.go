@@ -19,6 +19,8 @@ func run(ctx context.Context) error {
 	env := &config.Env{}
 	scoringURL := env.Required("SCORING_URL", "the scoring service's base URL, such as http://leap-scoring")
 	usersFile := env.String("PORTAL_USERS_FILE", "")
+	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", false)
+	sso := portal.OIDCFromEnv(env)
 	secure := env.Bool("PORTAL_SECURE_COOKIES", true)
 	services, err := portal.ParseReferralServices(env.String("PORTAL_REFERRAL_SERVICES", ""))
 	if err != nil {
@@ -28,13 +30,21 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	users := map[string]portal.User{}
-	if _, statErr := os.Stat(usersFile); usersFile != "" && statErr == nil {
-		if users, err = portal.LoadUsers(usersFile); err != nil {
-			return err
+	// Local accounts are off unless switched on: in a cluster people sign
+	// in through the university's provider.
+	var users map[string]portal.User
+	if local {
+		users = map[string]portal.User{}
+		if _, statErr := os.Stat(usersFile); usersFile != "" && statErr == nil {
+			if users, err = portal.LoadUsers(usersFile); err != nil {
+				return err
+			}
+		} else {
+			c.Log.Warn("no local accounts: PORTAL_USERS_FILE is unset or missing, so nobody can sign in with a password", "file", usersFile)
 		}
-	} else {
-		c.Log.Warn("no local accounts: PORTAL_USERS_FILE is unset or missing, so nobody can sign in with a password", "file", usersFile)
+	}
+	if sso == nil && !local {
+		c.Log.Warn("nobody can sign in: set PORTAL_OIDC_ISSUER for single sign-on, or PORTAL_LOCAL_ACCOUNTS=true")
 	}
 	// In a cluster the LEAP team's attendance switch patches this LeapTerm
 	// (the operator sets these variables and grants the patch).
@@ -48,7 +58,7 @@ func run(ctx context.Context) error {
 		}
 	}
 	s := c.Server()
-	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer,
+	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, OIDC: sso, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer,
 		ReferralServices: services}
 	if err := p.Register(s.Echo); err != nil {
 		return err

@@ -1,0 +1,386 @@
+package portal
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
+	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// OIDC configures single sign-on through the university's OpenID Connect
+// provider: the authorization code flow with PKCE, state and nonce, and the
+// ID token verified against the provider's published keys.
+type OIDC struct {
+	// Issuer is the provider's URL; its discovery document says the rest.
+	Issuer   string
+	ClientID string
+	// ClientSecret is empty for a public client, which relies on PKCE.
+	ClientSecret string
+	// RedirectURL is this portal's callback, SCHEME://HOST/auth/callback,
+	// registered with the provider.
+	RedirectURL string
+	// PersonClaim holds the person's roster id, or their email address
+	// when it is "email".
+	PersonClaim string
+	// StaffClaim and StaffValues tell staff from students: a person is
+	// staff when the claim (a string or a list) holds one of the values.
+	StaffClaim  string
+	StaffValues []string
+	Scopes      []string
+	// HTTPClient reaches the provider; http.DefaultClient when nil.
+	HTTPClient *http.Client
+}
+
+// Defaults of the OIDC settings, the same as the LeapTerm's.
+var (
+	DefaultPersonClaim = "preferred_username"
+	DefaultStaffClaim  = "groups"
+	DefaultStaffValues = []string{"staff"}
+	DefaultScopes      = []string{oidc.ScopeOpenID, "profile", "email"}
+)
+
+// CallbackPath is where the provider sends people back to the portal.
+const CallbackPath = "/auth/callback"
+
+// OIDCFromEnv reads the OIDC settings the operator gives the portal
+// (PORTAL_OIDC_*); nil when PORTAL_OIDC_ISSUER is unset.
+func OIDCFromEnv(env *config.Env) *OIDC {
+	issuer := env.String("PORTAL_OIDC_ISSUER", "")
+	if issuer == "" {
+		return nil
+	}
+	o := &OIDC{
+		Issuer:       issuer,
+		ClientID:     env.Required("PORTAL_OIDC_CLIENT_ID", "the portal's client id at the OpenID provider"),
+		ClientSecret: env.String("PORTAL_OIDC_CLIENT_SECRET", ""),
+		RedirectURL:  env.Required("PORTAL_OIDC_REDIRECT_URL", "the portal's callback URL, such as https://leap.example.ac.uk"+CallbackPath),
+		PersonClaim:  env.String("PORTAL_OIDC_PERSON_CLAIM", DefaultPersonClaim),
+		StaffClaim:   env.String("PORTAL_OIDC_STAFF_CLAIM", DefaultStaffClaim),
+		StaffValues:  splitList(env.String("PORTAL_OIDC_STAFF_VALUES", ""), ","),
+		Scopes:       splitList(env.String("PORTAL_OIDC_SCOPES", ""), " ,"),
+	}
+	if len(o.StaffValues) == 0 {
+		o.StaffValues = slices.Clone(DefaultStaffValues)
+	}
+	if len(o.Scopes) == 0 {
+		o.Scopes = slices.Clone(DefaultScopes)
+	}
+	if !slices.Contains(o.Scopes, oidc.ScopeOpenID) {
+		env.Fail(fmt.Errorf("PORTAL_OIDC_SCOPES=%q: must include openid", strings.Join(o.Scopes, " ")))
+	}
+	if u, err := url.Parse(o.RedirectURL); o.RedirectURL != "" && (err != nil || u.Host == "" || u.Path != CallbackPath) {
+		env.Fail(fmt.Errorf("PORTAL_OIDC_REDIRECT_URL=%q: want an absolute URL ending in %s", o.RedirectURL, CallbackPath))
+	}
+	return o
+}
+
+func splitList(s, seps string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(seps, r) })
+}
+
+// signOn is the portal's side of OIDC. The provider is discovered on first
+// use and kept, so a portal that starts while the provider is unreachable
+// still comes up, and tries again on the next sign-in.
+type signOn struct {
+	cfg OIDC
+
+	mu         sync.Mutex
+	provider   *oidc.Provider
+	oauth      oauth2.Config
+	verifier   *oidc.IDTokenVerifier
+	endSession string
+}
+
+func (s *signOn) context(ctx context.Context) context.Context {
+	if s.cfg.HTTPClient == nil {
+		return ctx
+	}
+	return oidc.ClientContext(ctx, s.cfg.HTTPClient)
+}
+
+// discover reads the provider's discovery document once it answers.
+func (s *signOn) discover(ctx context.Context, now func() time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.provider != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := oidc.NewProvider(s.context(ctx), s.cfg.Issuer)
+	if err != nil {
+		return err
+	}
+	var extra struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	_ = p.Claims(&extra) // optional: without it, sign-out stays local
+	s.oauth = oauth2.Config{
+		ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, RedirectURL: s.cfg.RedirectURL,
+		Endpoint: p.Endpoint(), Scopes: s.cfg.Scopes,
+	}
+	// The audience is checked below rather than by go-oidc, so that a
+	// token for another application gets its own plain message.
+	s.verifier = p.Verifier(&oidc.Config{ClientID: s.cfg.ClientID, SkipClientIDCheck: true, Now: now})
+	s.endSession = extra.EndSession
+	s.provider = p
+	return nil
+}
+
+// pendingSignIn is what the portal keeps between sending a person to the
+// provider and their return: the nonce the ID token must carry and the
+// PKCE verifier. It lives in Redis under the state, used once.
+type pendingSignIn struct {
+	Nonce    string `json:"nonce"`
+	Verifier string `json:"verifier"`
+}
+
+const (
+	signInWindow = 10 * time.Minute
+	stateCookie  = "leap_oidc_state"
+)
+
+func stateKey(state string) string { return "leap:oidc:state:" + state }
+
+// startSignOn sends the person to the provider.
+func (p *Portal) startSignOn(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := p.sso.discover(ctx, p.now); err != nil {
+		slog.ErrorContext(ctx, "OpenID provider discovery failed", "issuer", p.sso.cfg.Issuer, "error", err)
+		return p.signInFailed(c, http.StatusServiceUnavailable, "The university's sign-in service cannot be reached just now. Try again in a few minutes.")
+	}
+	state, pending := randomID(), pendingSignIn{Nonce: randomID(), Verifier: oauth2.GenerateVerifier()}
+	b, _ := json.Marshal(pending)
+	if err := p.Redis.Set(ctx, stateKey(state), b, signInWindow).Err(); err != nil {
+		return err
+	}
+	// The state is also bound to this browser, so a callback link made in
+	// another browser (login CSRF) signs nobody in.
+	p.setCookie(c, stateCookie, state, int(signInWindow.Seconds()))
+	return c.Redirect(http.StatusFound, p.sso.oauth.AuthCodeURL(state, oidc.Nonce(pending.Nonce), oauth2.S256ChallengeOption(pending.Verifier)))
+}
+
+// errSignIn is a refusal with the words the person reads.
+type errSignIn struct{ msg, detail string }
+
+func (e *errSignIn) Error() string { return e.msg + ": " + e.detail }
+
+func refuse(msg, detail string, args ...any) error {
+	return &errSignIn{msg: msg, detail: fmt.Sprintf(detail, args...)}
+}
+
+// signOnCallback takes the person back from the provider: state, code
+// exchange with the PKCE verifier, ID token, nonce, roster. Any failure
+// signs nobody in and says why on the sign-in page.
+func (p *Portal) signOnCallback(c echo.Context) error {
+	ctx := c.Request().Context()
+	s, err := p.verifySignOn(c)
+	var refused *errSignIn
+	if errors.As(err, &refused) {
+		slog.WarnContext(ctx, "single sign-on refused", "reason", refused.msg, "detail", refused.detail, "address", clientAddr(c.Request()))
+		return p.signInFailed(c, http.StatusUnauthorized, refused.msg)
+	}
+	if err != nil {
+		return err
+	}
+	return p.startSession(c, s)
+}
+
+func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
+	ctx := c.Request().Context()
+	q := c.QueryParams()
+	state := q.Get("state")
+	// The state is spent whatever happens next.
+	p.setCookie(c, stateCookie, "", -1)
+	raw, err := p.Redis.GetDel(ctx, stateKey(state)).Result()
+	switch {
+	case errors.Is(err, redis.Nil) || state == "":
+		return Session{}, refuse("This sign-in link has expired or was already used. Start again.", "unknown or replayed state %.8s…", state)
+	case err != nil:
+		return Session{}, err
+	}
+	if ck, err := c.Cookie(stateCookie); err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+		return Session{}, refuse("This sign-in was started in another browser. Start again here.", "state cookie missing or different")
+	}
+	if e := q.Get("error"); e != "" {
+		return Session{}, refuse("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
+	}
+	var pending pendingSignIn
+	if err := json.Unmarshal([]byte(raw), &pending); err != nil {
+		return Session{}, fmt.Errorf("read sign-in state: %w", err)
+	}
+	if err := p.sso.discover(ctx, p.now); err != nil {
+		return Session{}, refuse("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
+	}
+	tok, err := p.sso.oauth.Exchange(p.sso.context(ctx), q.Get("code"), oauth2.VerifierOption(pending.Verifier))
+	if err != nil {
+		return Session{}, refuse("The university's sign-in service did not confirm your sign-in. Start again.", "code exchange: %v", err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return Session{}, refuse("The university's sign-in service sent no identity. Ask the IT service desk to check LEAP's settings.", "no id_token in the token response")
+	}
+	idt, err := p.sso.verifier.Verify(p.sso.context(ctx), rawID)
+	var expired *oidc.TokenExpiredError
+	switch {
+	case errors.As(err, &expired):
+		return Session{}, refuse("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
+	case err != nil:
+		return Session{}, refuse("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
+	case !slices.Contains(idt.Audience, p.sso.cfg.ClientID):
+		return Session{}, refuse("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, want %s", idt.Audience, p.sso.cfg.ClientID)
+	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1:
+		return Session{}, refuse("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
+	}
+	claims, err := p.sso.claims(ctx, idt, tok)
+	if err != nil {
+		return Session{}, err
+	}
+	s, err := p.personOf(ctx, claims)
+	if err != nil {
+		return Session{}, err
+	}
+	s.IDToken = rawID
+	return s, nil
+}
+
+// claims are the ID token's claims, completed from the UserInfo endpoint
+// when the person or staff claim is not in the token (many providers keep
+// profile claims out of ID tokens issued with an access token).
+func (s *signOn) claims(ctx context.Context, idt *oidc.IDToken, tok *oauth2.Token) (map[string]any, error) {
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, refuse("LEAP could not read your sign-in.", "ID token claims: %v", err)
+	}
+	_, hasPerson := claims[s.cfg.PersonClaim]
+	_, hasStaff := claims[s.cfg.StaffClaim]
+	if hasPerson && hasStaff || s.provider.UserInfoEndpoint() == "" {
+		return claims, nil
+	}
+	info, err := s.provider.UserInfo(s.context(ctx), oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return nil, refuse("The university's sign-in service did not say who you are. Start again.", "userinfo: %v", err)
+	}
+	if info.Subject != idt.Subject {
+		return nil, refuse("The university's sign-in service gave two different identities. Start again.", "userinfo subject %q, ID token subject %q", info.Subject, idt.Subject)
+	}
+	var more map[string]any
+	if err := info.Claims(&more); err != nil {
+		return nil, refuse("LEAP could not read your sign-in.", "userinfo claims: %v", err)
+	}
+	for k, v := range more {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return claims, nil
+}
+
+// personOf maps a person's claims to someone in the roster. The provider
+// says whether they are staff (StaffClaim); the roster says who they are
+// and, for staff, their role. Nobody outside the roster signs in.
+func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, error) {
+	cfg := p.sso.cfg
+	name, _ := claims[cfg.PersonClaim].(string)
+	if name == "" {
+		return Session{}, refuse("Your university account does not say who you are in a way LEAP understands. Ask the IT service desk to check LEAP's settings.", "no string claim %q", cfg.PersonClaim)
+	}
+	byEmail := cfg.PersonClaim == "email"
+	if hasAny(claims[cfg.StaffClaim], cfg.StaffValues) {
+		id := name
+		if byEmail {
+			var err error
+			if id, err = store.StaffByEmail(ctx, p.Redis, name); err != nil {
+				return Session{}, err
+			}
+		}
+		staff, ok, err := store.GetStaff(ctx, p.Redis, id)
+		if err != nil {
+			return Session{}, err
+		}
+		if !ok {
+			return Session{}, refuse("LEAP has no member of staff "+name+". If you should have access, ask the LEAP team to add you.", "staff %q not in the roster", name)
+		}
+		role := staff.Role
+		if role != RoleTutor && role != RoleLEAPTeam {
+			role = RoleStaff
+		}
+		return Session{User: name, Person: staff.ID, Role: role}, nil
+	}
+	id := name
+	if byEmail {
+		var err error
+		if id, err = store.StudentByEmail(ctx, p.Redis, name); err != nil {
+			return Session{}, err
+		}
+	}
+	st, ok, err := store.GetStudent(ctx, p.Redis, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if !ok {
+		return Session{}, refuse("LEAP has no student "+name+". LEAP covers registered students; if you are one, ask the LEAP team.", "student %q not in the roster", name)
+	}
+	if st.Exchange && !p.Policy.Current().Doc.Privacy.ExchangeStudentsCanLogIn {
+		return Session{}, refuse(exchangeRefusal, "exchange student %s", st.ID)
+	}
+	return Session{User: name, Person: st.ID, Role: RoleStudent}, nil
+}
+
+// hasAny reports whether a claim, a string or a list of strings, holds any
+// of the values.
+func hasAny(claim any, values []string) bool {
+	switch v := claim.(type) {
+	case string:
+		return slices.Contains(values, v)
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok && slices.Contains(values, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// endSessionURL is where sign-out sends a person who signed in through the
+// provider, when the provider has an end-session endpoint; "" otherwise.
+func (p *Portal) endSessionURL(s *Session) string {
+	if p.sso == nil || s.IDToken == "" {
+		return ""
+	}
+	p.sso.mu.Lock()
+	end := p.sso.endSession
+	p.sso.mu.Unlock()
+	if end == "" {
+		return ""
+	}
+	u, err := url.Parse(end)
+	if err != nil {
+		return ""
+	}
+	back, _ := url.Parse(p.sso.cfg.RedirectURL)
+	back.Path, back.RawQuery = "/login", ""
+	q := u.Query()
+	q.Set("id_token_hint", s.IDToken)
+	q.Set("client_id", p.sso.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", back.String())
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,524 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/oauth2"
+	"golang.org/x/text/language"
+
+	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/internal/redistest"
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/server"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// The single sign-on tests run a real OpenID provider (zitadel/oidc's
+// example provider, with its login form) inside the test, and a portal
+// configured for it with LEAP's roster in a real Redis.
+
+const (
+	portalClient = "leap-portal"
+	portalSecret = "portal-secret"
+	otherClient  = "library-app"
+	otherSecret  = "library-secret"
+	idpPassword  = "idp-password"
+)
+
+// idpUsers are the provider's accounts: a student, a tutor (staff by the
+// groups claim), a student whose address is their roster email, an
+// exchange student and someone LEAP has never heard of.
+type idpUsers map[string]*storage.User
+
+func (u idpUsers) GetUserByID(id string) *storage.User { return u[id] }
+func (u idpUsers) GetUserByUsername(name string) *storage.User {
+	for _, x := range u {
+		if x.Username == name {
+			return x
+		}
+	}
+	return nil
+}
+func (u idpUsers) ExampleClientID() string { return "service" }
+
+var idpGroups = map[string][]string{"u-t1": {"staff", "maths"}, "u-s1": {"students"}}
+
+// groupsStorage adds a "groups" claim to the example provider's ID tokens
+// and UserInfo answers, as a university's provider would.
+type groupsStorage struct{ *storage.Storage }
+
+func (s groupsStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
+		return err
+	}
+	if g, ok := idpGroups[req.GetSubject()]; ok {
+		ui.AppendClaims("groups", g)
+	}
+	return nil
+}
+
+func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
+		return err
+	}
+	if g, ok := idpGroups[ui.Subject]; ok {
+		ui.AppendClaims("groups", g)
+	}
+	return nil
+}
+
+type ssoFixture struct {
+	portal, idp string
+	// tamper, when set, rewrites the provider's token response on its way
+	// to the portal.
+	tamper atomic.Pointer[func(map[string]any)]
+	// skew moves the portal's clock.
+	skew atomic.Int64
+}
+
+func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
+	t.Helper()
+	f := &ssoFixture{}
+	var idpHandler, portalHandler http.Handler
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpHandler.ServeHTTP(w, r) }))
+	t.Cleanup(idp.Close)
+	portalTS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { portalHandler.ServeHTTP(w, r) }))
+	t.Cleanup(portalTS.Close)
+	f.idp, f.portal = idp.URL, portalTS.URL
+
+	users := idpUsers{}
+	for id, name := range map[string]string{"u-s1": "s1", "u-t1": "t1", "u-s2": "s2", "u-x1": "x1", "u-z9": "z9"} {
+		users[id] = &storage.User{ID: id, Username: name, Password: idpPassword, FirstName: name, LastName: "Person",
+			Email: name + "@uni.example", EmailVerified: true, PreferredLanguage: language.English}
+	}
+	users["u-s2"].Email = "Ben.Student@Uni.example"
+	callback := f.portal + CallbackPath
+	clients := map[string]*storage.Client{
+		portalClient: storage.WebClient(portalClient, portalSecret, callback),
+		otherClient:  storage.WebClient(otherClient, otherSecret, callback),
+	}
+	idpHandler = exampleop.SetupServer(f.idp, groupsStorage{storage.NewStorageWithClients(users, clients)}, nil, false)
+
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
+	must(t, err)
+	l, err := policy.ParseFile("test", b)
+	must(t, err)
+	pol := policy.Static(l)
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	must(t, store.PutStudents(ctx, rdb, []store.Student{
+		{ID: "s1", Name: "Ada Student", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
+		{ID: "s2", Name: "Ben Student", Email: "ben.student@uni.example", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
+		{ID: "x1", Name: "Xan Exchange", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT", Exchange: true},
+	}))
+	must(t, store.PutStaff(ctx, rdb, []store.Staff{{ID: "t1", Name: "Dr Tutor", Department: "Maths", Role: "tutor"}}))
+	must(t, store.PutTutors(ctx, rdb, []store.Tutoring{{Staff: "t1", Student: "s1"}}))
+
+	log := slog.New(slog.DiscardHandler)
+	clock := func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
+	sco := server.New(server.Options{Name: "scoring", Logger: log})
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
+	scoringTS := httptest.NewServer(sco.Echo)
+	t.Cleanup(scoringTS.Close)
+
+	cfg := &OIDC{
+		Issuer: f.idp, ClientID: portalClient, ClientSecret: portalSecret, RedirectURL: callback,
+		PersonClaim: DefaultPersonClaim, StaffClaim: DefaultStaffClaim, StaffValues: DefaultStaffValues, Scopes: DefaultScopes,
+		HTTPClient: &http.Client{Transport: tamperer{f}},
+	}
+	if configure != nil {
+		configure(cfg)
+	}
+	ps := server.New(server.Options{Name: "portal", Logger: log})
+	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, OIDC: cfg, Now: clock}
+	must(t, p.Register(ps.Echo))
+	portalHandler = ps.Echo
+	return f
+}
+
+// tamperer passes the portal's requests to the provider, rewriting token
+// responses when the test asks: an attacker or a broken provider.
+type tamperer struct{ f *ssoFixture }
+
+func (t tamperer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	fn := t.f.tamper.Load()
+	if err != nil || fn == nil || r.URL.Path != "/oauth/token" {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, err
+	}
+	(*fn)(body)
+	b, _ := json.Marshal(body)
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// browser is a person's browser: it follows redirects except the portal's
+// own after sign-in, so the test sees where the portal sends them.
+func (f *ssoFixture) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), f.portal) && r.URL.Path != CallbackPath && r.URL.Path != "/auth/login" {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+}
+
+var formID = regexp.MustCompile(`name="id" value="([^"]+)"`)
+
+// answer is the portal's last answer at the end of a sign-in.
+type answer struct {
+	status  int
+	header  http.Header
+	cookies []*http.Cookie
+	body    string
+}
+
+// signIn goes from the portal's button through the provider's login form,
+// with rewrite applied to the authorization URL, and returns the portal's
+// last answer.
+func (f *ssoFixture) signIn(t *testing.T, c *http.Client, username string, rewrite func(url.Values)) answer {
+	t.Helper()
+	noFollow := noRedirect(c)
+	resp, err := noFollow.Get(f.portal + "/auth/login")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("/auth/login: %d, want 302", resp.StatusCode)
+	}
+	auth, err := url.Parse(resp.Header.Get("Location"))
+	must(t, err)
+	q := auth.Query()
+	for k, want := range map[string]string{"client_id": portalClient, "response_type": "code", "code_challenge_method": "S256", "redirect_uri": f.portal + CallbackPath} {
+		if got := q.Get(k); got != want {
+			t.Errorf("authorization request %s=%q, want %q", k, got, want)
+		}
+	}
+	if q.Get("state") == "" || q.Get("nonce") == "" || q.Get("code_challenge") == "" {
+		t.Errorf("authorization request without state, nonce or PKCE challenge: %s", auth)
+	}
+	if rewrite != nil {
+		rewrite(q)
+		auth.RawQuery = q.Encode()
+	}
+	_, page := fetch(t, c, auth.String())
+	m := formID.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no login form at the provider:\n%s", page)
+	}
+	resp, err = c.PostForm(f.idp+"/login/username", url.Values{"id": {m[1]}, "username": {username}, "password": {idpPassword}})
+	must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, cookies: resp.Cookies(), body: string(b)}
+}
+
+// signedInAs checks that the browser holds a session and where the portal
+// sends it: /me for a student, /students for a tutor.
+func (f *ssoFixture) signedInAs(t *testing.T, c *http.Client, home string) {
+	t.Helper()
+	resp, err := noRedirect(c).Get(f.portal + "/")
+	must(t, err)
+	resp.Body.Close()
+	if got := resp.Header.Get("Location"); got != home {
+		t.Fatalf("after sign-in / sends to %q, want %q", got, home)
+	}
+}
+
+// nobodySignedIn checks that a refused sign-in left no session behind.
+func (f *ssoFixture) nobodySignedIn(t *testing.T, c *http.Client, cookies []*http.Cookie) {
+	t.Helper()
+	for _, ck := range cookies {
+		if ck.Name == sessionCookie && ck.Value != "" {
+			t.Errorf("a refused sign-in set a session cookie")
+		}
+	}
+	f.signedInAs(t, c, "/login")
+}
+
+func TestSingleSignOnStudentAndTutor(t *testing.T) {
+	f := startSSO(t, nil)
+
+	student := f.browser()
+	a := f.signIn(t, student, "s1", nil)
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/" {
+		t.Fatalf("student sign-in answered %d to %q", a.status, a.header.Get("Location"))
+	}
+	f.signedInAs(t, student, "/me")
+	if code, page := fetch(t, student, f.portal+"/me"); code != http.StatusOK || !strings.Contains(page, "Ada Student") {
+		t.Fatalf("/me after single sign-on: %d\n%s", code, page)
+	}
+
+	tutor := f.browser()
+	f.signIn(t, tutor, "t1", nil)
+	f.signedInAs(t, tutor, "/students")
+	if code, page := fetch(t, tutor, f.portal+"/students/s1"); code != http.StatusOK || !strings.Contains(page, "Ada Student") {
+		t.Fatalf("the tutor's tutee after single sign-on: %d", code)
+	}
+
+	// Sign-out ends the session and hands over to the provider's
+	// end-session endpoint with the ID token as the hint.
+	_, page := fetch(t, student, f.portal+"/me")
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on /me")
+	}
+	resp, err := noRedirect(student).PostForm(f.portal+"/logout", url.Values{"csrf": {m[1]}})
+	must(t, err)
+	resp.Body.Close()
+	end, err := url.Parse(resp.Header.Get("Location"))
+	must(t, err)
+	if !strings.HasPrefix(end.String(), f.idp+"/") || end.Query().Get("id_token_hint") == "" || end.Query().Get("post_logout_redirect_uri") != f.portal+"/login" {
+		t.Errorf("sign-out sent the student to %s, want the provider's end-session endpoint with a hint and a way back", end)
+	}
+	f.signedInAs(t, student, "/login")
+	f.signedInAs(t, tutor, "/students") // one person's sign-out is not another's
+}
+
+func TestSingleSignOnByEmail(t *testing.T) {
+	f := startSSO(t, func(o *OIDC) { o.PersonClaim = "email" })
+	c := f.browser()
+	f.signIn(t, c, "s2", nil) // the provider says Ben.Student@Uni.example
+	f.signedInAs(t, c, "/me")
+	if _, page := fetch(t, c, f.portal+"/me"); !strings.Contains(page, "Ben Student") {
+		t.Fatalf("signed in by email, but /me is not Ben's")
+	}
+}
+
+// TestSingleSignOnRefusals: each way a sign-in can be wrong is refused with
+// its own plain message, and leaves nobody signed in.
+func TestSingleSignOnRefusals(t *testing.T) {
+	f := startSSO(t, nil)
+
+	// A token the provider issued to another application, for the same
+	// person, swapped into the portal's token response.
+	otherToken := f.tokenFor(t, otherClient, otherSecret, "s1")
+
+	cases := []struct {
+		name, user, want string
+		rewrite          func(url.Values)
+		tamper           func(map[string]any)
+		skew             time.Duration
+	}{
+		{name: "wrong audience", user: "s1", want: "issued for another application",
+			tamper: func(b map[string]any) { b["id_token"] = otherToken }},
+		{name: "expired token", user: "s1", want: "expired", skew: 2 * time.Hour},
+		{name: "bad signature", user: "s1", want: "could not verify your sign-in",
+			tamper: func(b map[string]any) { b["id_token"] = resign(t, b["id_token"].(string)) }},
+		{name: "nonce mismatch", user: "s1", want: "does not belong to this browser",
+			rewrite: func(q url.Values) { q.Set("nonce", "a-nonce-the-portal-never-made") }},
+		{name: "unknown user", user: "z9", want: "LEAP has no student z9"},
+		{name: "exchange student", user: "x1", want: "Students on exchange cannot sign in"},
+		{name: "no id token", user: "s1", want: "sent no identity",
+			tamper: func(b map[string]any) { delete(b, "id_token") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.tamper != nil {
+				f.tamper.Store(&tc.tamper)
+				defer f.tamper.Store(nil)
+			}
+			f.skew.Store(int64(tc.skew))
+			defer f.skew.Store(0)
+			c := f.browser()
+			a := f.signIn(t, c, tc.user, tc.rewrite)
+			if a.status != http.StatusUnauthorized || !strings.Contains(a.body, tc.want) {
+				t.Errorf("answered %d, want 401 saying %q:\n%s", a.status, tc.want, a.body)
+			}
+			f.nobodySignedIn(t, c, a.cookies)
+		})
+	}
+
+	t.Run("replayed state", func(t *testing.T) {
+		c := f.browser()
+		var callback string
+		c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.String(), f.portal+CallbackPath) {
+				callback = r.URL.String()
+			}
+			if r.URL.String() == f.portal+"/" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+		f.signIn(t, c, "s1", nil)
+		if callback == "" {
+			t.Fatal("the provider never sent the browser back")
+		}
+		state, _ := url.Parse(callback)
+		// Someone who saw the callback URL and the state cookie tries it again.
+		attacker := f.browser()
+		u, _ := url.Parse(f.portal)
+		attacker.Jar.SetCookies(u, []*http.Cookie{{Name: stateCookie, Value: state.Query().Get("state")}})
+		resp, err := attacker.Get(callback)
+		must(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "expired or was already used") {
+			t.Errorf("replayed callback answered %d:\n%s", resp.StatusCode, b)
+		}
+		f.nobodySignedIn(t, attacker, resp.Cookies())
+	})
+
+	t.Run("callback from another browser", func(t *testing.T) {
+		// The state is valid but this browser never started the sign-in.
+		resp, err := noRedirect(f.browser()).Get(f.portal + "/auth/login")
+		must(t, err)
+		resp.Body.Close()
+		auth, _ := url.Parse(resp.Header.Get("Location"))
+		victim := f.browser()
+		r, err := victim.Get(f.portal + CallbackPath + "?code=stolen&state=" + url.QueryEscape(auth.Query().Get("state")))
+		must(t, err)
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "started in another browser") {
+			t.Errorf("a callback without the browser's state cookie answered %d:\n%s", r.StatusCode, b)
+		}
+		f.nobodySignedIn(t, victim, r.Cookies())
+	})
+}
+
+// tokenFor runs the code flow for another client of the same provider
+// and returns its ID token.
+func (f *ssoFixture) tokenFor(t *testing.T, client, secret, user string) string {
+	t.Helper()
+	cfg := oauth2.Config{ClientID: client, ClientSecret: secret, RedirectURL: f.portal + CallbackPath, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: f.idp + "/auth", TokenURL: f.idp + "/oauth/token"}}
+	var code string
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), f.portal+CallbackPath) {
+			code = r.URL.Query().Get("code")
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	_, page := fetch(t, c, cfg.AuthCodeURL("s", oauth2.SetAuthURLParam("nonce", "n")))
+	m := formID.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no login form for %s:\n%s", client, page)
+	}
+	resp, err := c.PostForm(f.idp+"/login/username", url.Values{"id": {m[1]}, "username": {user}, "password": {idpPassword}})
+	must(t, err)
+	resp.Body.Close()
+	tok, err := cfg.Exchange(context.Background(), code)
+	must(t, err)
+	id, _ := tok.Extra("id_token").(string)
+	if id == "" {
+		t.Fatalf("no ID token for %s", client)
+	}
+	return id
+}
+
+// resign signs a token's claims with a key that is not the provider's,
+// under the provider's key id: a forgery.
+func resign(t *testing.T, token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", token)
+	}
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	must(t, err)
+	var h struct {
+		KID string `json:"kid"`
+	}
+	must(t, json.Unmarshal(header, &h))
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	must(t, err)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(t, err)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", h.KID).WithType("JWT"))
+	must(t, err)
+	jws, err := signer.Sign(payload)
+	must(t, err)
+	forged, err := jws.CompactSerialize()
+	must(t, err)
+	if forged == token {
+		t.Fatal(errors.New("the forgery equals the original"))
+	}
+	return forged
+}
+
+func TestOIDCFromEnv(t *testing.T) {
+	env := func(vars map[string]string) *envFor { return &envFor{vars} }
+	if o := OIDCFromEnv(env(nil).config()); o != nil {
+		t.Errorf("no issuer, but OIDC = %+v", o)
+	}
+	e := env(map[string]string{
+		"PORTAL_OIDC_ISSUER": "https://id.uni.example", "PORTAL_OIDC_CLIENT_ID": "leap",
+		"PORTAL_OIDC_REDIRECT_URL": "https://leap.uni.example/auth/callback", "PORTAL_OIDC_STAFF_VALUES": "staff,faculty",
+		"PORTAL_OIDC_SCOPES": "openid email groups",
+	}).config()
+	o := OIDCFromEnv(e)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if o.PersonClaim != "preferred_username" || o.StaffClaim != "groups" || strings.Join(o.StaffValues, "|") != "staff|faculty" || strings.Join(o.Scopes, "|") != "openid|email|groups" {
+		t.Errorf("OIDC = %+v", o)
+	}
+	for name, vars := range map[string]map[string]string{
+		"no client id":        {"PORTAL_OIDC_ISSUER": "https://id", "PORTAL_OIDC_REDIRECT_URL": "https://leap/auth/callback"},
+		"no openid scope":     {"PORTAL_OIDC_ISSUER": "https://id", "PORTAL_OIDC_CLIENT_ID": "x", "PORTAL_OIDC_REDIRECT_URL": "https://leap/auth/callback", "PORTAL_OIDC_SCOPES": "email"},
+		"wrong callback path": {"PORTAL_OIDC_ISSUER": "https://id", "PORTAL_OIDC_CLIENT_ID": "x", "PORTAL_OIDC_REDIRECT_URL": "https://leap/callback"},
+		"relative callback":   {"PORTAL_OIDC_ISSUER": "https://id", "PORTAL_OIDC_CLIENT_ID": "x", "PORTAL_OIDC_REDIRECT_URL": "/auth/callback"},
+	} {
+		e := env(vars).config()
+		OIDCFromEnv(e)
+		if e.Err() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+type envFor struct{ vars map[string]string }
+
+func (e *envFor) config() *config.Env {
+	return &config.Env{Lookup: func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok }}
+}
+
+// TestPasswordSignInOff: without local accounts the page offers only the
+// university's sign-in, and the password form's endpoint does not exist.
+func TestPasswordSignInOff(t *testing.T) {
+	f := startSSO(t, nil)
+	code, page := fetch(t, http.DefaultClient, f.portal+"/login")
+	if code != http.StatusOK || !strings.Contains(page, `href="/auth/login"`) || strings.Contains(page, `type="password"`) {
+		t.Errorf("sign-in page without local accounts: %d\n%s", code, page)
+	}
+	resp, err := http.PostForm(f.portal+"/login", url.Values{"username": {"s1"}, "password": {"x"}})
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /login without local accounts: %d, want 404", resp.StatusCode)
+	}
+}
