@@ -203,3 +203,159 @@ func TestTelemetryReachesThePodsAsOTELVariables(t *testing.T) {
 		t.Error("telemetry changed the policy hash")
 	}
 }
+
+// portalEnv is the portal container's environment: plain values, and the
+// Secret key of each variable taken from a Secret as "secret/key".
+func portalEnv(term *v1alpha1.LeapTerm) map[string]string {
+	out := map[string]string{}
+	for _, e := range ServiceDeployment(term, Portal, images, "h").Spec.Template.Spec.Containers[0].Env {
+		switch {
+		case e.Value != nil:
+			out[*e.Name] = *e.Value
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			out[*e.Name] = *e.ValueFrom.SecretKeyRef.Name + "/" + *e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	return out
+}
+
+func TestPortalLocalAccountsOnlyWhenAsked(t *testing.T) {
+	mountsUsers := func(term *v1alpha1.LeapTerm) (volume, mount bool) {
+		pod := ServiceDeployment(term, Portal, images, "h").Spec.Template.Spec
+		for _, v := range pod.Volumes {
+			volume = volume || (v.Secret != nil && *v.Secret.SecretName == "y2026-portal-users")
+		}
+		for _, m := range pod.Containers[0].VolumeMounts {
+			mount = mount || *m.MountPath == PortalUsersDir
+		}
+		return volume, mount
+	}
+
+	term := leapTerm()
+	env := portalEnv(term)
+	if env["PORTAL_LOCAL_ACCOUNTS"] != "false" {
+		t.Errorf("PORTAL_LOCAL_ACCOUNTS = %q by default, want false", env["PORTAL_LOCAL_ACCOUNTS"])
+	}
+	if _, ok := env["PORTAL_USERS_FILE"]; ok {
+		t.Error("PORTAL_USERS_FILE is set with local accounts off")
+	}
+	if volume, mount := mountsUsers(term); volume || mount {
+		t.Error("the portal-users Secret is mounted with local accounts off")
+	}
+
+	term.Spec.Portal.LocalAccounts = ptr.To(true)
+	env = portalEnv(term)
+	if env["PORTAL_LOCAL_ACCOUNTS"] != "true" || env["PORTAL_USERS_FILE"] != PortalUsersDir+"/users.yaml" {
+		t.Errorf("with local accounts: %v", env)
+	}
+	if volume, mount := mountsUsers(term); !volume || !mount {
+		t.Error("the portal-users Secret is not mounted with local accounts on")
+	}
+}
+
+func TestPortalOIDCEnvironment(t *testing.T) {
+	oidc := func() *v1alpha1.PortalOIDC {
+		return &v1alpha1.PortalOIDC{
+			IssuerURL: "https://login.example.ac.uk/realms/uni", ClientID: "leap-portal",
+			PersonClaim: "preferred_username", StaffClaim: "groups",
+			StaffValues: []string{"staff", "faculty"}, Scopes: []string{"openid", "profile", "email"},
+		}
+	}
+	oidcNames := []string{"PORTAL_OIDC_ISSUER", "PORTAL_OIDC_CLIENT_ID", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_OIDC_REDIRECT_URL",
+		"PORTAL_OIDC_PERSON_CLAIM", "PORTAL_OIDC_STAFF_CLAIM", "PORTAL_OIDC_STAFF_VALUES", "PORTAL_OIDC_SCOPES"}
+
+	t.Run("without oidc", func(t *testing.T) {
+		env := portalEnv(leapTerm())
+		for _, name := range oidcNames {
+			if v, ok := env[name]; ok {
+				t.Errorf("%s = %q without spec.portal.oidc", name, v)
+			}
+		}
+	})
+
+	cases := []struct {
+		name    string
+		change  func(*v1alpha1.LeapTerm)
+		want    map[string]string
+		missing []string
+	}{
+		{"public client, plain-HTTP ingress", func(term *v1alpha1.LeapTerm) {
+			term.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk"}
+		}, map[string]string{
+			"PORTAL_OIDC_ISSUER":       "https://login.example.ac.uk/realms/uni",
+			"PORTAL_OIDC_CLIENT_ID":    "leap-portal",
+			"PORTAL_OIDC_REDIRECT_URL": "http://leap.example.ac.uk/auth/callback",
+			"PORTAL_OIDC_PERSON_CLAIM": "preferred_username",
+			"PORTAL_OIDC_STAFF_CLAIM":  "groups",
+			"PORTAL_OIDC_STAFF_VALUES": "staff,faculty",
+			"PORTAL_OIDC_SCOPES":       "openid profile email",
+			"PORTAL_LOCAL_ACCOUNTS":    "false",
+		}, []string{"PORTAL_OIDC_CLIENT_SECRET"}},
+		{"confidential client, TLS ingress", func(term *v1alpha1.LeapTerm) {
+			term.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk", TLSSecretName: "leap-tls"}
+			term.Spec.Portal.OIDC.ClientSecret = &v1alpha1.ClientSecretRef{Name: "leap-oidc", Key: "secret"}
+		}, map[string]string{
+			"PORTAL_OIDC_REDIRECT_URL":  "https://leap.example.ac.uk/auth/callback",
+			"PORTAL_OIDC_CLIENT_SECRET": "leap-oidc/secret",
+		}, nil},
+		{"secret key left to its default", func(term *v1alpha1.LeapTerm) {
+			term.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk", TLSSecretName: "leap-tls"}
+			term.Spec.Portal.OIDC.ClientSecret = &v1alpha1.ClientSecretRef{Name: "leap-oidc"}
+		}, map[string]string{"PORTAL_OIDC_CLIENT_SECRET": "leap-oidc/client-secret"}, nil},
+		{"redirect URL given wins over the ingress", func(term *v1alpha1.LeapTerm) {
+			term.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk", TLSSecretName: "leap-tls"}
+			term.Spec.Portal.OIDC.RedirectURL = "https://engage.example.ac.uk/auth/callback"
+			term.Spec.Portal.OIDC.PersonClaim = "email"
+			term.Spec.Portal.LocalAccounts = ptr.To(true)
+		}, map[string]string{
+			"PORTAL_OIDC_REDIRECT_URL": "https://engage.example.ac.uk/auth/callback",
+			"PORTAL_OIDC_PERSON_CLAIM": "email",
+			"PORTAL_LOCAL_ACCOUNTS":    "true",
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			term := leapTerm()
+			term.Spec.Portal.OIDC = oidc()
+			tc.change(term)
+			env := portalEnv(term)
+			for name, want := range tc.want {
+				if got, ok := env[name]; !ok || got != want {
+					t.Errorf("%s = %q (set %v), want %q", name, got, ok, want)
+				}
+			}
+			for _, name := range tc.missing {
+				if v, ok := env[name]; ok {
+					t.Errorf("%s = %q, want it absent", name, v)
+				}
+			}
+		})
+	}
+}
+
+// A change of the sign-in settings changes the portal's pod template, so
+// the Deployment rolls, but not the policy hash: it is no policy.
+func TestPortalOIDCChangeRollsThePortalOnly(t *testing.T) {
+	before := leapTerm()
+	before.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk"}
+	after := before.DeepCopy()
+	after.Spec.Portal.OIDC = &v1alpha1.PortalOIDC{IssuerURL: "https://login.example.ac.uk", ClientID: "leap",
+		PersonClaim: "email", StaffClaim: "groups", StaffValues: []string{"staff"}, Scopes: []string{"openid"}}
+
+	_, hashBefore, _ := PolicyDocument(before)
+	_, hashAfter, _ := PolicyDocument(after)
+	if hashBefore != hashAfter {
+		t.Error("OIDC settings changed the policy hash")
+	}
+	template := func(term *v1alpha1.LeapTerm, c string) any {
+		return ServiceDeployment(term, c, images, hashBefore).Spec.Template
+	}
+	if equality.Semantic.DeepEqual(template(before, Portal), template(after, Portal)) {
+		t.Error("OIDC settings left the portal's pod template unchanged, so the portal would not roll")
+	}
+	for _, c := range []string{Ingestion, Scoring} {
+		if !equality.Semantic.DeepEqual(template(before, c), template(after, c)) {
+			t.Errorf("OIDC settings changed the %s pod template", c)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -138,6 +140,59 @@ func redisEnv(t *v1alpha1.LeapTerm) []*corev1ac.EnvVarApplyConfiguration {
 	return env
 }
 
+// OIDCCallbackPath is where the portal takes the provider's answer.
+const OIDCCallbackPath = "/auth/callback"
+
+// OIDCRedirectURL is the portal's OIDC callback: spec.portal.oidc.redirectURL
+// when given, otherwise derived from the ingress host (https when the
+// ingress has a TLS secret). Empty when t has no OIDC or no way to derive it,
+// which the API rejects.
+func OIDCRedirectURL(t *v1alpha1.LeapTerm) string {
+	p := t.Spec.Portal
+	switch {
+	case p.OIDC == nil:
+		return ""
+	case p.OIDC.RedirectURL != "":
+		return p.OIDC.RedirectURL
+	case p.Ingress == nil:
+		return ""
+	}
+	scheme := "http"
+	if p.Ingress.TLSSecretName != "" {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: p.Ingress.Host, Path: OIDCCallbackPath}
+	return u.String()
+}
+
+// oidcEnv configures the portal's OpenID Connect client; nothing when the
+// LeapTerm has no OIDC. Claims, staff values and scopes are as defaulted by
+// the API server.
+func oidcEnv(t *v1alpha1.LeapTerm) []*corev1ac.EnvVarApplyConfiguration {
+	o := t.Spec.Portal.OIDC
+	if o == nil {
+		return nil
+	}
+	env := []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_ISSUER").WithValue(o.IssuerURL),
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_CLIENT_ID").WithValue(o.ClientID),
+	}
+	if s := o.ClientSecret; s != nil {
+		key := s.Key
+		if key == "" {
+			key = v1alpha1.DefaultClientSecretKey
+		}
+		env = append(env, corev1ac.EnvVar().WithName("PORTAL_OIDC_CLIENT_SECRET").WithValueFrom(
+			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(s.Name).WithKey(key))))
+	}
+	return append(env,
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_REDIRECT_URL").WithValue(OIDCRedirectURL(t)),
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_PERSON_CLAIM").WithValue(o.PersonClaim),
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_STAFF_CLAIM").WithValue(o.StaffClaim),
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_STAFF_VALUES").WithValue(strings.Join(o.StaffValues, ",")),
+		corev1ac.EnvVar().WithName("PORTAL_OIDC_SCOPES").WithValue(strings.Join(o.Scopes, " ")))
+}
+
 // ServiceDeployment runs component c (ingestion, scoring or portal) of t
 // under the policy of hash policyHash.
 func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash string) *appsv1ac.DeploymentApplyConfiguration {
@@ -170,13 +225,18 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 		mounts = append(mounts, corev1ac.VolumeMount().WithName("ingest-tokens").WithMountPath(IngestTokensDir).WithReadOnly(true))
 	case Portal:
 		serviceAccount = n.PortalAccount()
-		// Local accounts come from an optional Secret the university makes
-		// (key users.yaml); without it the portal has no local accounts.
-		volumes = append(volumes, corev1ac.Volume().WithName("portal-users").WithSecret(
-			corev1ac.SecretVolumeSource().WithSecretName(n.PortalUsers()).WithOptional(true)))
-		mounts = append(mounts, corev1ac.VolumeMount().WithName("portal-users").WithMountPath(PortalUsersDir).WithReadOnly(true))
+		local := t.Spec.Portal.LocalAccountsEnabled()
+		env = append(env, corev1ac.EnvVar().WithName("PORTAL_LOCAL_ACCOUNTS").WithValue(strconv.FormatBool(local)))
+		if local {
+			// Local accounts come from an optional Secret the university
+			// makes (key users.yaml); without it nobody has a password.
+			volumes = append(volumes, corev1ac.Volume().WithName("portal-users").WithSecret(
+				corev1ac.SecretVolumeSource().WithSecretName(n.PortalUsers()).WithOptional(true)))
+			mounts = append(mounts, corev1ac.VolumeMount().WithName("portal-users").WithMountPath(PortalUsersDir).WithReadOnly(true))
+			env = append(env, corev1ac.EnvVar().WithName("PORTAL_USERS_FILE").WithValue(PortalUsersDir+"/users.yaml"))
+		}
+		env = append(env, oidcEnv(t)...)
 		env = append(env,
-			corev1ac.EnvVar().WithName("PORTAL_USERS_FILE").WithValue(PortalUsersDir+"/users.yaml"),
 			corev1ac.EnvVar().WithName("SCORING_URL").WithValue(fmt.Sprintf("http://%s.%s.svc:%d", n.Component(Scoring), t.Namespace, ServicePort)),
 			corev1ac.EnvVar().WithName("LEAP_TERM_NAME").WithValue(t.Name),
 			corev1ac.EnvVar().WithName("LEAP_TERM_NAMESPACE").WithValue(t.Namespace),
