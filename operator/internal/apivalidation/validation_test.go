@@ -303,6 +303,37 @@ func TestPortalSignInIsAccepted(t *testing.T) {
 	}
 }
 
+// TestSignInExampleOfTheTypicalSampleIsAccepted uncomments the sign-in
+// example of the typical sample, so that the example shown stays valid.
+func TestSignInExampleOfTheTypicalSampleIsAccepted(t *testing.T) {
+	g := NewWithT(t)
+	b, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var example []string
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "    # ")
+		if !ok && example != nil {
+			break // the end of the example
+		}
+		if ok && (example != nil || strings.HasPrefix(rest, "localAccounts:")) {
+			example = append(example, rest)
+		}
+	}
+	g.Expect(example).To(ContainElement(HavePrefix("oidc:")), "no sign-in example in the typical sample")
+	portal := map[string]any{}
+	g.Expect(yaml.Unmarshal([]byte(strings.Join(example, "\n")), &portal)).To(Succeed())
+
+	u := typical(t, newNamespace(t))
+	for k, v := range portal {
+		set("spec.portal."+k, v)(u)
+	}
+	g.Expect(k8s.Create(context.Background(), u)).To(Succeed())
+	got := &v1alpha1.LeapTerm{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(u), got)).To(Succeed())
+	g.Expect(got.Spec.Portal.OIDC).NotTo(BeNil())
+	g.Expect(got.Spec.Portal.OIDC.ClientSecret).To(Equal(&v1alpha1.ClientSecretRef{Name: "y2026-27-oidc", Key: "client-secret"}))
+}
+
 // TestSchemaDefaultsEqualFileDefaults creates LeapTerms on the API server
 // and checks that the spec it defaults equals what v1alpha1.ApplyDefaults
 // makes of the same document, as the services do with a LeapTerm file.
