@@ -288,7 +288,7 @@ type PortalOIDC struct {
 	// https://HOST/auth/callback. Empty: derived from spec.portal.ingress
 	// (https when it has a TLS secret, http otherwise).
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname().size() > 0",message="redirectURL must be an http:// or https:// URL, such as https://leap.example.ac.uk/auth/callback"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname().size() > 0 && url(self).getEscapedPath() == '/auth/callback'",message="redirectURL must be an http:// or https:// URL of the portal ending in /auth/callback, such as https://leap.example.ac.uk/auth/callback"
 	// +optional
 	RedirectURL string `json:"redirectURL,omitempty"`
 	// PersonClaim is the ID token claim whose value is the person's id in
@@ -317,11 +317,13 @@ type PortalOIDC struct {
 	// +listType=set
 	// +optional
 	StaffValues []string `json:"staffValues,omitempty"`
-	// Scopes the portal asks for; openid is required.
+	// Scopes the portal asks for; openid is required. A scope is printable
+	// ASCII without spaces, quotes, backslashes (RFC 6749) or commas (the
+	// portal takes the list space- or comma-separated).
 	// +kubebuilder:default={openid, profile, email}
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=128
-	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x2B\x2D-\x5B\x5D-\x7E]+$`
 	// +kubebuilder:validation:XValidation:rule="self.exists(s, s == 'openid')",message="scopes must include openid"
 	// +listType=set
 	// +optional
