@@ -114,11 +114,14 @@ func (s *signOn) context(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, s.cfg.HTTPClient)
 }
 
-// discover reads the provider's discovery document once it answers.
+// discover reads the provider's discovery document once it answers. The
+// lock is not held while the provider is asked, so a slow provider never
+// holds up pages that only read what discovery found.
 func (s *signOn) discover(ctx context.Context, now func() time.Time) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.provider != nil {
+	done := s.provider != nil
+	s.mu.Unlock()
+	if done {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -131,16 +134,37 @@ func (s *signOn) discover(ctx context.Context, now func() time.Time) error {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = p.Claims(&extra) // optional: without it, sign-out stays local
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.provider != nil {
+		return nil
+	}
 	s.oauth = oauth2.Config{
 		ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, RedirectURL: s.cfg.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: s.cfg.Scopes,
 	}
-	// The audience is checked below rather than by go-oidc, so that a
-	// token for another application gets its own plain message.
+	// The audience is checked by the callback rather than by go-oidc, so
+	// that a token for another application gets its own plain message.
 	s.verifier = p.Verifier(&oidc.Config{ClientID: s.cfg.ClientID, SkipClientIDCheck: true, Now: now})
 	s.endSession = extra.EndSession
 	s.provider = p
 	return nil
+}
+
+// origins are the provider's web origins a form may lead to: the issuer's
+// and, once discovered, the end-session endpoint's.
+func (s *signOn) origins() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, raw := range []string{s.cfg.Issuer, s.endSession} {
+		if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }
 
 // pendingSignIn is what the portal keeps between sending a person to the

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -520,5 +521,65 @@ func TestPasswordSignInOff(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("POST /login without local accounts: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestSingleSignOnInBrowser: a student signs in through the provider in a
+// real headless Chromium, sees their page, and signs out through the
+// provider.
+func TestSingleSignOnInBrowser(t *testing.T) {
+	f := startSSO(t, nil)
+	ctx := browser(t)
+	screenshotOnFailure(t, ctx, "single-sign-on")
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(f.portal+"/login"),
+		chromedp.Click(chromedp.CSS(`a[href="/auth/login"]`)),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("username"), "s1"),
+		chromedp.SendKeys(chromedp.ID("password"), idpPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("band")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || where != f.portal+"/me" {
+		t.Fatalf("after sign-in the browser is at %q (%v), want %s/me", where, err, f.portal)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Submit(chromedp.CSS(`form[action="/logout"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("band")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The provider's end-session endpoint signs the person out; it sends
+	// them back to LEAP's sign-in page when that way back is registered,
+	// or shows its own page.
+	where, err = chromedp.Run(ctx, chromedp.Location())
+	if err != nil || (where != f.portal+"/login" && !strings.HasPrefix(where, f.idp+"/")) {
+		t.Fatalf("after sign-out the browser is at %q (%v), want the provider or LEAP's sign-in page", where, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(f.portal+"/me")); err != nil {
+		t.Fatal(err)
+	}
+	if where, err = chromedp.Run(ctx, chromedp.Location()); err != nil || where != f.portal+"/login" {
+		t.Fatalf("after sign-out /me leads to %q (%v), want the sign-in page", where, err)
+	}
+}
+
+// TestSingleSignOnProviderDown: a portal whose provider cannot be reached
+// still serves, and says so to whoever tries to sign in.
+func TestSingleSignOnProviderDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	f := startSSO(t, func(o *OIDC) { o.Issuer = down.URL })
+	code, page := fetch(t, f.browser(), f.portal+"/auth/login")
+	if code != http.StatusServiceUnavailable || !strings.Contains(page, "cannot be reached") {
+		t.Errorf("sign-in with the provider down: %d\n%s", code, page)
+	}
+	if code, _ := fetch(t, f.browser(), f.portal+"/login"); code != http.StatusOK {
+		t.Errorf("the sign-in page with the provider down: %d", code)
 	}
 }
