@@ -21,13 +21,19 @@ import (
 //	leap:{s:ID}:challenges              LIST  the student's challenges of a data point: JSON Challenges, oldest first
 //	leap:{s:ID}:challenges:decisions    HASH  challenge id -> JSON of the LEAP team's decision
 //	leap:challenges:open                SET   "studentID/challengeID" of every challenge not yet decided
+//	leap:{s:ID}:notes:v                 INT   records version: bumped in the same transaction as every
+//	                                          write to the four keys above, so a page rendered from them
+//	                                          can be cached under it
 //
 // The lists are append-only: the product never rewrites or removes an
 // entry, which is what "cannot be edited or deleted" needs, and RPUSH is
 // one atomic command on the student's slot. The only things that change —
 // an objective's state, a challenge's outcome — live beside the lists in a
 // hash keyed by the entry's id, so no write has to read, modify and put
-// back a JSON document, and no Lua or WATCH is needed.
+// back a JSON document, and no Lua or WATCH is needed. Each write is one
+// MULTI with the INCR of the student's records version: all the keys share
+// the student's hash tag, so this holds on a Redis Cluster too, and nobody
+// can read the new entry under the old version.
 
 // RecordsKey lists what staff wrote about a student.
 func RecordsKey(student string) string { return studentTag(student) + ":notes" }
@@ -40,6 +46,10 @@ func ChallengesKey(student string) string { return studentTag(student) + ":chall
 
 // DecisionsKey holds the decisions on a student's challenges.
 func DecisionsKey(student string) string { return studentTag(student) + ":challenges:decisions" }
+
+// RecordsVersionKey holds a student's records version: it changes whenever
+// a record, an objective's state, a challenge or a decision is written.
+func RecordsVersionKey(student string) string { return studentTag(student) + ":notes:v" }
 
 // OpenChallengesKey is the LEAP team's queue: "studentID/challengeID" of
 // every open challenge. It is global (no hash tag), so on a Redis Cluster it
@@ -162,7 +172,11 @@ func AddRecord(ctx context.Context, c redis.UniversalClient, student string, r R
 	if err != nil {
 		return Record{}, err
 	}
-	if err := c.RPush(ctx, RecordsKey(student), b).Err(); err != nil {
+	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.RPush(ctx, RecordsKey(student), b)
+		pipe.Incr(ctx, RecordsVersionKey(student))
+		return nil
+	}); err != nil {
 		return Record{}, fmt.Errorf("write record of %s: %w", student, err)
 	}
 	return r, nil
@@ -214,7 +228,11 @@ func SetObjectiveState(ctx context.Context, c redis.UniversalClient, student, ob
 	if err != nil {
 		return err
 	}
-	if err := c.HSet(ctx, ObjectiveStatesKey(student), objective, b).Err(); err != nil {
+	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.HSet(ctx, ObjectiveStatesKey(student), objective, b)
+		pipe.Incr(ctx, RecordsVersionKey(student))
+		return nil
+	}); err != nil {
 		return fmt.Errorf("write objective state of %s: %w", student, err)
 	}
 	return nil
@@ -238,7 +256,11 @@ func AddChallenge(ctx context.Context, c redis.UniversalClient, student string, 
 	if err := c.SAdd(ctx, OpenChallengesKey, queueEntry(student, ch.ID)).Err(); err != nil {
 		return Challenge{}, fmt.Errorf("queue challenge of %s: %w", student, err)
 	}
-	if err := c.RPush(ctx, ChallengesKey(student), b).Err(); err != nil {
+	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.RPush(ctx, ChallengesKey(student), b)
+		pipe.Incr(ctx, RecordsVersionKey(student))
+		return nil
+	}); err != nil {
 		return Challenge{}, fmt.Errorf("write challenge of %s: %w", student, err)
 	}
 	return ch, nil
@@ -299,11 +321,17 @@ func DecideChallenge(ctx context.Context, c redis.UniversalClient, student, chal
 	if err != nil {
 		return err
 	}
-	first, err := c.HSetNX(ctx, DecisionsKey(student), challenge, b).Result()
-	if err != nil {
+	// The version goes up even when the decision loses the race: one
+	// needless re-render, never a stale page.
+	var setNX *redis.BoolCmd
+	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		setNX = pipe.HSetNX(ctx, DecisionsKey(student), challenge, b)
+		pipe.Incr(ctx, RecordsVersionKey(student))
+		return nil
+	}); err != nil {
 		return fmt.Errorf("write decision of %s: %w", student, err)
 	}
-	if !first {
+	if !setNX.Val() {
 		return ErrChallengeDecided
 	}
 	// Off the queue last: should this fail, OpenChallenges sees the
