@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"strconv"
 
+	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/scoring/engine"
 	"github.com/leap-dev/leap/services/store"
@@ -29,14 +31,14 @@ type CohortRow struct {
 	Yours bool
 }
 
-// cohortView asks scoring for the student's course and year. Scoring
-// refuses any group smaller than the policy's minimum, and then the page
-// shows no figure about the cohort at all: the size of a refused group is
-// itself a figure about a handful of people.
-func (p *Portal) cohortView(ctx context.Context, st store.Student, eng *scoring.Engagement) (CohortView, error) {
-	sum, err := p.cohort(ctx, st.Course, st.Year)
-	if err != nil || sum == nil {
-		return CohortView{}, err
+// cohortView is the comparison of a student with their course and year,
+// from the summary of cohortSummary. Scoring refuses any group smaller
+// than the policy's minimum (sum is nil), and then the page shows no
+// figure about the cohort at all: the size of a refused group is itself a
+// figure about a handful of people.
+func cohortView(sum *scoring.CohortJSON, st store.Student, eng *scoring.Engagement) CohortView {
+	if sum == nil {
+		return CohortView{}
 	}
 	v := CohortView{Shown: true, Course: st.Course, Year: st.Year, Size: sum.Size, MeanScore: sum.MeanScore, AsOf: sum.AsOf}
 	for _, band := range []string{"high", "good", "partial", "low", "very_low"} {
@@ -47,5 +49,22 @@ func (p *Portal) cohortView(ctx context.Context, st store.Student, eng *scoring.
 		}
 		v.Rows = append(v.Rows, row)
 	}
-	return v, nil
+	return v
+}
+
+// cohortSummary is the summary of a student's course and year under the
+// policy in force on day, from the portal's short-lived cohort cache or
+// else from scoring.
+func (p *Portal) cohortSummary(ctx context.Context, pol *policy.Loaded, day string, st store.Student) (cohortEntry, error) {
+	var k pageKey
+	k.add(pol.Hash, day, st.Course, strconv.Itoa(st.Year))
+	key := k.String()
+	if e, ok := p.viewCaches().cohorts.get(key); ok {
+		return e, nil
+	}
+	sum, err := p.cohort(ctx, st.Course, st.Year)
+	if err != nil {
+		return cohortEntry{}, err
+	}
+	return p.viewCaches().cohorts.put(key, sum), nil
 }

@@ -56,6 +56,14 @@ type Portal struct {
 	// ReferralServices are the services staff may refer a student to;
 	// DefaultReferralServices when empty.
 	ReferralServices []string
+	// PageCacheBytes bounds the cache of rendered student pages:
+	// DefaultPageCacheBytes when zero; negative turns the cache off.
+	PageCacheBytes int
+	// CohortTTL is how long a cohort summary from scoring is reused:
+	// DefaultCohortTTL when zero.
+	CohortTTL time.Duration
+
+	caches pageCaches
 
 	http  *http.Client
 	pages *template.Template
@@ -156,9 +164,14 @@ func (p *Portal) home(c echo.Context) error {
 // audit records a staff access to a student's data, or a refusal, in an
 // append-only Redis stream the product has no way to edit.
 func (p *Portal) audit(ctx context.Context, s *Session, whom, what string) error {
-	return p.Redis.XAdd(ctx, &redis.XAddArgs{Stream: AuditStream, Values: map[string]any{
+	return p.Redis.XAdd(ctx, p.auditEntry(s, whom, what)).Err()
+}
+
+// auditEntry is an audit record, for callers that send it in a pipeline.
+func (p *Portal) auditEntry(s *Session, whom, what string) *redis.XAddArgs {
+	return &redis.XAddArgs{Stream: AuditStream, Values: map[string]any{
 		"who": s.Person, "role": s.Role, "whom": whom, "what": what, "at": p.now().UTC().Format(time.RFC3339Nano),
-	}}).Err()
+	}}
 }
 
 // AuditStream is the Redis stream of the audit log.
@@ -168,22 +181,32 @@ const AuditStream = "leap:audit"
 // a student: the student themself, their personal tutor, staff of their
 // department, the LEAP team.
 func (p *Portal) mayView(ctx context.Context, s *Session, st store.Student) (bool, error) {
+	if (s.Role != RoleTutor && s.Role != RoleStaff) || st.Tutor == s.Person {
+		return legitimateNeed(s, st, nil), nil
+	}
+	dept, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return legitimateNeed(s, st, &dept), nil
+}
+
+// legitimateNeed is mayView's rule, given the department of the member of
+// staff asking (nil: not in the staff roster, or not read because their
+// role does not need it).
+func legitimateNeed(s *Session, st store.Student, staffDept *string) bool {
 	switch s.Role {
 	case RoleStudent:
-		return s.Person == st.ID, nil
+		return s.Person == st.ID
 	case RoleLEAPTeam:
-		return true, nil
+		return true
 	case RoleTutor, RoleStaff:
-		if st.Tutor == s.Person {
-			return true, nil
-		}
-		staff, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
-		if errors.Is(err, redis.Nil) {
-			return false, nil
-		}
-		return err == nil && staff == st.Department, err
+		return st.Tutor == s.Person || (staffDept != nil && *staffDept == st.Department)
 	}
-	return false, nil
+	return false
 }
 
 func (p *Portal) myPage(c echo.Context) error {
@@ -226,12 +249,18 @@ func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string
 	if allowed {
 		return st, nil
 	}
+	return store.Student{}, p.refuse(ctx, s, id, what, write)
+}
+
+// refuse audits a refusal, as allowedStudent describes, and answers the
+// 404 of a record that does not exist.
+func (p *Portal) refuse(ctx context.Context, s *Session, id, what string, write bool) error {
 	if write || s.Role != RoleStudent || s.Person != id {
 		if err := p.audit(ctx, s, id, "denied: "+what); err != nil {
-			return store.Student{}, err
+			return err
 		}
 	}
-	return store.Student{}, notFound
+	return notFound
 }
 
 // mayWrite: a student's personal tutor and the LEAP team write notes,
@@ -240,46 +269,6 @@ func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string
 // more").
 func mayWrite(s *Session, st store.Student) bool {
 	return s.Role == RoleLEAPTeam || (s.Role == RoleTutor && st.Tutor == s.Person)
-}
-
-func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
-	ctx := c.Request().Context()
-	st, err := p.allowedStudent(ctx, s, id, "view student", false)
-	if err != nil {
-		return err
-	}
-	self := s.Role == RoleStudent && s.Person == id
-	if !self {
-		if err := p.audit(ctx, s, id, "view student"); err != nil {
-			return err
-		}
-	}
-	eng, err := p.engagement(ctx, id)
-	if err != nil {
-		return err
-	}
-	written, err := p.writtenAbout(ctx, id)
-	if err != nil {
-		return err
-	}
-	cohort, err := p.cohortView(ctx, st, eng)
-	if err != nil {
-		return err
-	}
-	pol := p.Policy.Current()
-	tutor := map[string]string{}
-	if st.Tutor != "" {
-		tutor, _ = p.Redis.HGetAll(ctx, store.StaffKey(st.Tutor)).Result()
-	}
-	return p.render(c, http.StatusOK, "student.html", map[string]any{
-		"Session": s, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor,
-		"Chart":        trendChart(eng, pol),
-		"Activities":   activityTabs(eng, pol),
-		"Attendance":   pol.Doc.Attendance,
-		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
-		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohort,
-		"CanWrite": mayWrite(s, st), "Services": p.ReferralServices, "Saved": c.QueryParam("saved"),
-	})
 }
 
 // fromScoring GETs path from the scoring service into out, passing the

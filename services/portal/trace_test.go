@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"
@@ -55,6 +57,12 @@ func TestOneTraceFromPortalPageThroughScoringToRedis(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("login %d", status)
 	}
+	// Signing in showed the page, which the portal now keeps; a new event
+	// makes the next view ask scoring again.
+	day, _ := calendar.ParseDay("2026-10-20")
+	_, err = store.Recorder{Client: f.rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(
+		context.Background(), []store.Event{{ID: "trace-e1", Student: "s1", Activity: 0, Day: day}})
+	must(t, err)
 	rec.Reset()
 	if status, _ := fetch(t, c, ts.URL+"/me"); status != 200 {
 		t.Fatalf("page %d", status)

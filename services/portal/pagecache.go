@@ -1,0 +1,174 @@
+package portal
+
+import (
+	"bytes"
+	"container/list"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/leap-dev/leap/services/scoring"
+)
+
+// DefaultPageCacheBytes bounds the rendered-page cache when
+// Portal.PageCacheBytes is zero: about a thousand 30 KB dashboards.
+const DefaultPageCacheBytes = 32 << 20
+
+// DefaultCohortTTL is how long a cohort summary is reused when
+// Portal.CohortTTL is zero. A summary is a figure about a whole course and
+// year as of a day; a member's new event, or a policy change scoring had
+// not loaded yet when the summary was asked for, may reach it this much
+// later.
+const DefaultCohortTTL = 30 * time.Second
+
+// pageKey builds a page cache key from the parts a page depends on. Each
+// part is length-prefixed, so no two lists of parts make the same key.
+type pageKey struct{ b strings.Builder }
+
+func (k *pageKey) add(parts ...string) {
+	for _, p := range parts {
+		k.b.WriteString(strconv.Itoa(len(p)))
+		k.b.WriteByte(':')
+		k.b.WriteString(p)
+	}
+}
+
+func (k *pageKey) String() string { return k.b.String() }
+
+// cachedPage is a rendered page with the viewer's session token taken out:
+// the token goes between the parts when the page is served, so the cache
+// never holds a token and a page can never carry another session's.
+type cachedPage struct {
+	parts [][]byte
+	size  int
+}
+
+// pageCache is a least-recently-used cache of rendered pages, bounded by
+// their total size. It is only ever asked for a key that names everything
+// the page shows (see showStudent), so it needs no expiry of its own: a
+// change of any of those makes a new key, and the old entry ages out.
+type pageCache struct {
+	// placeholder stands for the CSRF token in a cached page: random per
+	// process, letters and digits only, so templates escape it as is.
+	placeholder string
+	max         int
+	// buffers hold pages being sent.
+	buffers sync.Pool
+
+	mu      sync.Mutex
+	size    int
+	order   *list.List // front: most recently used; values are *pageEntry
+	entries map[string]*list.Element
+}
+
+type pageEntry struct {
+	key  string
+	page *cachedPage
+}
+
+func newPageCache(maxBytes int) *pageCache {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return &pageCache{placeholder: "csrfplaceholder" + hex.EncodeToString(b), max: maxBytes, order: list.New(), entries: map[string]*list.Element{}}
+}
+
+// cut splits a page rendered with the placeholder as its token.
+func (pc *pageCache) cut(rendered []byte) *cachedPage {
+	parts := bytes.Split(rendered, []byte(pc.placeholder))
+	pg := &cachedPage{parts: parts}
+	for _, p := range parts {
+		pg.size += len(p)
+	}
+	return pg
+}
+
+func (pc *pageCache) get(key string) (*cachedPage, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	el, ok := pc.entries[key]
+	if !ok {
+		return nil, false
+	}
+	pc.order.MoveToFront(el)
+	return el.Value.(*pageEntry).page, true
+}
+
+func (pc *pageCache) put(key string, page *cachedPage) {
+	cost := page.size + len(key)
+	if cost > pc.max {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if el, ok := pc.entries[key]; ok {
+		old := el.Value.(*pageEntry)
+		pc.size += cost - old.page.size - len(key)
+		old.page = page
+		pc.order.MoveToFront(el)
+	} else {
+		pc.entries[key] = pc.order.PushFront(&pageEntry{key: key, page: page})
+		pc.size += cost
+	}
+	for pc.size > pc.max {
+		el := pc.order.Back()
+		e := el.Value.(*pageEntry)
+		pc.order.Remove(el)
+		delete(pc.entries, e.key)
+		pc.size -= e.page.size + len(e.key)
+	}
+}
+
+// cohortCache keeps the scoring service's cohort summaries for a short
+// while, by wall-clock time: a summary reads every member's counts, too
+// dear to ask for on every page view. A page keys on the summary's print,
+// so a summary that changed when it is fetched again renders a new page.
+type cohortCache struct {
+	ttl time.Duration
+
+	mu      sync.Mutex
+	entries map[string]cohortEntry
+}
+
+type cohortEntry struct {
+	sum     *scoring.CohortJSON // nil: the group is too small to show
+	print   string
+	fetched time.Time
+}
+
+func (cc *cohortCache) get(key string) (cohortEntry, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.entries[key]
+	if !ok || time.Since(e.fetched) >= cc.ttl {
+		return cohortEntry{}, false
+	}
+	return e, true
+}
+
+func (cc *cohortCache) put(key string, sum *scoring.CohortJSON) cohortEntry {
+	e := cohortEntry{sum: sum, print: "none", fetched: time.Now()}
+	if sum != nil {
+		// fmt prints maps sorted by key, so equal summaries print the same.
+		e.print = fmt.Sprintf("%s/%d/%d/%v/%g/%s", sum.Course, sum.Year, sum.Size, sum.Bands, sum.MeanScore, sum.AsOf)
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.entries == nil {
+		cc.entries = map[string]cohortEntry{}
+	}
+	// Keys name a day and a policy: drop the stale ones now and then
+	// rather than run a clock of their own.
+	if len(cc.entries) >= 1024 {
+		for k, old := range cc.entries {
+			if time.Since(old.fetched) >= cc.ttl {
+				delete(cc.entries, k)
+			}
+		}
+	}
+	cc.entries[key] = e
+	return e
+}
