@@ -68,16 +68,22 @@ func TestOneTraceFromPortalPageThroughScoringToRedis(t *testing.T) {
 		t.Fatalf("page %d", status)
 	}
 
-	spans := rec.Ended()
-	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	// A server span ends once its handler has returned, which may be just
+	// after the client has read the answer: wait for both.
+	var spans []sdktrace.ReadOnlySpan
+	var byID map[trace.SpanID]sdktrace.ReadOnlySpan
 	var page, scoringServer sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		byID[s.SpanContext().SpanID()] = s
-		if s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), "/me") {
-			page = s
-		}
-		if s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), "/engagement") {
-			scoringServer = s
+	for deadline := time.Now().Add(2 * time.Second); (page == nil || scoringServer == nil) && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		spans = rec.Ended()
+		byID = map[trace.SpanID]sdktrace.ReadOnlySpan{}
+		for _, s := range spans {
+			byID[s.SpanContext().SpanID()] = s
+			if s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), "/me") {
+				page = s
+			}
+			if s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), "/engagement") {
+				scoringServer = s
+			}
 		}
 	}
 	if page == nil || scoringServer == nil {
