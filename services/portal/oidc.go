@@ -326,6 +326,9 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 		return Session{}, refuse("Your university account does not say who you are in a way LEAP understands. Ask the IT service desk to check LEAP's settings.", "no string claim %q", cfg.PersonClaim)
 	}
 	byEmail := cfg.PersonClaim == "email"
+	if verified, said := claims["email_verified"].(bool); byEmail && said && !verified {
+		return Session{}, refuse("Your university account's email address is not verified yet, so LEAP cannot tell who you are. Ask the IT service desk.", "email %q not verified", name)
+	}
 	if hasAny(claims[cfg.StaffClaim], cfg.StaffValues) {
 		id := name
 		if byEmail {

@@ -95,9 +95,9 @@ func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserIn
 
 type ssoFixture struct {
 	portal, idp string
-	// tamper, when set, rewrites the provider's token response on its way
-	// to the portal.
-	tamper atomic.Pointer[func(map[string]any)]
+	// tamper, when set, rewrites the provider's token and UserInfo
+	// responses on their way to the portal.
+	tamper atomic.Pointer[func(path string, body map[string]any)]
 	// skew moves the portal's clock.
 	skew atomic.Int64
 }
@@ -169,7 +169,7 @@ type tamperer struct{ f *ssoFixture }
 func (t tamperer) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	fn := t.f.tamper.Load()
-	if err != nil || fn == nil || r.URL.Path != "/oauth/token" {
+	if err != nil || fn == nil || (r.URL.Path != "/oauth/token" && r.URL.Path != "/userinfo") {
 		return resp, err
 	}
 	defer resp.Body.Close()
@@ -177,7 +177,7 @@ func (t tamperer) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return nil, err
 	}
-	(*fn)(body)
+	(*fn)(r.URL.Path, body)
 	b, _ := json.Marshal(body)
 	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 	resp.Header.Del("Content-Length")
@@ -315,6 +315,20 @@ func TestSingleSignOnByEmail(t *testing.T) {
 	if _, page := fetch(t, c, f.portal+"/me"); !strings.Contains(page, "Ben Student") {
 		t.Fatalf("signed in by email, but /me is not Ben's")
 	}
+
+	// An address the provider says it has not verified names nobody.
+	unverified := func(path string, body map[string]any) {
+		if path == "/userinfo" {
+			body["email_verified"] = false
+		}
+	}
+	f.tamper.Store(&unverified)
+	c = f.browser()
+	a := f.signIn(t, c, "s2", nil)
+	if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "not verified") {
+		t.Errorf("an unverified email answered %d:\n%s", a.status, a.body)
+	}
+	f.nobodySignedIn(t, c, a.cookies)
 }
 
 // TestSingleSignOnRefusals: each way a sign-in can be wrong is refused with
@@ -329,7 +343,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 	cases := []struct {
 		name, user, want string
 		rewrite          func(url.Values)
-		tamper           func(map[string]any)
+		tamper           func(map[string]any) // the token response
 		skew             time.Duration
 	}{
 		{name: "wrong audience", user: "s1", want: "issued for another application",
@@ -347,7 +361,12 @@ func TestSingleSignOnRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.tamper != nil {
-				f.tamper.Store(&tc.tamper)
+				fn := func(path string, body map[string]any) {
+					if path == "/oauth/token" {
+						tc.tamper(body)
+					}
+				}
+				f.tamper.Store(&fn)
 				defer f.tamper.Store(nil)
 			}
 			f.skew.Store(int64(tc.skew))
