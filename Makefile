@@ -105,6 +105,7 @@ bench: envtest ## Run the benchmarks; each reports its figure beside a baseline 
 	go test -run '^$$' -bench . -benchtime 5x ./services/ingestion/
 	go test -run '^$$' -bench . -benchtime 1x ./services/scoring/...
 	go test -run '^$$' -bench . -benchtime 1x ./services/store/
+	go test -run '^$$' -bench . -benchtime 1x ./services/portal/
 
 ##@ Generate
 
