@@ -18,15 +18,18 @@ import (
 
 // Server is a running redis-server.
 type Server struct {
-	Addr string
-	dir  string
-	cmd  *exec.Cmd
+	Addr  string
+	dir   string
+	cmd   *exec.Cmd
+	extra []string // more redis-server arguments
 }
 
 // Start runs redis-server until the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t) }
+
+func start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{dir: t.TempDir()}
+	s := &Server{dir: t.TempDir(), extra: extra}
 	s.Addr = freeAddr(t)
 	if err := s.start(); err != nil {
 		t.Fatal(err)
@@ -50,8 +53,9 @@ func (s *Server) start() error {
 		return fmt.Errorf("redis-server is not installed (apt-get install redis-server; .ci/run does): %w", err)
 	}
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning"}, s.extra...)
+	s.cmd = exec.Command(path, args...)
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
