@@ -22,6 +22,32 @@ type pageCaches struct {
 	once    sync.Once
 	pages   *pageCache
 	cohorts *cohortCache
+	tutors  tutorGuesses
+}
+
+// tutorGuesses remember each student's tutor as last read, so that the
+// tutor's contact can be read in the same round trip as the profile that
+// names the tutor. A guess is only a guess: the profile read with it
+// decides, and a wrong one costs the second round trip it saves.
+type tutorGuesses struct {
+	mu sync.Mutex
+	by map[string]string // student -> tutor
+}
+
+func (g *tutorGuesses) get(student string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.by[student]
+	return t, ok
+}
+
+func (g *tutorGuesses) set(student, tutor string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.by == nil || len(g.by) >= 1<<16 {
+		g.by = map[string]string{} // only students someone may see are set: a university fits
+	}
+	g.by[student] = tutor
 }
 
 func (p *Portal) viewCaches() *pageCaches {
@@ -68,6 +94,11 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	if s.Role == RoleTutor || s.Role == RoleStaff {
 		dept = pipe.HGet(ctx, store.StaffKey(s.Person), "department")
 	}
+	guess, guessed := p.caches.tutors.get(id)
+	var tutorCmd *redis.MapStringStringCmd
+	if guess != "" {
+		tutorCmd = pipe.HGetAll(ctx, store.StaffKey(guess))
+	}
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	if err := errors.Join(profile.Err(), versions.Err()); err != nil {
 		return fmt.Errorf("read student %s: %w", id, err)
@@ -86,13 +117,17 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 		return p.refuse(ctx, s, id, "view student", false)
 	}
 
-	// A second for the tutor's contact and, for staff, the audit entry,
-	// which is written before anything of the page is sent.
+	// A second, when needed, for the tutor's contact (unless it came with
+	// the first) and, for staff, the audit entry, which is written before
+	// anything of the page is sent.
 	self := s.Role == RoleStudent && s.Person == id
 	pipe = p.Redis.Pipeline()
-	var tutorCmd *redis.MapStringStringCmd
-	if st.Tutor != "" {
-		tutorCmd = pipe.HGetAll(ctx, store.StaffKey(st.Tutor))
+	if !guessed || guess != st.Tutor {
+		p.caches.tutors.set(id, st.Tutor)
+		tutorCmd = nil
+		if st.Tutor != "" {
+			tutorCmd = pipe.HGetAll(ctx, store.StaffKey(st.Tutor))
+		}
 	}
 	var audited *redis.StringCmd
 	if !self {
