@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -401,13 +402,15 @@ type LeapTermSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Portal Portal `json:"portal,omitzero"`
-	// Telemetry says where the services send traces.
+	// Telemetry says where the services send traces, and who may scrape
+	// their metrics.
 	// +optional
 	Telemetry *Telemetry `json:"telemetry,omitempty"`
 }
 
 // Telemetry reaches the service pods as the standard OTEL_* variables.
-// Changing it rolls the pods but not the policy hash: it is not policy.
+// Changing the trace settings rolls the pods but not the policy hash: it is
+// not policy. MetricsFrom changes only scoring's NetworkPolicy.
 type Telemetry struct {
 	// OTLPEndpoint is an OTLP/HTTP collector, such as
 	// http://otel-collector.monitoring:4318; empty exports no traces.
@@ -422,6 +425,18 @@ type Telemetry struct {
 	// +kubebuilder:validation:MaxLength=6
 	// +optional
 	SamplingRatio string `json:"samplingRatio,omitempty"`
+	// MetricsFrom are the peers, such as Prometheus, that may reach the
+	// scoring pods besides the portal. The operator's NetworkPolicy lets
+	// only the portal call scoring, and /metrics is served on the same
+	// port as scoring's API, so a peer listed here can call that API too.
+	// Ingestion and the portal are open to everyone and need no entry.
+	// Empty: scoring's metrics cannot be scraped where NetworkPolicies
+	// are enforced.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(p, has(p.ipBlock) != (has(p.podSelector) || has(p.namespaceSelector)))",message="each metricsFrom peer names either an ipBlock, or a podSelector and/or a namespaceSelector"
+	// +listType=atomic
+	// +optional
+	MetricsFrom []networkingv1.NetworkPolicyPeer `json:"metricsFrom,omitempty"`
 }
 
 // Period is where today falls in the academic calendar.

@@ -121,6 +121,11 @@ var invalid = []struct {
 		"otlpEndpoint must be an http:// or https:// URL"},
 	{"sampling ratio above one", set("spec.telemetry", map[string]any{"otlpEndpoint": "http://otel:4318", "samplingRatio": "1.5"}),
 		"should match"},
+	{"metrics peer naming nothing", set("spec.telemetry", map[string]any{"metricsFrom": []any{map[string]any{}}}),
+		"each metricsFrom peer names either an ipBlock, or a podSelector and/or a namespaceSelector"},
+	{"metrics peer with an ip block and a selector", set("spec.telemetry", map[string]any{"metricsFrom": []any{map[string]any{
+		"ipBlock": map[string]any{"cidr": "10.0.0.0/8"}, "namespaceSelector": map[string]any{}}}}),
+		"each metricsFrom peer names either an ipBlock, or a podSelector and/or a namespaceSelector"},
 	{"External Redis with empty address", set("spec.redis", map[string]any{"mode": "External", "address": ""}),
 		"External Redis needs an address"},
 	{"unknown study level", set("spec.privacy.noIndicatorFor", []any{"phd"}),
