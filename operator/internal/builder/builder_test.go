@@ -5,9 +5,13 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -357,5 +361,129 @@ func TestPortalOIDCChangeRollsThePortalOnly(t *testing.T) {
 		if !equality.Semantic.DeepEqual(template(before, c), template(after, c)) {
 			t.Errorf("OIDC settings changed the %s pod template", c)
 		}
+	}
+}
+
+// selects reports whether the selector s of a NetworkPolicy picks a pod
+// labelled l.
+func selects(t *testing.T, s *metav1ac.LabelSelectorApplyConfiguration, l map[string]string) bool {
+	t.Helper()
+	ls := &metav1.LabelSelector{MatchLabels: s.MatchLabels}
+	for _, r := range s.MatchExpressions {
+		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{Key: *r.Key, Operator: *r.Operator, Values: r.Values})
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel.Matches(labels.Set(l))
+}
+
+// podLabels are the labels of the pods of component c of term, as the
+// Deployment or StatefulSet gives them.
+func podLabels(term *v1alpha1.LeapTerm, c string) map[string]string {
+	if c == Redis {
+		return RedisStatefulSet(term, images).Spec.Template.Labels
+	}
+	return ServiceDeployment(term, c, images, "h").Spec.Template.Labels
+}
+
+func TestNetworkPoliciesSelectTheRightPods(t *testing.T) {
+	term := leapTerm()
+	other := leapTerm()
+	other.Name = "y2027"
+	all := []string{Ingestion, Scoring, Portal, Redis}
+	for _, tc := range []struct {
+		policy *networkingv1ac.NetworkPolicyApplyConfiguration
+		guards string
+		admits []string
+	}{
+		{RedisNetworkPolicy(term), Redis, []string{Ingestion, Scoring, Portal}},
+		{ScoringNetworkPolicy(term), Scoring, []string{Portal}},
+	} {
+		spec := tc.policy.Spec
+		for _, c := range all {
+			if got, want := selects(t, spec.PodSelector, podLabels(term, c)), c == tc.guards; got != want {
+				t.Errorf("%s policy selects %s pods: %v", tc.guards, c, got)
+			}
+			if selects(t, spec.PodSelector, podLabels(other, c)) {
+				t.Errorf("%s policy selects %s pods of another LeapTerm", tc.guards, c)
+			}
+		}
+		if len(spec.PolicyTypes) != 1 || spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
+			t.Errorf("%s policy types %v: egress must stay open", tc.guards, spec.PolicyTypes)
+		}
+		if len(spec.Ingress) != 1 || len(spec.Ingress[0].From) != 1 {
+			t.Fatalf("%s policy has rules %+v, want one rule with one peer", tc.guards, spec.Ingress)
+		}
+		from := spec.Ingress[0].From[0]
+		if from.NamespaceSelector != nil || from.IPBlock != nil {
+			t.Errorf("%s policy admits peers outside the namespace", tc.guards)
+		}
+		for _, c := range all {
+			want := false
+			for _, a := range tc.admits {
+				want = want || a == c
+			}
+			if got := selects(t, from.PodSelector, podLabels(term, c)); got != want {
+				t.Errorf("%s policy admits %s pods: %v, want %v", tc.guards, c, got, want)
+			}
+			if selects(t, from.PodSelector, podLabels(other, c)) {
+				t.Errorf("%s policy admits %s pods of another LeapTerm", tc.guards, c)
+			}
+		}
+	}
+}
+
+func TestScoringIsReachableOnItsHTTPPortOnly(t *testing.T) {
+	term := leapTerm()
+	ports := ScoringNetworkPolicy(term).Spec.Ingress[0].Ports
+	container := ServiceDeployment(term, Scoring, images, "h").Spec.Template.Spec.Containers[0].Ports[0]
+	if len(ports) != 1 || *ports[0].Protocol != corev1.ProtocolTCP || ports[0].Port.IntValue() != int(*container.ContainerPort) {
+		t.Errorf("ports %+v, want TCP %d, the container's", ports, *container.ContainerPort)
+	}
+	if svc := Service(term, Scoring).Spec.Ports[0]; svc.TargetPort.String() != *container.Name {
+		t.Errorf("the Service targets %s, not the port the policy opens", svc.TargetPort.String())
+	}
+}
+
+func TestScoringMetricsScrapersAreLetIn(t *testing.T) {
+	term := leapTerm()
+	monitoring := map[string]string{"kubernetes.io/metadata.name": "monitoring"}
+	term.Spec.Telemetry = &v1alpha1.Telemetry{MetricsFrom: []networkingv1.NetworkPolicyPeer{
+		{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: monitoring},
+			PodSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "app.kubernetes.io/name", Operator: metav1.LabelSelectorOpIn, Values: []string{"prometheus"}},
+			}},
+		},
+		{NamespaceSelector: &metav1.LabelSelector{}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.0/16"}}},
+	}}
+	rules := ScoringNetworkPolicy(term).Spec.Ingress
+	if len(rules) != 2 {
+		t.Fatalf("rules %+v, want the portal's and the scrapers'", rules)
+	}
+	if !selects(t, rules[0].From[0].PodSelector, podLabels(term, Portal)) {
+		t.Error("the first rule no longer admits the portal")
+	}
+	scrapers := rules[1]
+	if rules[1].Ports[0].Port.IntValue() != HTTPPort {
+		t.Errorf("scrapers let in on %v, not where /metrics is served", rules[1].Ports[0].Port)
+	}
+	if len(scrapers.From) != 3 {
+		t.Fatalf("peers %+v", scrapers.From)
+	}
+	prom := scrapers.From[0]
+	if !equality.Semantic.DeepEqual(prom.NamespaceSelector.MatchLabels, monitoring) ||
+		!selects(t, prom.PodSelector, map[string]string{"app.kubernetes.io/name": "prometheus"}) ||
+		selects(t, prom.PodSelector, map[string]string{"app.kubernetes.io/name": "grafana"}) {
+		t.Errorf("prometheus peer %+v", prom)
+	}
+	if every := scrapers.From[1]; every.NamespaceSelector == nil || every.PodSelector != nil {
+		t.Error("an empty namespace selector (every namespace) was lost or narrowed")
+	}
+	if b := scrapers.From[2].IPBlock; *b.CIDR != "10.0.0.0/8" || !equality.Semantic.DeepEqual(b.Except, []string{"10.1.0.0/16"}) {
+		t.Errorf("ip block %+v", b)
 	}
 }

@@ -72,3 +72,63 @@ func RedisNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApply
 					WithProtocol(corev1.ProtocolTCP).
 					WithPort(intstr.FromInt32(RedisPort)))))
 }
+
+// ScoringNetworkPolicy lets only the portal pods of t call the scoring
+// pods, whose API has no authentication of its own. Peers listed in
+// spec.telemetry.metricsFrom (Prometheus) are let in on the same port,
+// since /metrics, /healthz and /readyz are served there too: a NetworkPolicy
+// chooses ports, not paths. Probes need no rule: they come from the kubelet
+// on the pod's node, which the common CNIs (Calico, Cilium, Antrea,
+// OVN-Kubernetes) admit whatever the policies say.
+func ScoringNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApplyConfiguration {
+	port := func() *networkingv1ac.NetworkPolicyPortApplyConfiguration {
+		return networkingv1ac.NetworkPolicyPort().WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(HTTPPort))
+	}
+	spec := networkingv1ac.NetworkPolicySpec().
+		WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Scoring))).
+		WithPolicyTypes(networkingv1.PolicyTypeIngress).
+		WithIngress(networkingv1ac.NetworkPolicyIngressRule().
+			WithFrom(networkingv1ac.NetworkPolicyPeer().
+				WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Portal)))).
+			WithPorts(port()))
+	if tel := t.Spec.Telemetry; tel != nil && len(tel.MetricsFrom) > 0 {
+		from := make([]*networkingv1ac.NetworkPolicyPeerApplyConfiguration, 0, len(tel.MetricsFrom))
+		for _, p := range tel.MetricsFrom {
+			from = append(from, peer(p))
+		}
+		spec.WithIngress(networkingv1ac.NetworkPolicyIngressRule().WithFrom(from...).WithPorts(port()))
+	}
+	return networkingv1ac.NetworkPolicy(NamesOf(t).Component(Scoring), t.Namespace).
+		WithLabels(Labels(t, Scoring)).
+		WithOwnerReferences(ownerReference(t)).
+		WithSpec(spec)
+}
+
+// peer is p as an apply configuration.
+func peer(p networkingv1.NetworkPolicyPeer) *networkingv1ac.NetworkPolicyPeerApplyConfiguration {
+	out := networkingv1ac.NetworkPolicyPeer()
+	if p.PodSelector != nil {
+		out.WithPodSelector(labelSelector(p.PodSelector))
+	}
+	if p.NamespaceSelector != nil {
+		out.WithNamespaceSelector(labelSelector(p.NamespaceSelector))
+	}
+	if b := p.IPBlock; b != nil {
+		out.WithIPBlock(networkingv1ac.IPBlock().WithCIDR(b.CIDR).WithExcept(b.Except...))
+	}
+	return out
+}
+
+// labelSelector is s as an apply configuration. An empty selector stays
+// empty, not absent: in a peer it selects everything.
+func labelSelector(s *metav1.LabelSelector) *metav1ac.LabelSelectorApplyConfiguration {
+	out := metav1ac.LabelSelector()
+	if len(s.MatchLabels) > 0 {
+		out.WithMatchLabels(s.MatchLabels)
+	}
+	for _, r := range s.MatchExpressions {
+		out.WithMatchExpressions(metav1ac.LabelSelectorRequirement().
+			WithKey(r.Key).WithOperator(r.Operator).WithValues(r.Values...))
+	}
+	return out
+}

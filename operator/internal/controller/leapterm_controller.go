@@ -145,6 +145,9 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	if err := r.reconcileIngress(ctx, a, term); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.reconcileScoringAccess(ctx, a, term); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	if err := r.updateStatus(ctx, term, hash); err != nil {
 		return ctrl.Result{}, err

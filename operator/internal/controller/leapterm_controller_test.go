@@ -39,6 +39,7 @@ func children(term *v1alpha1.LeapTerm) []client.Object {
 		&appsv1.StatefulSet{ObjectMeta: m(n.Component(build.Redis))},
 		&corev1.Service{ObjectMeta: m(n.Component(build.Redis))},
 		&networkingv1.NetworkPolicy{ObjectMeta: m(n.Component(build.Redis))},
+		&networkingv1.NetworkPolicy{ObjectMeta: m(n.Component(build.Scoring))},
 		&corev1.ServiceAccount{ObjectMeta: m(n.PortalAccount())},
 		&rbacv1.Role{ObjectMeta: m(n.PortalAccount())},
 		&rbacv1.RoleBinding{ObjectMeta: m(n.PortalAccount())},
@@ -402,6 +403,55 @@ redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topolog
 
 // TestPeriodFollowsTheClock drives an injected clock across term, break and
 // vacation boundaries; days begin at midnight in the LeapTerm's timezone.
+// TestNetworkPoliciesGuardScoringAndRedis checks the policies as the API
+// server stored them, and that moving to an External Redis removes the
+// Redis policy with the Redis it guarded, leaving scoring's.
+func TestNetworkPoliciesGuardScoringAndRedis(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	term := reconciled(g, createTerm(t, ns, "fence", typicalSpec))
+	n := build.NamesOf(term)
+
+	scoring := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.Component(build.Scoring)}}
+	get(g, scoring)
+	g.Expect(scoring.Spec.PodSelector.MatchLabels).To(Equal(build.SelectorLabels(term, build.Scoring)))
+	g.Expect(scoring.Spec.PolicyTypes).To(ConsistOf(networkingv1.PolicyTypeIngress))
+	g.Expect(scoring.Spec.Ingress).To(HaveLen(2))
+	portal := scoring.Spec.Ingress[0]
+	g.Expect(portal.From).To(HaveLen(1))
+	g.Expect(portal.From[0].PodSelector.MatchLabels).To(Equal(build.SelectorLabels(term, build.Portal)))
+	g.Expect(portal.From[0].NamespaceSelector).To(BeNil())
+	g.Expect(portal.Ports).To(HaveLen(1))
+	g.Expect(portal.Ports[0].Port.IntValue()).To(Equal(build.HTTPPort))
+	scrapers := scoring.Spec.Ingress[1]
+	g.Expect(scrapers.From[0].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring"))
+	g.Expect(scrapers.Ports[0].Port.IntValue()).To(Equal(build.HTTPPort))
+
+	redis := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.Component(build.Redis)}}
+	get(g, redis)
+	g.Expect(redis.Spec.PodSelector.MatchLabels).To(Equal(build.SelectorLabels(term, build.Redis)))
+	g.Expect(redis.Spec.Ingress[0].Ports[0].Port.IntValue()).To(Equal(build.RedisPort))
+
+	// No scrapers named: the portal alone.
+	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { t.Spec.Telemetry = nil })
+	g.Eventually(func(g Gomega) {
+		get(g, scoring)
+		g.Expect(scoring.Spec.Ingress).To(HaveLen(1))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// To an External Redis: the Managed Redis and its policy go.
+	updateTerm(g, term, func(t *v1alpha1.LeapTerm) {
+		t.Spec.Redis.Mode, t.Spec.Redis.Address = v1alpha1.RedisExternal, "redis://redis.example:6379/0"
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(redis), &networkingv1.NetworkPolicy{}))).To(BeTrue())
+		g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(redis), &appsv1.StatefulSet{}))).To(BeTrue())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	get(g, scoring)
+	g.Expect(scoring.Spec.Ingress).To(HaveLen(1))
+}
+
 func TestPeriodFollowsTheClock(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)

@@ -132,3 +132,13 @@ func (r *LeapTermReconciler) reconcileIngress(ctx context.Context, a applier, t 
 	_, err := apply(ctx, a, k, &networkingv1.Ingress{}, desired, networkingv1ac.ExtractIngress)
 	return err
 }
+
+// reconcileScoringAccess lets only the portal (and the metrics scrapers the
+// LeapTerm names) reach scoring, whose API has no authentication. It runs
+// last, so that a peer the API server refuses holds back no workload, only
+// this policy, and says why in status.
+func (r *LeapTermReconciler) reconcileScoringAccess(ctx context.Context, a applier, t *v1alpha1.LeapTerm) error {
+	_, err := apply(ctx, a, key(t, build.NamesOf(t).Component(build.Scoring)), &networkingv1.NetworkPolicy{},
+		build.ScoringNetworkPolicy(t), networkingv1ac.ExtractNetworkPolicy)
+	return err
+}

@@ -146,6 +146,10 @@ breaks:
 - {name: reading-week, start: "2026-11-09", end: "2026-11-13"}
 attendance: {enabled: true}
 portal: {replicas: 2, ingress: {host: leap.example.ac.uk}}
+telemetry:
+  metricsFrom:
+  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
+    podSelector: {matchExpressions: [{key: app.kubernetes.io/name, operator: In, values: [prometheus]}]}
 `
 
 // createTerm creates a LeapTerm from a YAML spec in namespace ns.

@@ -384,6 +384,7 @@ func TestDeleteCollectsEverything(t *testing.T) {
 	for _, k := range []string{"Deployment", "ReplicaSet", "Pod", "StatefulSet", "Service", "ConfigMap", "Secret"} {
 		g.Expect(kinds).To(HaveKey(k), "the LeapTerm owns a %s", k)
 	}
+	g.Expect(kinds).To(HaveKeyWithValue("NetworkPolicy", 2), "one for the Managed Redis, one for scoring")
 	terms := &v1alpha1.LeapTermList{}
 	g.Expect(env.k8s.List(ctx, terms, client.InNamespace(samplesNamespace))).To(Succeed())
 
