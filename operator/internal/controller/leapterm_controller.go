@@ -103,10 +103,6 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Not a failure: the cache is a moment behind; look again shortly.
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
-	if errors.Is(err, errStaleStatus) {
-		// Not a failure: the cache is a moment behind; look again shortly.
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
 	var invalid invalidSpecError
 	if errors.As(err, &invalid) {
 		// Retrying cannot help: the spec must change, which queues a new reconcile.
