@@ -1,7 +1,11 @@
 // Package server is the scaffolding every LEAP service shares: an echo v4
 // server with Recover, RequestID, OpenTelemetry, slog JSON request logs,
-// RFC 9457 problem+json errors, Prometheus metrics, /healthz, /readyz and a
-// graceful shutdown.
+// RFC 9457 problem+json errors, /healthz, /readyz, Prometheus metrics on a
+// listener of their own, and a graceful shutdown of both listeners.
+//
+// Metrics are kept off the API's port so that a NetworkPolicy, which
+// chooses ports and not paths, can let a scraper reach the metrics without
+// letting it call the API.
 package server
 
 import (
@@ -38,15 +42,21 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 }
 
-// Server is an echo server with the shared middleware installed.
+// Server is an echo server with the shared middleware installed, and the
+// registry its metrics listener serves.
 type Server struct {
 	Echo     *echo.Echo
 	Registry *prometheus.Registry
+	metrics  http.Handler
 	log      *slog.Logger
 }
 
+// MetricsPath is where the metrics listener serves the registry.
+const MetricsPath = "/metrics"
+
 // probePaths are skipped by tracing and request logs: they are called every
-// few seconds and say nothing about users.
+// few seconds and say nothing about users. /metrics is among them for a
+// caller that mounts MetricsHandler on the API (make run).
 var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // New builds the server of a service.
@@ -131,37 +141,88 @@ func New(o Options) *Server {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})))
-	return &Server{Echo: e, Registry: o.Registry, log: o.Logger}
+	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})
+	return &Server{Echo: e, Registry: o.Registry, metrics: metrics, log: o.Logger}
 }
 
-// Serve serves on l until ctx ends, then drains in-flight requests for up
-// to grace before closing.
-func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
-	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+// MetricsHandler serves the registry in Prometheus's formats. The metrics
+// listener of Serve serves it at MetricsPath; the API does not, unless a
+// caller mounts it there.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
+
+// metricsMux is the metrics listener's handler: GET /metrics, and 404 for
+// anything else.
+func (s *Server) metricsMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+MetricsPath, s.metrics)
+	return mux
+}
+
+// Serve serves the API on api, and the metrics on metrics unless it is nil,
+// until ctx ends or either listener fails. Then it stops accepting on both
+// and drains their in-flight requests for up to grace before closing.
+func (s *Server) Serve(ctx context.Context, api, metrics net.Listener, grace time.Duration) error {
+	type served struct {
+		srv *http.Server
+		l   net.Listener
+	}
+	all := []served{{&http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}, api}}
+	if metrics != nil {
+		all = append(all, served{&http.Server{Handler: s.metricsMux(), ReadHeaderTimeout: 10 * time.Second}, metrics})
+	}
+	done := make(chan error, len(all))
+	for _, sv := range all {
+		go func() {
+			if err := sv.srv.Serve(sv.l); !errors.Is(err, http.ErrServerClosed) {
+				done <- fmt.Errorf("serve %s: %w", sv.l.Addr(), err)
+				return
+			}
+			done <- nil
+		}()
+	}
+	var errs []error
+	running := len(all)
 	select {
-	case err := <-done:
-		return fmt.Errorf("serve %s: %w", l.Addr(), err)
+	case err := <-done: // one listener failed: stop the other too
+		errs = append(errs, err)
+		running--
 	case <-ctx.Done():
 	}
+
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down %s: %w", l.Addr(), err)
+	shutdown := make(chan error, len(all))
+	for _, sv := range all {
+		go func() {
+			if err := sv.srv.Shutdown(shutdownCtx); err != nil {
+				shutdown <- fmt.Errorf("shut down %s: %w", sv.l.Addr(), err)
+				return
+			}
+			shutdown <- nil
+		}()
 	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range all {
+		errs = append(errs, <-shutdown)
 	}
-	return nil
+	for ; running > 0; running-- {
+		errs = append(errs, <-done)
+	}
+	return errors.Join(errs...)
 }
 
-// ListenAndServe listens on addr and serves until ctx ends.
-func (s *Server) ListenAndServe(ctx context.Context, addr string, grace time.Duration) error {
-	l, err := net.Listen("tcp", addr)
+// ListenAndServe listens on apiAddr for the API and on metricsAddr for the
+// metrics (none when metricsAddr is empty), and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, apiAddr, metricsAddr string, grace time.Duration) error {
+	api, err := net.Listen("tcp", apiAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", apiAddr, err)
 	}
-	return s.Serve(ctx, l, grace)
+	var metrics net.Listener
+	if metricsAddr != "" {
+		if metrics, err = net.Listen("tcp", metricsAddr); err != nil {
+			_ = api.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", metricsAddr, err)
+		}
+	}
+	return s.Serve(ctx, api, metrics, grace)
 }

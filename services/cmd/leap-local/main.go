@@ -1,7 +1,8 @@
 // Command leap-local runs the whole product on one machine (`make run`):
-// ingestion and scoring on the ports of DESIGN.md, an embedded Redis unless
-// REDIS_URL is set, the policy from a LeapTerm file re-read when it
-// changes, and a term of demo data loaded through the ingestion API.
+// the portal, ingestion and scoring on the ports of DESIGN.md (each with its
+// /metrics on that port), an embedded Redis unless REDIS_URL is set, the
+// policy from a LeapTerm file re-read when it changes, and a term of demo
+// data loaded through the ingestion API.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/labstack/echo/v4"
 
 	"github.com/leap-dev/leap/services/config"
 	"github.com/leap-dev/leap/services/demo"
@@ -117,10 +119,16 @@ func run(ctx context.Context) error {
 		srv  *server.Server
 		port int
 	}{{ing, ingestPort}, {sco, scoringPort}, {por, portalPort}} {
+		// In a cluster the metrics have a port of their own, so that a
+		// NetworkPolicy can let Prometheus reach them and not scoring's API.
+		// Here everything is on loopback with no policy to serve: each
+		// service's metrics stay at its own URL, and make run opens no
+		// ports beyond the three (9090-9093 are Prometheus's own).
+		s.srv.Echo.GET(server.MetricsPath, echo.WrapHandler(s.srv.MetricsHandler()))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.srv.ListenAndServe(ctx, fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second); err != nil {
+			if err := s.srv.ListenAndServe(ctx, fmt.Sprintf("127.0.0.1:%d", s.port), "", 5*time.Second); err != nil {
 				errs <- err
 			}
 		}()
@@ -183,6 +191,7 @@ LEAP is running on this machine.
   portal     http://127.0.0.1:%[8]d/
   ingestion  http://127.0.0.1:%[1]d   (POST /v1/events, /v1/roster/...; GET /readyz)
   scoring    http://127.0.0.1:%[2]d   (GET /v1/students/{id}/engagement)
+  metrics    http://127.0.0.1:%[8]d/metrics, :%[1]d/metrics, :%[2]d/metrics   (in a cluster: port 9090 of each pod)
   redis      %[3]s
   policy     %[4]s (hash %[5]s; edit the file and every service takes it within a second)
 

@@ -31,8 +31,11 @@ type Common struct {
 	Redis  redis.UniversalClient
 	Policy *policy.Source
 	Tracer trace.TracerProvider
-	Port   int
-	Grace  time.Duration
+	// Port serves the API and the probes; MetricsPort serves /metrics
+	// alone, so a NetworkPolicy can let a scraper in there and nowhere else.
+	Port        int
+	MetricsPort int
+	Grace       time.Duration
 
 	shutdownTracing func(context.Context) error
 }
@@ -52,6 +55,17 @@ func RedisOptions(env *config.Env) store.Options {
 	}
 }
 
+// Ports reads PORT (the API and the probes, default 8080) and METRICS_PORT
+// (Prometheus's /metrics, default 9090), which must differ.
+func Ports(env *config.Env) (api, metrics int) {
+	api = env.Int("PORT", 8080, 1, 65535)
+	metrics = env.Int("METRICS_PORT", 9090, 1, 65535)
+	if api == metrics {
+		env.Fail(fmt.Errorf("METRICS_PORT=%d: the same as PORT; metrics are served on a port of their own", metrics))
+	}
+	return api, metrics
+}
+
 // LogLevel reads LOG_LEVEL (debug, info, warn, error).
 func LogLevel(env *config.Env) slog.Level {
 	var l slog.Level
@@ -66,7 +80,7 @@ func LogLevel(env *config.Env) slog.Level {
 func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 	c := &Common{Name: name}
 	c.Log = telemetry.Logger(os.Stdout, name, LogLevel(env))
-	c.Port = env.Int("PORT", 8080, 1, 65535)
+	c.Port, c.MetricsPort = Ports(env)
 	c.Grace = env.Duration("SHUTDOWN_GRACE", 20*time.Second, 0, 5*time.Minute)
 	policyFile := env.Required("LEAP_POLICY_FILE", "the policy file: the ConfigMap's policy.json, or a LeapTerm YAML file")
 	redisOpts := RedisOptions(env)
@@ -85,7 +99,7 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 		return nil, err
 	}
 	go c.Policy.Watch(ctx, 2*time.Second)
-	c.Log.Info("starting", "policy", c.Policy.Current().Hash, "leapTerm", c.Policy.Current().Doc.LeapTerm, "port", c.Port)
+	c.Log.Info("starting", "policy", c.Policy.Current().Hash, "leapTerm", c.Policy.Current().Doc.LeapTerm, "port", c.Port, "metricsPort", c.MetricsPort)
 	return c, nil
 }
 
@@ -106,7 +120,7 @@ func (c *Common) Server() *server.Server {
 
 // Run serves until ctx ends, then shuts down in order.
 func (c *Common) Run(ctx context.Context, s *server.Server) error {
-	err := s.ListenAndServe(ctx, fmt.Sprintf(":%d", c.Port), c.Grace)
+	err := s.ListenAndServe(ctx, fmt.Sprintf(":%d", c.Port), fmt.Sprintf(":%d", c.MetricsPort), c.Grace)
 	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if c.shutdownTracing != nil {
