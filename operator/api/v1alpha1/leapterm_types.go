@@ -425,13 +425,13 @@ type Telemetry struct {
 	// +kubebuilder:validation:MaxLength=6
 	// +optional
 	SamplingRatio string `json:"samplingRatio,omitempty"`
-	// MetricsFrom are the peers, such as Prometheus, that may reach the
-	// scoring pods besides the portal. The operator's NetworkPolicy lets
-	// only the portal call scoring, and /metrics is served on the same
-	// port as scoring's API, so a peer listed here can call that API too.
-	// Ingestion and the portal are open to everyone and need no entry.
-	// Empty: scoring's metrics cannot be scraped where NetworkPolicies
-	// are enforced.
+	// MetricsFrom are the peers, such as Prometheus, that may scrape the
+	// scoring pods. The operator's NetworkPolicy lets only the portal call
+	// scoring's API (port 8080); a peer listed here reaches the metrics
+	// port (9090, named "metrics", serving /metrics alone) and nothing
+	// else, so it cannot call that API. Ingestion and the portal are open
+	// to everyone and need no entry. Empty: scoring's metrics cannot be
+	// scraped where NetworkPolicies are enforced.
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:XValidation:rule="self.all(p, has(p.ipBlock) != (has(p.podSelector) || has(p.namespaceSelector)))",message="each metricsFrom peer names either an ipBlock, or a podSelector and/or a namespaceSelector"
 	// +listType=atomic

@@ -43,10 +43,21 @@ const (
 
 // Ports.
 const (
-	// HTTPPort is where every service listens inside its pod.
+	// HTTPPort is where every service serves its API and probes inside
+	// its pod.
 	HTTPPort = 8080
 	// ServicePort is the port of each service's Service.
 	ServicePort = 80
+	// MetricsPort is where every service serves /metrics alone, inside its
+	// pod and on its Service (port name PortNameMetrics), so that a
+	// NetworkPolicy can admit scrapers there without admitting them to the
+	// API.
+	MetricsPort = 9090
+	// PortNameHTTP and PortNameMetrics name the ports of the service
+	// containers and Services; a ServiceMonitor or PodMonitor selects
+	// "metrics".
+	PortNameHTTP    = "http"
+	PortNameMetrics = "metrics"
 	// RedisPort is the port of the Managed Redis.
 	RedisPort = 6379
 )

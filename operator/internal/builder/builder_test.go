@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -435,15 +436,81 @@ func TestNetworkPoliciesSelectTheRightPods(t *testing.T) {
 	}
 }
 
+// containerPorts are the ports of component c's container by name, and
+// the values of its environment variables.
+func containerPorts(term *v1alpha1.LeapTerm, c string) (ports map[string]int32, env map[string]string) {
+	container := ServiceDeployment(term, c, images, "h").Spec.Template.Spec.Containers[0]
+	ports, env = map[string]int32{}, map[string]string{}
+	for _, p := range container.Ports {
+		if *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		ports[*p.Name] = *p.ContainerPort
+	}
+	for _, e := range container.Env {
+		if e.Value != nil {
+			env[*e.Name] = *e.Value
+		}
+	}
+	return ports, env
+}
+
+// Every service's container declares the API's port and the metrics port
+// it is told to listen on, and its Service exposes both by name, so that a
+// ServiceMonitor can select "metrics".
+func TestServicesExposeAPIAndMetricsPorts(t *testing.T) {
+	term := leapTerm()
+	for _, c := range Services {
+		ports, env := containerPorts(term, c)
+		want := map[string]int32{"http": 8080, "metrics": 9090}
+		if !equality.Semantic.DeepEqual(ports, want) {
+			t.Errorf("%s: container ports %v, want %v", c, ports, want)
+		}
+		if env["PORT"] != "8080" || env["METRICS_PORT"] != "9090" {
+			t.Errorf("%s: PORT=%q METRICS_PORT=%q, not the container's ports", c, env["PORT"], env["METRICS_PORT"])
+		}
+		got := map[string]string{}
+		for _, p := range Service(term, c).Spec.Ports {
+			got[*p.Name] = fmt.Sprintf("%d->%s/%s", *p.Port, p.TargetPort.String(), *p.Protocol)
+		}
+		if want := map[string]string{"http": "80->http/TCP", "metrics": "9090->metrics/TCP"}; !equality.Semantic.DeepEqual(got, want) {
+			t.Errorf("%s: Service ports %v, want %v", c, got, want)
+		}
+		probe := ServiceDeployment(term, c, images, "h").Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet
+		if probe.Port.String() != "http" {
+			t.Errorf("%s: readiness probe on %s, not the API's port where /readyz is served", c, probe.Port.String())
+		}
+	}
+	if got := Service(term, Redis).Spec.Ports; len(got) != 1 || *got[0].Name != Redis {
+		t.Errorf("the Redis Service exposes %+v", got)
+	}
+}
+
+// policyPorts are the TCP ports a NetworkPolicy rule opens.
+func policyPorts(t *testing.T, r networkingv1ac.NetworkPolicyIngressRuleApplyConfiguration) []int {
+	t.Helper()
+	var out []int
+	for _, p := range r.Ports {
+		if *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
+			t.Errorf("rule port %+v: want one TCP port", p)
+		}
+		out = append(out, p.Port.IntValue())
+	}
+	return out
+}
+
 func TestScoringIsReachableOnItsHTTPPortOnly(t *testing.T) {
 	term := leapTerm()
-	ports := ScoringNetworkPolicy(term).Spec.Ingress[0].Ports
-	container := ServiceDeployment(term, Scoring, images, "h").Spec.Template.Spec.Containers[0].Ports[0]
-	if len(ports) != 1 || *ports[0].Protocol != corev1.ProtocolTCP || ports[0].Port.IntValue() != int(*container.ContainerPort) {
-		t.Errorf("ports %+v, want TCP %d, the container's", ports, *container.ContainerPort)
+	rules := ScoringNetworkPolicy(term).Spec.Ingress
+	ports, _ := containerPorts(term, Scoring)
+	if len(rules) != 1 {
+		t.Fatalf("rules %+v, want the portal's alone", rules)
 	}
-	if svc := Service(term, Scoring).Spec.Ports[0]; svc.TargetPort.String() != *container.Name {
-		t.Errorf("the Service targets %s, not the port the policy opens", svc.TargetPort.String())
+	if got := policyPorts(t, rules[0]); len(got) != 1 || got[0] != int(ports["http"]) {
+		t.Errorf("the portal is let in on %v, want the API's port %d alone (not the metrics port)", got, ports["http"])
+	}
+	if svc := Service(term, Scoring).Spec.Ports[0]; *svc.Name != "http" || svc.TargetPort.String() != "http" {
+		t.Errorf("the Service's API port targets %s, not the port the policy opens", svc.TargetPort.String())
 	}
 }
 
@@ -468,8 +535,12 @@ func TestScoringMetricsScrapersAreLetIn(t *testing.T) {
 		t.Error("the first rule no longer admits the portal")
 	}
 	scrapers := rules[1]
-	if rules[1].Ports[0].Port.IntValue() != HTTPPort {
-		t.Errorf("scrapers let in on %v, not where /metrics is served", rules[1].Ports[0].Port)
+	ports, _ := containerPorts(term, Scoring)
+	if got := policyPorts(t, scrapers); len(got) != 1 || got[0] != int(ports["metrics"]) {
+		t.Errorf("scrapers let in on %v, want the metrics port %d alone: on the API's port they could call scoring", got, ports["metrics"])
+	}
+	if got := policyPorts(t, rules[0]); len(got) != 1 || got[0] != int(ports["http"]) {
+		t.Errorf("with scrapers listed, the portal is let in on %v, want the API's port alone", got)
 	}
 	if len(scrapers.From) != 3 {
 		t.Fatalf("peers %+v", scrapers.From)

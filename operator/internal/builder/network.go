@@ -28,7 +28,7 @@ func PortalIngress(t *v1alpha1.LeapTerm) *networkingv1ac.IngressApplyConfigurati
 				WithPathType(pathType).
 				WithBackend(networkingv1ac.IngressBackend().WithService(networkingv1ac.IngressServiceBackend().
 					WithName(NamesOf(t).Component(Portal)).
-					WithPort(networkingv1ac.ServiceBackendPort().WithName("http")))))))
+					WithPort(networkingv1ac.ServiceBackendPort().WithName(PortNameHTTP)))))))
 	if in.ClassName != nil {
 		spec.WithIngressClassName(*in.ClassName)
 	}
@@ -74,15 +74,15 @@ func RedisNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApply
 }
 
 // ScoringNetworkPolicy lets only the portal pods of t call the scoring
-// pods, whose API has no authentication of its own. Peers listed in
-// spec.telemetry.metricsFrom (Prometheus) are let in on the same port,
-// since /metrics, /healthz and /readyz are served there too: a NetworkPolicy
-// chooses ports, not paths. Probes need no rule: they come from the kubelet
-// on the pod's node, which the common CNIs (Calico, Cilium, Antrea,
-// OVN-Kubernetes) admit whatever the policies say.
+// pods, whose API has no authentication of its own, on the API's port.
+// Peers listed in spec.telemetry.metricsFrom (Prometheus) are let in on the
+// metrics port alone, where nothing but /metrics is served: a NetworkPolicy
+// chooses ports, not paths, so the two never share one. Probes need no rule:
+// they come from the kubelet on the pod's node, which the common CNIs
+// (Calico, Cilium, Antrea, OVN-Kubernetes) admit whatever the policies say.
 func ScoringNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApplyConfiguration {
-	port := func() *networkingv1ac.NetworkPolicyPortApplyConfiguration {
-		return networkingv1ac.NetworkPolicyPort().WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(HTTPPort))
+	port := func(n int32) *networkingv1ac.NetworkPolicyPortApplyConfiguration {
+		return networkingv1ac.NetworkPolicyPort().WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(n))
 	}
 	spec := networkingv1ac.NetworkPolicySpec().
 		WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Scoring))).
@@ -90,13 +90,13 @@ func ScoringNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApp
 		WithIngress(networkingv1ac.NetworkPolicyIngressRule().
 			WithFrom(networkingv1ac.NetworkPolicyPeer().
 				WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Portal)))).
-			WithPorts(port()))
+			WithPorts(port(HTTPPort)))
 	if tel := t.Spec.Telemetry; tel != nil && len(tel.MetricsFrom) > 0 {
 		from := make([]*networkingv1ac.NetworkPolicyPeerApplyConfiguration, 0, len(tel.MetricsFrom))
 		for _, p := range tel.MetricsFrom {
 			from = append(from, peer(p))
 		}
-		spec.WithIngress(networkingv1ac.NetworkPolicyIngressRule().WithFrom(from...).WithPorts(port()))
+		spec.WithIngress(networkingv1ac.NetworkPolicyIngressRule().WithFrom(from...).WithPorts(port(MetricsPort)))
 	}
 	return networkingv1ac.NetworkPolicy(NamesOf(t).Component(Scoring), t.Namespace).
 		WithLabels(Labels(t, Scoring)).

@@ -100,7 +100,7 @@ func restrictedContainer() *corev1ac.SecurityContextApplyConfiguration {
 
 func httpProbe(path string, period, failures int32) *corev1ac.ProbeApplyConfiguration {
 	return corev1ac.Probe().
-		WithHTTPGet(corev1ac.HTTPGetAction().WithPath(path).WithPort(intstr.FromString("http")).WithScheme(corev1.URISchemeHTTP)).
+		WithHTTPGet(corev1ac.HTTPGetAction().WithPath(path).WithPort(intstr.FromString(PortNameHTTP)).WithScheme(corev1.URISchemeHTTP)).
 		WithPeriodSeconds(period).
 		WithTimeoutSeconds(2).
 		WithFailureThreshold(failures)
@@ -205,6 +205,7 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 
 	env := []*corev1ac.EnvVarApplyConfiguration{
 		corev1ac.EnvVar().WithName("PORT").WithValue(fmt.Sprint(HTTPPort)),
+		corev1ac.EnvVar().WithName("METRICS_PORT").WithValue(fmt.Sprint(MetricsPort)),
 		corev1ac.EnvVar().WithName(EnvPolicyFile).WithValue(PolicyDir + "/" + policy.FileName),
 	}
 	env = append(env, redisEnv(t)...)
@@ -254,7 +255,9 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 			WithName(c).
 			WithImage(image).
 			WithImagePullPolicy(corev1.PullIfNotPresent).
-			WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(HTTPPort).WithProtocol(corev1.ProtocolTCP)).
+			WithPorts(
+				corev1ac.ContainerPort().WithName(PortNameHTTP).WithContainerPort(HTTPPort).WithProtocol(corev1.ProtocolTCP),
+				corev1ac.ContainerPort().WithName(PortNameMetrics).WithContainerPort(MetricsPort).WithProtocol(corev1.ProtocolTCP)).
 			WithEnv(env...).
 			WithVolumeMounts(mounts...).
 			WithResources(resources(spec.Resources, defaultResources("100m", "128Mi", "512Mi"))).
@@ -342,15 +345,16 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 						WithReadinessProbe(exec("sh", "-c", `redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG`))))))
 }
 
-// Service exposes component c of t inside the cluster.
+// Service exposes component c of t inside the cluster: a service's API on
+// port 80 ("http") and its metrics on 9090 ("metrics"), Redis on its own
+// port.
 func Service(t *v1alpha1.LeapTerm, c string) *corev1ac.ServiceApplyConfiguration {
-	port, target := int32(ServicePort), intstr.FromString("http")
-	if c == Redis {
-		port, target = RedisPort, intstr.FromString(Redis)
+	port := func(name string, port int32) *corev1ac.ServicePortApplyConfiguration {
+		return corev1ac.ServicePort().WithName(name).WithPort(port).WithTargetPort(intstr.FromString(name)).WithProtocol(corev1.ProtocolTCP)
 	}
-	name := "http"
+	ports := []*corev1ac.ServicePortApplyConfiguration{port(PortNameHTTP, ServicePort), port(PortNameMetrics, MetricsPort)}
 	if c == Redis {
-		name = Redis
+		ports = []*corev1ac.ServicePortApplyConfiguration{port(Redis, RedisPort)}
 	}
 	return corev1ac.Service(NamesOf(t).Component(c), t.Namespace).
 		WithLabels(Labels(t, c)).
@@ -358,7 +362,7 @@ func Service(t *v1alpha1.LeapTerm, c string) *corev1ac.ServiceApplyConfiguration
 		WithSpec(corev1ac.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
 			WithSelector(SelectorLabels(t, c)).
-			WithPorts(corev1ac.ServicePort().WithName(name).WithPort(port).WithTargetPort(target).WithProtocol(corev1.ProtocolTCP)))
+			WithPorts(ports...))
 }
 
 // defaultSamplingRatio is the share of traces sampled when the LeapTerm

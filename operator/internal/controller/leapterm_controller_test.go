@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -401,8 +402,6 @@ redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topolog
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 
-// TestPeriodFollowsTheClock drives an injected clock across term, break and
-// vacation boundaries; days begin at midnight in the LeapTerm's timezone.
 // TestNetworkPoliciesGuardScoringAndRedis checks the policies as the API
 // server stored them, and that moving to an External Redis removes the
 // Redis policy with the Redis it guarded, leaving scoring's.
@@ -424,9 +423,23 @@ func TestNetworkPoliciesGuardScoringAndRedis(t *testing.T) {
 	g.Expect(portal.From[0].NamespaceSelector).To(BeNil())
 	g.Expect(portal.Ports).To(HaveLen(1))
 	g.Expect(portal.Ports[0].Port.IntValue()).To(Equal(build.HTTPPort))
+	// Scrapers reach the metrics port alone: on the API's port they could
+	// call scoring.
 	scrapers := scoring.Spec.Ingress[1]
 	g.Expect(scrapers.From[0].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "monitoring"))
-	g.Expect(scrapers.Ports[0].Port.IntValue()).To(Equal(build.HTTPPort))
+	g.Expect(scrapers.Ports).To(HaveLen(1))
+	g.Expect(scrapers.Ports[0].Port.IntValue()).To(Equal(build.MetricsPort))
+	// ...which the scoring pods declare and their Service exposes by name,
+	// for a ServiceMonitor to select.
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.Component(build.Scoring)}}
+	get(g, svc)
+	g.Expect(svc.Spec.Ports).To(ContainElement(And(
+		HaveField("Name", build.PortNameMetrics), HaveField("Port", int32(build.MetricsPort)),
+		HaveField("TargetPort", intstr.FromString(build.PortNameMetrics)))))
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.Component(build.Scoring)}}
+	get(g, deploy)
+	g.Expect(deploy.Spec.Template.Spec.Containers[0].Ports).To(ContainElement(And(
+		HaveField("Name", build.PortNameMetrics), HaveField("ContainerPort", int32(build.MetricsPort)))))
 
 	redis := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.Component(build.Redis)}}
 	get(g, redis)
@@ -452,6 +465,8 @@ func TestNetworkPoliciesGuardScoringAndRedis(t *testing.T) {
 	g.Expect(scoring.Spec.Ingress).To(HaveLen(1))
 }
 
+// TestPeriodFollowsTheClock drives an injected clock across term, break and
+// vacation boundaries; days begin at midnight in the LeapTerm's timezone.
 func TestPeriodFollowsTheClock(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
