@@ -49,8 +49,8 @@ func VersionKey(id string) string { return studentTag(id) + ":v" }
 // SourcesKey holds, per source system, when it last sent an event.
 const SourcesKey = "leap:sources"
 
-// recordScript counts a group of events of one student on one day, each
-// exactly once, atomically with the record of their ids: a retried or
+// recordScript counts groups of events, each one student on one day, each
+// event exactly once, atomically with the record of their ids: a retried or
 // concurrently repeated batch can never count twice, and nothing is ever
 // half-written. It is plain Lua, so both redis-server and the embedded
 // Redis of `make run` run it.
@@ -95,14 +95,22 @@ func (r Recorder) now() time.Time {
 	return r.Now()
 }
 
+// groupsPerCall bounds the student-days one script call counts: enough to
+// make the per-call cost small, few enough that one call holds Redis for
+// well under a millisecond.
+const groupsPerCall = 64
+
 // Record counts events and returns one outcome per event, in order. Events
-// are grouped by student and day, one script call per group, pipelined.
+// are grouped by student and day; groups go to Redis in script calls of up
+// to groupsPerCall, all pipelined. On a Cluster one call holds only groups
+// whose keys share a slot.
 func (r Recorder) Record(ctx context.Context, events []Event) ([]Outcome, error) {
 	type group struct {
 		student string
 		day     calendar.Day
-		args    []any
+		pairs   []any
 		index   []int
+		ttl     int64
 	}
 	groups := map[string]*group{}
 	var order []*group
@@ -113,26 +121,60 @@ func (r Recorder) Record(ctx context.Context, events []Event) ([]Outcome, error)
 			// Ids live at least Retention from now, so a backfill of old
 			// days resent within that time still counts once.
 			ttl := max(e.Day.Start(time.UTC).Add(24*time.Hour+r.Retention).Sub(r.now()), r.Retention, time.Hour)
-			g = &group{student: e.Student, day: e.Day, args: []any{strconv.Itoa(e.Day.Day), int64(ttl.Seconds())}}
+			g = &group{student: e.Student, day: e.Day, ttl: int64(ttl.Seconds())}
 			groups[k] = g
 			order = append(order, g)
 		}
-		g.args = append(g.args, e.ID, e.Activity+1)
+		g.pairs = append(g.pairs, e.ID, e.Activity+1)
 		g.index = append(g.index, i)
 	}
 
-	pipe := r.Client.Pipeline()
-	cmds := make([]*redis.Cmd, len(order))
-	for i, g := range order {
-		keys := []string{ProfileKey(g.student), EventIDsKey(g.student, g.day), CountsKey(g.student, g.day), VersionKey(g.student)}
-		cmds[i] = recordScript.EvalSha(ctx, pipe, keys, g.args...)
+	// Calls: groups in order, split by slot on a Cluster.
+	type call struct {
+		groups []*group
+		keys   []string
+		args   []any
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+	_, cluster := r.Client.(*redis.ClusterClient)
+	open := map[uint16]*call{}
+	var calls []*call
+	for _, g := range order {
+		var slot uint16
+		if cluster {
+			slot = Slot(g.student)
+		}
+		c := open[slot]
+		if c == nil || len(c.groups) == groupsPerCall {
+			c = &call{}
+			open[slot] = c
+			calls = append(calls, c)
+		}
+		c.groups = append(c.groups, g)
+		c.keys = append(c.keys, ProfileKey(g.student), EventIDsKey(g.student, g.day), CountsKey(g.student, g.day), VersionKey(g.student))
+		c.args = append(c.args, strconv.Itoa(g.day.Day), g.ttl, len(g.index))
+		c.args = append(c.args, g.pairs...)
+	}
+
+	cmds := make([]*redis.Cmd, len(calls))
+	send := func(which []int) error {
+		pipe := r.Client.Pipeline()
+		for _, i := range which {
+			cmds[i] = recordScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	all := make([]int, len(calls))
+	for i := range all {
+		all[i] = i
+	}
+	if err := send(all); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return nil, fmt.Errorf("record events: %w", err)
 	}
 	// Scripts unknown to this Redis (first use, or after a restart) are
-	// loaded once and the affected groups sent again; ids already counted
-	// come back as duplicates, so nothing counts twice.
+	// loaded and the affected calls sent again; ids already counted come
+	// back as duplicates, so nothing counts twice. On a Cluster each
+	// master loads it when first asked.
 	var retry []int
 	for i, c := range cmds {
 		if err := c.Err(); err != nil {
@@ -143,41 +185,61 @@ func (r Recorder) Record(ctx context.Context, events []Event) ([]Outcome, error)
 		}
 	}
 	if len(retry) > 0 {
-		if err := recordScript.Load(ctx, r.Client).Err(); err != nil {
-			return nil, fmt.Errorf("load record script: %w", err)
+		if err := loadScript(ctx, r.Client); err != nil {
+			return nil, err
 		}
-		pipe := r.Client.Pipeline()
-		for _, i := range retry {
-			g := order[i]
-			keys := []string{ProfileKey(g.student), EventIDsKey(g.student, g.day), CountsKey(g.student, g.day), VersionKey(g.student)}
-			cmds[i] = recordScript.EvalSha(ctx, pipe, keys, g.args...)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := send(retry); err != nil {
 			return nil, fmt.Errorf("record events: %w", err)
 		}
 	}
 
 	out := make([]Outcome, len(events))
-	for gi, g := range order {
-		res, err := cmds[gi].Int64Slice()
+	for ci, c := range calls {
+		res, err := cmds[ci].Slice()
 		if err != nil {
 			return nil, fmt.Errorf("record events: %w", err)
 		}
-		if len(res) == 1 && res[0] == -1 {
-			for _, i := range g.index {
-				out[i] = UnknownStudent
-			}
-			continue
+		if len(res) != len(c.groups) {
+			return nil, fmt.Errorf("record events: %d answers for %d groups", len(res), len(c.groups))
 		}
-		for j, i := range g.index {
-			if res[j] == 1 {
-				out[i] = Counted
-			} else {
-				out[i] = Duplicate
+		for gi, g := range c.groups {
+			got, _ := res[gi].([]any)
+			if len(got) == 1 && got[0] == int64(-1) {
+				for _, i := range g.index {
+					out[i] = UnknownStudent
+				}
+				continue
+			}
+			if len(got) != len(g.index) {
+				return nil, fmt.Errorf("record events: %d answers for %d events", len(got), len(g.index))
+			}
+			for j, i := range g.index {
+				if got[j] == int64(1) {
+					out[i] = Counted
+				} else {
+					out[i] = Duplicate
+				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// loadScript loads the count script: on every master of a Cluster, since
+// each runs the calls for its own slots.
+func loadScript(ctx context.Context, c redis.UniversalClient) error {
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return recordScript.Load(ctx, m).Err()
+		})
+	} else {
+		err = recordScript.Load(ctx, c).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("load record script: %w", err)
+	}
+	return nil
 }
 
 // StudentCounts reads a student's counts for the days from..to.
