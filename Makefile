@@ -49,7 +49,7 @@ help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the product locally: ingestion and scoring, embedded Redis, demo data (LEAP_TERM_FILE, REDIS_URL to change).
+run: ## Run the product locally: the portal, ingestion and scoring, embedded Redis, demo data and logins (LEAP_TERM_FILE, REDIS_URL, PORTAL_OIDC_* to change).
 	go run ./services/cmd/leap-local
 
 .PHONY: run-cluster
