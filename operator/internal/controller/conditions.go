@@ -35,6 +35,18 @@ const (
 	ReasonPausedByAnnotation = "PausedByAnnotation"
 )
 
+// Event reasons for the portal's sign-in, which no condition's status
+// carries: a portal nobody can sign in to still serves ingestion and scoring,
+// so PortalReady follows the rollout and says so in its message.
+const (
+	ReasonNoSignIn         = "NoSignIn"
+	ReasonSignInConfigured = "SignInConfigured"
+)
+
+// noSignInMessage ends PortalReady's message while the LeapTerm sets
+// neither way of signing in to the portal.
+const noSignInMessage = "nobody can sign in: set spec.portal.oidc for the university's single sign-on, or spec.portal.localAccounts: true"
+
 // componentCondition is the condition type of each service component.
 var componentCondition = map[string]string{
 	"ingestion": ConditionIngestionReady,

@@ -216,8 +216,9 @@ func (r *LeapTermReconciler) patchStatus(ctx context.Context, term *v1alpha1.Lea
 // errStaleStatus reports a status computed from an out-of-date LeapTerm.
 var errStaleStatus = errors.New("status computed from a stale LeapTerm")
 
-// recordTransitions emits one Event per condition whose status changed, and
-// one when the period changed: events on transitions, never on every loop.
+// recordTransitions emits one Event per condition whose status changed, one
+// when the portal's sign-in comes or goes, and one when the period changed:
+// events on transitions, never on every loop.
 func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *v1alpha1.LeapTermStatus) {
 	if r.Recorder == nil {
 		return
@@ -236,6 +237,16 @@ func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *
 			kind = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(term, nil, kind, c.Reason, "Reconcile", "%s is %s: %s", c.Type, c.Status, c.Message)
+	}
+	// PortalReady keeps the rollout's status when nobody can sign in, so
+	// the condition loop above does not see this change: announce it here.
+	switch was, is := reportsNoSignIn(before), reportsNoSignIn(&term.Status); {
+	case is && !was:
+		r.Recorder.Eventf(term, nil, corev1.EventTypeWarning, ReasonNoSignIn, "Reconcile",
+			"no sign-in configured for the portal; %s", noSignInMessage)
+	case was && !is:
+		r.Recorder.Eventf(term, nil, corev1.EventTypeNormal, ReasonSignInConfigured, "Reconcile",
+			"the portal has a way to sign in now")
 	}
 	if before.Period != term.Status.Period && term.Status.Period != "" {
 		r.Recorder.Eventf(term, nil, corev1.EventTypeNormal, "PeriodChanged", "Reconcile",

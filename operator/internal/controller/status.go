@@ -59,6 +59,9 @@ func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapT
 			return fmt.Errorf("get Deployment %s: %w", n.Component(c), err)
 		}
 		st, ok, msg := deploymentState(d)
+		if c == build.Portal && !signInConfigured(t) {
+			msg += "; " + noSignInMessage
+		}
 		switch c {
 		case build.Ingestion:
 			t.Status.Ingestion = st
@@ -93,6 +96,19 @@ func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapT
 		set(ConditionReady, false, ReasonComponentsNotReady, msg)
 	}
 	return nil
+}
+
+// signInConfigured tells whether anyone can sign in to the LeapTerm's portal.
+func signInConfigured(t *v1alpha1.LeapTerm) bool {
+	return t.Spec.Portal.OIDC != nil || t.Spec.Portal.LocalAccountsEnabled()
+}
+
+// reportsNoSignIn tells whether a status says that nobody can sign in to the
+// portal. Status is the record of what was last reported, so comparing it
+// before and after a reconcile finds the transitions.
+func reportsNoSignIn(s *v1alpha1.LeapTermStatus) bool {
+	c := meta.FindStatusCondition(s.Conditions, ConditionPortalReady)
+	return c != nil && strings.HasSuffix(c.Message, noSignInMessage)
 }
 
 func client404(err error) error {
