@@ -20,6 +20,7 @@ func run(ctx context.Context) error {
 	scoringURL := env.Required("SCORING_URL", "the scoring service's base URL, such as http://leap-scoring")
 	usersFile := env.String("PORTAL_USERS_FILE", "")
 	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", false)
+	cacheMB := env.Int("PORTAL_PAGE_CACHE_MB", portal.DefaultPageCacheBytes>>20, 0, 4096)
 	sso := portal.OIDCFromEnv(env)
 	secure := env.Bool("PORTAL_SECURE_COOKIES", true)
 	services, err := portal.ParseReferralServices(env.String("PORTAL_REFERRAL_SERVICES", ""))
@@ -59,7 +60,10 @@ func run(ctx context.Context) error {
 	}
 	s := c.Server()
 	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, OIDC: sso, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer,
-		ReferralServices: services}
+		ReferralServices: services, PageCacheBytes: cacheMB << 20}
+	if cacheMB == 0 {
+		p.PageCacheBytes = -1 // off
+	}
 	if err := p.Register(s.Echo); err != nil {
 		return err
 	}
