@@ -48,6 +48,12 @@ var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 // one source.
 const AnySource = "*"
 
+// RosterSource is the student records system: its token alone may change
+// the roster (students, staff and their roles, personal tutors), since the
+// roster decides who may see whom. An event source's token is refused
+// there.
+const RosterSource = "roster"
+
 // Service is the ingestion service.
 type Service struct {
 	Redis  redis.UniversalClient
@@ -103,9 +109,10 @@ func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
 	reg.MustRegister(s.events)
 	g := e.Group("/v1", s.authenticate)
 	g.POST("/events", s.postEvents)
-	g.POST("/roster/students", s.postStudents)
-	g.POST("/roster/staff", s.postStaff)
-	g.POST("/roster/tutors", s.postTutors)
+	r := g.Group("/roster", rosterOnly)
+	r.POST("/students", s.postStudents)
+	r.POST("/staff", s.postStaff)
+	r.POST("/tutors", s.postTutors)
 	s.registerXAPI(e, reg)
 	e.GET("/v1/policy", func(c echo.Context) error { return c.JSON(http.StatusOK, PolicyInfo(s.Policy.Current())) })
 }
@@ -127,6 +134,17 @@ func (s *Service) sourceOf(got string) string {
 		}
 	}
 	return source
+}
+
+// rosterOnly admits the roster source's token (and the demo's any-source
+// token) to the roster routes.
+func rosterOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if src := c.Get("source").(string); src != RosterSource && src != AnySource {
+			return server.Problemf(http.StatusForbidden, "Forbidden", "the token of source %q may send events only; the roster takes the %q token", src, RosterSource)
+		}
+		return next(c)
+	}
 }
 
 // authenticate admits a request with a known bearer token.

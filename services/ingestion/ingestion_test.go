@@ -28,7 +28,10 @@ import (
 // now is inside the autumn term of the typical sample (2026-10-05..12-11).
 var now = time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC)
 
-const token = "test-token-moodle"
+const (
+	token       = "test-token-moodle"
+	rosterToken = "test-token-roster"
+)
 
 type fixture struct {
 	url   string
@@ -60,7 +63,7 @@ func start(t testing.TB, pol *policy.Source) *fixture {
 	rdb := r.Client(t)
 	svc := &Service{
 		Redis: rdb, Policy: pol, MaxBodyBytes: 1 << 20, Now: func() time.Time { return now },
-		Tokens: map[string]string{token: "moodle", "attendance-token": "attendance", "demo-token": AnySource},
+		Tokens: map[string]string{token: "moodle", "attendance-token": "attendance", "demo-token": AnySource, rosterToken: RosterSource},
 	}
 	srv := server.New(server.Options{Name: "ingestion", Logger: slog.New(slog.DiscardHandler)})
 	svc.Register(srv.Echo, srv.Registry)
@@ -78,7 +81,7 @@ s2,Ben,Maths,BSc Mathematics,2,ug,PT,false
 s3,Cai,History,PhD History,1,PGR,FT,false
 `
 	var a RosterAnswer
-	f.post(t, "/v1/roster/students", "text/csv", token, students, http.StatusOK, &a)
+	f.post(t, "/v1/roster/students", "text/csv", rosterToken, students, http.StatusOK, &a)
 	if a.Accepted != 3 || len(a.Rejected) != 0 {
 		t.Fatalf("roster: %+v", a)
 	}
@@ -293,6 +296,34 @@ func TestRedisDownThenBack(t *testing.T) {
 	}
 }
 
+// TestRosterTakesOnlyTheRosterToken: an event source's token cannot change
+// the roster, which decides who may see whom: each route answers 403 and
+// nothing changes.
+func TestRosterTakesOnlyTheRosterToken(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	ctx := context.Background()
+	var a RosterAnswer
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, `[{"id":"t1","name":"Dr T","department":"Maths","role":"tutor"}]`, http.StatusOK, &a)
+	for path, body := range map[string]string{
+		"/v1/roster/staff":    `[{"id":"t1","name":"Dr T","department":"Maths","role":"leap-team"}]`,
+		"/v1/roster/students": `[{"id":"s99","name":"New","department":"Maths","course":"C","year":1,"level":"UG","mode":"FT"}]`,
+		"/v1/roster/tutors":   `[{"staff":"t1","student":"s2"}]`,
+	} {
+		for _, tok := range []string{token, "attendance-token"} {
+			f.post(t, path, "application/json", tok, body, http.StatusForbidden, nil)
+		}
+	}
+	if st, _, err := store.GetStaff(ctx, f.rdb, "t1"); err != nil || st.Role != "tutor" {
+		t.Errorf("an event source's token changed a role: %+v %v", st, err)
+	}
+	if _, ok, _ := store.GetStudent(ctx, f.rdb, "s99"); ok {
+		t.Error("an event source's token added a student")
+	}
+	if s, _, _ := store.GetStudent(ctx, f.rdb, "s2"); s.Tutor == "t1" {
+		t.Error("an event source's token assigned a tutor")
+	}
+}
+
 func TestRosterChecksEveryRow(t *testing.T) {
 	f := start(t, loadPolicy(t, ""))
 	body := `[{"id":"s9","name":"Dee","department":"Law","course":"LLB","year":2,"level":"UG","mode":"FT","exchange":true},
@@ -301,7 +332,7 @@ func TestRosterChecksEveryRow(t *testing.T) {
 {"id":"s 12","name":"Gus","department":"Law","course":"LLB","year":1,"level":"UG","mode":"FT"},
 {"id":"s13","name":"Hal","department":"Law","course":"LLB","year":1,"level":"UG","mode":"sometimes"}]`
 	var a RosterAnswer
-	f.post(t, "/v1/roster/students", "application/json", token, body, http.StatusOK, &a)
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, body, http.StatusOK, &a)
 	if a.Accepted != 1 || len(a.Rejected) != 4 {
 		t.Fatalf("%+v", a)
 	}
@@ -309,11 +340,11 @@ func TestRosterChecksEveryRow(t *testing.T) {
 	if err != nil || !ok || !s.Exchange || s.Level != "ug" || s.Year != 2 {
 		t.Errorf("stored %+v %v %v", s, ok, err)
 	}
-	f.post(t, "/v1/roster/staff", "application/json", token, `[{"id":"t1","name":"Dr T","department":"Maths","role":"tutor"},{"id":"t2","name":"X","department":"Maths","role":"dean"}]`, http.StatusOK, &a)
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, `[{"id":"t1","name":"Dr T","department":"Maths","role":"tutor"},{"id":"t2","name":"X","department":"Maths","role":"dean"}]`, http.StatusOK, &a)
 	if a.Accepted != 1 || len(a.Rejected) != 1 {
 		t.Errorf("staff %+v", a)
 	}
-	f.post(t, "/v1/roster/tutors", "text/csv", token, "staff,student\nt1,s1\nt1,ghost\nt9,s2\n", http.StatusOK, &a)
+	f.post(t, "/v1/roster/tutors", "text/csv", rosterToken, "staff,student\nt1,s1\nt1,ghost\nt9,s2\n", http.StatusOK, &a)
 	if a.Accepted != 1 || len(a.Rejected) != 2 || a.Rejected[0].Index != 1 || a.Rejected[1].Index != 2 {
 		t.Errorf("tutors %+v", a)
 	}

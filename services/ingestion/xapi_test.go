@@ -121,7 +121,7 @@ func (f *fixture) withEmails(t testing.TB) {
 	body := `[{"id":"s1","name":"Ada","email":"Ada.Byron@uni.example","department":"Maths","course":"BSc Mathematics","year":1,"level":"UG","mode":"FT"},
 	{"id":"s2","name":"Ben","email":"Ben.Carter@uni.example","department":"Maths","course":"BSc Mathematics","year":2,"level":"UG","mode":"PT"}]`
 	var a RosterAnswer
-	f.post(t, "/v1/roster/students", "application/json", token, body, http.StatusOK, &a)
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, body, http.StatusOK, &a)
 	if a.Accepted != 2 {
 		t.Fatalf("roster %+v", a)
 	}
