@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -115,6 +114,7 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.
 
 // Login limits: attempts per account and per address in a window.
 const (
+	maxUsernameLen  = 128
 	loginWindow     = 15 * time.Minute
 	perAccountLimit = 5
 	perAddressLimit = 20
@@ -136,14 +136,6 @@ func (p *Portal) allowLogin(ctx context.Context, username, addr string) error {
 		return errTooMany
 	}
 	return nil
-}
-
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // sessionRefresh is how often a session's idle expiry is pushed back:
@@ -176,6 +168,20 @@ func (p *Portal) session(c echo.Context) (*Session, error) {
 	if p.now().Sub(s.Created) > absoluteTimeout {
 		_ = p.Redis.Del(ctx, key).Err()
 		return nil, nil
+	}
+	// After a single sign-on the role came from the roster; when the
+	// roster changes it (someone leaves the LEAP team, or leaves), the
+	// session ends rather than keep the old rights for hours.
+	if s.IDToken != "" && s.Role != RoleStudent {
+		role, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "role").Result()
+		gone := errors.Is(err, redis.Nil)
+		if err != nil && !gone {
+			return nil, err
+		}
+		if gone || staffRole(role) != s.Role {
+			_ = p.Redis.Del(ctx, key).Err()
+			return nil, nil
+		}
 	}
 	if ttl.Val() < idleTimeout-sessionRefresh {
 		if err := p.Redis.Expire(ctx, key, idleTimeout).Err(); err != nil {
@@ -271,7 +277,10 @@ func (p *Portal) postLogin(c echo.Context) error {
 	fail := func(msg string) error {
 		return p.loginPage(c, http.StatusUnauthorized, map[string]any{"Error": msg, "Username": username})
 	}
-	if err := p.allowLogin(ctx, username, clientAddr(c.Request())); err != nil {
+	if len(username) > maxUsernameLen {
+		return fail("That username and password do not match.") // and no key named after it
+	}
+	if err := p.allowLogin(ctx, username, c.RealIP()); err != nil {
 		if errors.Is(err, errTooMany) {
 			return fail("Too many attempts. Wait a quarter of an hour and try again.")
 		}
@@ -295,16 +304,28 @@ func (p *Portal) postLogin(c echo.Context) error {
 		}
 	}
 	p.setCookie(c, loginCSRFCookie, "", -1)
+	// A good password clears the account's count of attempts; the
+	// address's stands.
+	if err := p.Redis.Del(ctx, "leap:login:user:"+username).Err(); err != nil {
+		return err
+	}
 	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role})
 }
 
 // startSession signs a person in: a new session id (never one the browser
 // brought), a fresh CSRF token, and the way home.
 func (p *Portal) startSession(c echo.Context, s Session) error {
+	ctx := c.Request().Context()
 	id := randomID()
 	s.CSRF, s.Created = randomID(), p.now()
 	b, _ := json.Marshal(s)
-	if err := p.Redis.Set(c.Request().Context(), sessionKey(id), b, idleTimeout).Err(); err != nil {
+	pipe := p.Redis.Pipeline()
+	// A session the browser still held ends: one browser, one person.
+	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
+		pipe.Del(ctx, sessionKey(old.Value))
+	}
+	pipe.Set(ctx, sessionKey(id), b, idleTimeout)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
 	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))

@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +57,54 @@ func TestSessionIdleExpiry(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	if loc := get(); loc != "/login" {
 		t.Errorf("an expired session was sent to %q, want /login", loc)
+	}
+}
+
+// TestLoginRefusesLongUsernamesAndClearsOnSuccess: a username too long to
+// be anyone's is refused before Redis keeps a key named after it, and a
+// good password clears the account's count of attempts.
+func TestLoginRefusesLongUsernamesAndClearsOnSuccess(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ctx := context.Background()
+	long := strings.Repeat("x", maxUsernameLen+1)
+	if _, code, _ := f.login(t, long, password); code != http.StatusUnauthorized {
+		t.Errorf("a %d-character username: %d, want 401", len(long), code)
+	}
+	if n := f.rdb.Exists(ctx, "leap:login:user:"+long).Val(); n != 0 {
+		t.Error("a key was kept for a username nobody can have")
+	}
+	for range 2 {
+		f.login(t, "s1", "wrong")
+	}
+	if n, _ := f.rdb.Get(ctx, "leap:login:user:s1").Int(); n != 2 {
+		t.Fatalf("attempts counted %d, want 2", n)
+	}
+	if _, code, _ := f.login(t, "s1", password); code != http.StatusOK {
+		t.Fatalf("good password: %d", code)
+	}
+	if n := f.rdb.Exists(ctx, "leap:login:user:s1").Val(); n != 0 {
+		t.Error("a good password left the count of failed attempts")
+	}
+}
+
+// TestMalformedIDNamesNobody: an id no roster can hold is a 404 without a
+// look in Redis and without an audit entry, so it cannot grow the log.
+func TestMalformedIDNamesNobody(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	c, _, _ := f.login(t, "t1", password)
+	ctx := context.Background()
+	before := f.rdb.XLen(ctx, AuditStream).Val()
+	for _, id := range []string{strings.Repeat("a", 65), "s1%20x", "%7Bs1%7D", "s1%0A"} {
+		if code, _ := fetch(t, c, f.url+"/students/"+id); code != http.StatusNotFound {
+			t.Errorf("/students/%s: %d, want 404", id, code)
+		}
+	}
+	if after := f.rdb.XLen(ctx, AuditStream).Val(); after != before {
+		t.Errorf("malformed ids added %d audit entries", after-before)
+	}
+	// A well-formed id of nobody is still an audited refusal.
+	fetch(t, c, f.url+"/students/s9")
+	if after := f.rdb.XLen(ctx, AuditStream).Val(); after != before+1 {
+		t.Errorf("a refusal for a well-formed id: %d audit entries, want 1", after-before)
 	}
 }

@@ -107,11 +107,17 @@ type signOn struct {
 	endSession string
 }
 
+// providerClient reaches the provider when OIDC.HTTPClient is nil: with a
+// timeout, so that a provider that hangs (its keys, say) fails a sign-in
+// rather than holding it for ever.
+var providerClient = &http.Client{Timeout: 10 * time.Second}
+
 func (s *signOn) context(ctx context.Context) context.Context {
-	if s.cfg.HTTPClient == nil {
-		return ctx
+	c := s.cfg.HTTPClient
+	if c == nil {
+		c = providerClient
 	}
-	return oidc.ClientContext(ctx, s.cfg.HTTPClient)
+	return oidc.ClientContext(ctx, c)
 }
 
 // discover reads the provider's discovery document once it answers. The
@@ -189,6 +195,12 @@ func (p *Portal) startSignOn(c echo.Context) error {
 		slog.ErrorContext(ctx, "OpenID provider discovery failed", "issuer", p.sso.cfg.Issuer, "error", err)
 		return p.signInFailed(c, http.StatusServiceUnavailable, "The university's sign-in service cannot be reached just now. Try again in a few minutes.")
 	}
+	if err := p.allowSignOnStart(ctx, c.RealIP()); err != nil {
+		if errors.Is(err, errTooMany) {
+			return p.signInFailed(c, http.StatusTooManyRequests, "Too many sign-ins from this network just now. Wait a few minutes and try again.")
+		}
+		return err
+	}
 	state, pending := randomID(), pendingSignIn{Nonce: randomID(), Verifier: oauth2.GenerateVerifier()}
 	b, _ := json.Marshal(pending)
 	if err := p.Redis.Set(ctx, stateKey(state), b, signInWindow).Err(); err != nil {
@@ -198,6 +210,26 @@ func (p *Portal) startSignOn(c echo.Context) error {
 	// another browser (login CSRF) signs nobody in.
 	p.setCookie(c, stateCookie, state, int(signInWindow.Seconds()))
 	return c.Redirect(http.StatusFound, p.sso.oauth.AuthCodeURL(state, oidc.Nonce(pending.Nonce), oauth2.S256ChallengeOption(pending.Verifier)))
+}
+
+// signOnStarts bounds the sign-ins started from one address in a
+// signInWindow: each keeps a state in Redis until it is used or expires,
+// so that nobody can fill Redis with them. The bound is generous, since a
+// campus can sit behind one address.
+const signOnStarts = 600
+
+func (p *Portal) allowSignOnStart(ctx context.Context, addr string) error {
+	key := "leap:oidc:starts:" + addr
+	pipe := p.Redis.Pipeline()
+	n := pipe.Incr(ctx, key)
+	pipe.Expire(ctx, key, signInWindow)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if n.Val() > signOnStarts {
+		return errTooMany
+	}
+	return nil
 }
 
 // errSignIn is a refusal with the words the person reads.
@@ -217,7 +249,7 @@ func (p *Portal) signOnCallback(c echo.Context) error {
 	s, err := p.verifySignOn(c)
 	var refused *errSignIn
 	if errors.As(err, &refused) {
-		slog.WarnContext(ctx, "single sign-on refused", "reason", refused.msg, "detail", refused.detail, "address", clientAddr(c.Request()))
+		slog.WarnContext(ctx, "single sign-on refused", "reason", refused.msg, "detail", refused.detail, "address", c.RealIP())
 		return p.signInFailed(c, http.StatusUnauthorized, refused.msg)
 	}
 	if err != nil {
@@ -267,8 +299,8 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 		return Session{}, refuse("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
 	case err != nil:
 		return Session{}, refuse("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
-	case !slices.Contains(idt.Audience, p.sso.cfg.ClientID):
-		return Session{}, refuse("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, want %s", idt.Audience, p.sso.cfg.ClientID)
+	case !slices.Contains(idt.Audience, p.sso.cfg.ClientID) || len(idt.Audience) > 1 && authorizedParty(idt) != p.sso.cfg.ClientID:
+		return Session{}, refuse("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1:
 		return Session{}, refuse("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
 	}
@@ -282,6 +314,16 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 	}
 	s.IDToken = rawID
 	return s, nil
+}
+
+// authorizedParty is the ID token's azp claim: with several audiences,
+// OpenID Connect Core (3.1.3.7) has the client check it names itself.
+func authorizedParty(idt *oidc.IDToken) string {
+	var c struct {
+		AZP string `json:"azp"`
+	}
+	_ = idt.Claims(&c)
+	return c.AZP
 }
 
 // claims are the ID token's claims, completed from the UserInfo endpoint
@@ -326,10 +368,11 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 		return Session{}, refuse("Your university account does not say who you are in a way LEAP understands. Ask the IT service desk to check LEAP's settings.", "no string claim %q", cfg.PersonClaim)
 	}
 	byEmail := cfg.PersonClaim == "email"
-	if verified, said := claims["email_verified"].(bool); byEmail && said && !verified {
-		return Session{}, refuse("Your university account's email address is not verified yet, so LEAP cannot tell who you are. Ask the IT service desk.", "email %q not verified", name)
+	if byEmail && !emailVerified(claims["email_verified"]) {
+		return Session{}, refuse("Your university account's email address is not verified, so LEAP cannot tell who you are by it. Ask the IT service desk.", "email %q not verified (email_verified %v)", name, claims["email_verified"])
 	}
-	if hasAny(claims[cfg.StaffClaim], cfg.StaffValues) {
+	isStaff := hasAny(claims[cfg.StaffClaim], cfg.StaffValues)
+	if isStaff {
 		id := name
 		if byEmail {
 			var err error
@@ -341,14 +384,13 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 		if err != nil {
 			return Session{}, err
 		}
-		if !ok {
-			return Session{}, refuse("LEAP has no member of staff "+name+". If you should have access, ask the LEAP team to add you.", "staff %q not in the roster", name)
+		// By email, the record found must still carry that address: the
+		// index is only an index.
+		if ok && (!byEmail || strings.EqualFold(staff.Email, name)) {
+			return Session{User: name, Person: staff.ID, Role: staffRole(staff.Role)}, nil
 		}
-		role := staff.Role
-		if role != RoleTutor && role != RoleLEAPTeam {
-			role = RoleStaff
-		}
-		return Session{User: name, Person: staff.ID, Role: role}, nil
+		// Not staff in the roster: a student who works for the university
+		// (a teaching assistant) is in the staff group too.
 	}
 	id := name
 	if byEmail {
@@ -357,9 +399,19 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 			return Session{}, err
 		}
 	}
-	st, ok, err := store.GetStudent(ctx, p.Redis, id)
-	if err != nil {
-		return Session{}, err
+	var st store.Student
+	ok := false
+	if store.ValidID(id) {
+		var err error
+		if st, ok, err = store.GetStudent(ctx, p.Redis, id); err != nil {
+			return Session{}, err
+		}
+	}
+	if ok && byEmail && !strings.EqualFold(st.Email, name) {
+		ok = false
+	}
+	if !ok && isStaff {
+		return Session{}, refuse("LEAP has no member of staff "+name+". If you should have access, ask the LEAP team to add you.", "staff %q not in the roster", name)
 	}
 	if !ok {
 		return Session{}, refuse("LEAP has no student "+name+". LEAP covers registered students; if you are one, ask the LEAP team.", "student %q not in the roster", name)
@@ -368,6 +420,30 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 		return Session{}, refuse(exchangeRefusal, "exchange student %s", st.ID)
 	}
 	return Session{User: name, Person: st.ID, Role: RoleStudent}, nil
+}
+
+// staffRole is the portal role of a roster staff role: tutor, leap-team,
+// or staff for anything else.
+func staffRole(roster string) string {
+	switch roster {
+	case RoleTutor, RoleLEAPTeam:
+		return roster
+	}
+	return RoleStaff
+}
+
+// emailVerified reads the email_verified claim: true, or the string "true"
+// some providers send. Absent is not verified: matching people by an
+// address nobody checked would let anyone who can set their own address
+// be anyone.
+func emailVerified(claim any) bool {
+	switch v := claim.(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(v, "true")
+	}
+	return false
 }
 
 // hasAny reports whether a claim, a string or a list of strings, holds any

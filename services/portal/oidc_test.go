@@ -24,6 +24,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/redis/go-redis/v9"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -67,7 +68,7 @@ func (u idpUsers) GetUserByUsername(name string) *storage.User {
 }
 func (u idpUsers) ExampleClientID() string { return "service" }
 
-var idpGroups = map[string][]string{"u-t1": {"staff", "maths"}, "u-s1": {"students"}}
+var idpGroups = map[string][]string{"u-t1": {"staff", "maths"}, "u-s1": {"students"}, "u-s3": {"students", "staff"}, "u-z8": {"staff"}}
 
 // groupsStorage adds a "groups" claim to the example provider's ID tokens
 // and UserInfo answers, as a university's provider would.
@@ -95,6 +96,7 @@ func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserIn
 
 type ssoFixture struct {
 	portal, idp string
+	rdb         *redis.Client
 	// tamper, when set, rewrites the provider's token and UserInfo
 	// responses on their way to the portal.
 	tamper atomic.Pointer[func(path string, body map[string]any)]
@@ -113,7 +115,7 @@ func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 	f.idp, f.portal = idp.URL, portalTS.URL
 
 	users := idpUsers{}
-	for id, name := range map[string]string{"u-s1": "s1", "u-t1": "t1", "u-s2": "s2", "u-x1": "x1", "u-z9": "z9"} {
+	for id, name := range map[string]string{"u-s1": "s1", "u-t1": "t1", "u-s2": "s2", "u-s3": "s3", "u-x1": "x1", "u-z9": "z9", "u-z8": "z8"} {
 		users[id] = &storage.User{ID: id, Username: name, Password: idpPassword, FirstName: name, LastName: "Person",
 			Email: name + "@uni.example", EmailVerified: true, PreferredLanguage: language.English}
 	}
@@ -131,10 +133,12 @@ func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 	must(t, err)
 	pol := policy.Static(l)
 	rdb := redistest.Start(t).Client(t)
+	f.rdb = rdb
 	ctx := context.Background()
 	must(t, store.PutStudents(ctx, rdb, []store.Student{
 		{ID: "s1", Name: "Ada Student", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
 		{ID: "s2", Name: "Ben Student", Email: "ben.student@uni.example", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
+		{ID: "s3", Name: "Cai Assistant", Department: "Maths", Course: "PhD Maths", Year: 1, Level: "pgr", Mode: "FT"},
 		{ID: "x1", Name: "Xan Exchange", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT", Exchange: true},
 	}))
 	must(t, store.PutStaff(ctx, rdb, []store.Staff{{ID: "t1", Name: "Dr Tutor", Department: "Maths", Role: "tutor"}}))
@@ -284,6 +288,12 @@ func TestSingleSignOnStudentAndTutor(t *testing.T) {
 	tutor := f.browser()
 	f.signIn(t, tutor, "t1", nil)
 	f.signedInAs(t, tutor, "/students")
+
+	// A student who also works for the university is in the staff group
+	// but not on the staff roster: they sign in as the student they are.
+	assistant := f.browser()
+	f.signIn(t, assistant, "s3", nil)
+	f.signedInAs(t, assistant, "/me")
 	if code, page := fetch(t, tutor, f.portal+"/students/s1"); code != http.StatusOK || !strings.Contains(page, "Ada Student") {
 		t.Fatalf("the tutor's tutee after single sign-on: %d", code)
 	}
@@ -329,6 +339,31 @@ func TestSingleSignOnByEmail(t *testing.T) {
 		t.Errorf("an unverified email answered %d:\n%s", a.status, a.body)
 	}
 	f.nobodySignedIn(t, c, a.cookies)
+
+	// Nor does one the provider says nothing about.
+	silent := func(path string, body map[string]any) {
+		if path == "/userinfo" {
+			delete(body, "email_verified")
+		}
+	}
+	f.tamper.Store(&silent)
+	c = f.browser()
+	if a := f.signIn(t, c, "s2", nil); a.status != http.StatusUnauthorized || !strings.Contains(a.body, "not verified") {
+		t.Errorf("an email without email_verified answered %d:\n%s", a.status, a.body)
+	}
+	f.nobodySignedIn(t, c, a.cookies)
+
+	// "true" as a string, as some providers send it, is verified.
+	asString := func(path string, body map[string]any) {
+		if path == "/userinfo" {
+			body["email_verified"] = "true"
+		}
+	}
+	f.tamper.Store(&asString)
+	c = f.browser()
+	f.signIn(t, c, "s2", nil)
+	f.signedInAs(t, c, "/me")
+	f.tamper.Store(nil)
 }
 
 // TestSingleSignOnRefusals: each way a sign-in can be wrong is refused with
@@ -354,6 +389,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 		{name: "nonce mismatch", user: "s1", want: "does not belong to this browser",
 			rewrite: func(q url.Values) { q.Set("nonce", "a-nonce-the-portal-never-made") }},
 		{name: "unknown user", user: "z9", want: "LEAP has no student z9"},
+		{name: "unknown member of staff", user: "z8", want: "LEAP has no member of staff z8"},
 		{name: "exchange student", user: "x1", want: "Students on exchange cannot sign in"},
 		{name: "no id token", user: "s1", want: "sent no identity",
 			tamper: func(b map[string]any) { delete(b, "id_token") }},
@@ -601,4 +637,63 @@ func TestSingleSignOnProviderDown(t *testing.T) {
 	if code, _ := fetch(t, f.browser(), f.portal+"/login"); code != http.StatusOK {
 		t.Errorf("the sign-in page with the provider down: %d", code)
 	}
+}
+
+// TestSingleSignOnRoleFollowsTheRoster: a member of staff signed in through
+// the provider loses the session when the roster changes their role, and
+// signs in again with the new one.
+func TestSingleSignOnRoleFollowsTheRoster(t *testing.T) {
+	f := startSSO(t, nil)
+	c := f.browser()
+	f.signIn(t, c, "t1", nil)
+	f.signedInAs(t, c, "/students")
+	must(t, store.PutStaff(context.Background(), f.rdb, []store.Staff{{ID: "t1", Name: "Dr Tutor", Department: "Maths", Role: "leap-team"}}))
+	f.signedInAs(t, c, "/login")
+	f.signIn(t, c, "t1", nil)
+	f.signedInAs(t, c, "/admin")
+}
+
+// TestSingleSignOnOneSessionPerBrowser: signing in again ends the session
+// the browser held.
+func TestSingleSignOnOneSessionPerBrowser(t *testing.T) {
+	f := startSSO(t, nil)
+	c := f.browser()
+	f.signIn(t, c, "s1", nil)
+	u, _ := url.Parse(f.portal)
+	first := sessionCookieOf(c, u)
+	f.signIn(t, c, "s1", nil)
+	if second := sessionCookieOf(c, u); second == first || second == "" {
+		t.Fatalf("the second sign-in kept session %q", second)
+	}
+	if n := f.rdb.Exists(context.Background(), sessionKey(first)).Val(); n != 0 {
+		t.Error("the first session outlived the second sign-in")
+	}
+}
+
+// TestSingleSignOnStartsAreBounded: one address cannot start sign-ins (and
+// fill Redis with their states) without end.
+func TestSingleSignOnStartsAreBounded(t *testing.T) {
+	f := startSSO(t, nil)
+	c := noRedirect(f.browser())
+	for i := range signOnStarts {
+		resp, err := c.Get(f.portal + "/auth/login")
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("start %d: %d", i, resp.StatusCode)
+		}
+	}
+	code, page := fetch(t, c, f.portal+"/auth/login")
+	if code != http.StatusTooManyRequests || !strings.Contains(page, "Too many sign-ins") {
+		t.Errorf("start %d: %d\n%s", signOnStarts+1, code, page)
+	}
+}
+
+func sessionCookieOf(c *http.Client, u *url.URL) string {
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			return ck.Value
+		}
+	}
+	return ""
 }

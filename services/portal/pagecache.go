@@ -78,7 +78,9 @@ func newPageCache(maxBytes int) *pageCache {
 
 // cut splits a page rendered with the placeholder as its token.
 func (pc *pageCache) cut(rendered []byte) *cachedPage {
-	parts := bytes.Split(rendered, []byte(pc.placeholder))
+	// A copy of exactly the page's length: the render buffer can have
+	// twice the capacity, which the size counted below would not see.
+	parts := bytes.Split(bytes.Clone(rendered), []byte(pc.placeholder))
 	pg := &cachedPage{parts: parts}
 	for _, p := range parts {
 		pg.size += len(p)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -232,6 +233,9 @@ var notFound = server.Problem(http.StatusNotFound, "Not found", "there is no suc
 // exist. A student reading their own record, missing from the roster, is
 // no attempt on anyone else's, so that alone is not audited.
 func (p *Portal) allowedStudent(ctx context.Context, s *Session, id, what string, write bool) (store.Student, error) {
+	if !store.ValidID(id) {
+		return store.Student{}, notFound // names nobody: no Redis, no audit entry
+	}
 	st, ok, err := store.GetStudent(ctx, p.Redis, id)
 	if err != nil {
 		return store.Student{}, err
@@ -281,7 +285,9 @@ func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept .
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return 0, server.Problemf(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached: %v", err)
+		// The cause names internal addresses: it goes to the log only.
+		slog.ErrorContext(ctx, "scoring unreachable", "path", path, "error", err)
+		return 0, server.Problem(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached just now; try again in a minute")
 	}
 	defer resp.Body.Close()
 	switch {

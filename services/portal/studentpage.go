@@ -82,6 +82,9 @@ func (p *Portal) viewCaches() *pageCaches {
 // the day in the university's time zone and the cohort summary. The
 // viewer's CSRF token is put into the page as it is served, never cached.
 func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
+	if !store.ValidID(id) {
+		return notFound // names nobody: no Redis, no audit entry
+	}
 	ctx := c.Request().Context()
 	cache := p.viewCaches().pages
 	pol := p.Policy.Current()

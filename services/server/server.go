@@ -67,6 +67,11 @@ func New(o Options) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// The client's address (rate limits, logs) is the peer's, or behind
+	// the Ingress the X-Forwarded-For entry the first proxy on a private
+	// network saw: a header a client sets itself is believed from no one
+	// else, so it cannot dodge a per-address limit.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	e.HTTPErrorHandler = problemHandler(o.Logger)
 
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{

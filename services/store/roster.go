@@ -294,3 +294,24 @@ func Exist(ctx context.Context, c redis.UniversalClient, keys []string) ([]bool,
 	}
 	return out, nil
 }
+
+// MaxIDLen bounds a roster id.
+const MaxIDLen = 64
+
+// ValidID reports whether id has the shape of a roster id: 1 to MaxIDLen
+// letters, digits and . _ @ -, so no space and no brace (which would break
+// the Cluster hash tag). Anything else names nobody, and is answered
+// before Redis is asked.
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '@', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
