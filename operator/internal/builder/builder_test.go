@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"testing"
 
@@ -123,6 +124,35 @@ func TestGeneratedSecrets(t *testing.T) {
 	}
 	if _, err := GeneratedSecrets(leapTerm(), bytes.NewReader(nil)); err == nil {
 		t.Error("no error when randomness runs out")
+	}
+}
+
+// TestRosterHasATokenOfItsOwn: the roster source gets a token no other
+// source shares, since ingestion lets only that token post the roster.
+func TestRosterHasATokenOfItsOwn(t *testing.T) {
+	secrets, err := GeneratedSecrets(leapTerm(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens map[string][]byte
+	for _, s := range secrets {
+		if s.Name == "y2026-ingest-tokens" {
+			tokens = s.Data
+		}
+	}
+	roster := tokens[RosterSource]
+	if len(roster) < 40 {
+		t.Fatalf("roster token %q: want one of 40 characters or more", roster)
+	}
+	seen := map[string]string{}
+	for source, token := range tokens {
+		if other, dup := seen[string(token)]; dup {
+			t.Errorf("sources %s and %s share a token", source, other)
+		}
+		seen[string(token)] = source
+	}
+	if len(tokens) != len(IngestSources) {
+		t.Errorf("%d tokens for %d sources: a source named twice?", len(tokens), len(IngestSources))
 	}
 }
 

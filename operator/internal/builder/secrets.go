@@ -11,9 +11,16 @@ import (
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
-// IngestSources are the systems that send events, one bearer token each. A
-// token identifies its source and opens ingestion only.
-var IngestSources = []string{"attendance", "moodle", "faser", "listen-again", "pc-labs", "library", "reading-lists", "xapi"}
+// IngestSources are the systems that write to ingestion, one bearer token
+// each. A token identifies its source and opens ingestion only. "roster" is
+// the student records system: its token alone may post the roster (students,
+// staff, tutors), which decides who may see whom, so no event source's token
+// can make someone LEAP team. The others send events.
+var IngestSources = []string{"roster", "attendance", "moodle", "faser", "listen-again", "pc-labs", "library", "reading-lists", "xapi"}
+
+// RosterSource is the source whose token alone may post the roster; it
+// names the same source as ingestion's RosterSource.
+const RosterSource = "roster"
 
 // Keys of the generated Secrets.
 const (
@@ -22,8 +29,10 @@ const (
 )
 
 // GeneratedSecrets are the Secrets the operator creates when absent and never
-// overwrites, so that tokens handed to source systems stay valid. Their
-// values come from random, which is crypto/rand in the operator.
+// overwrites, so that tokens handed to source systems stay valid; a key
+// added in a later version (such as the roster token) is added to an
+// existing Secret without touching the keys already there. Their values come
+// from random, which is crypto/rand in the operator.
 func GeneratedSecrets(t *v1alpha1.LeapTerm, random io.Reader) ([]*corev1.Secret, error) {
 	n := NamesOf(t)
 	tokens := map[string][]byte{}

@@ -124,7 +124,12 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.reconcileSecrets(ctx, term); err != nil {
+	if err := r.reconcileSecrets(ctx, term); errors.Is(err, errStaleSecret) {
+		// Not a failure: the cache is a moment behind a Secret; look again
+		// shortly rather than report the LeapTerm not Ready.
+		log.FromContext(ctx).V(1).Info("Secret changed while adding keys; retrying", "reason", err.Error())
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.reconcileRedis(ctx, a, term); err != nil {

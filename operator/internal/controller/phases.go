@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,28 +37,71 @@ func (r *LeapTermReconciler) reconcilePolicy(ctx context.Context, a applier, t *
 	return hash, err
 }
 
-// reconcileSecrets creates the generated Secrets that are absent. A Secret
-// that exists is never rewritten: its tokens are in the hands of the
-// systems that send events.
+// reconcileSecrets creates the generated Secrets that are absent, and adds to
+// one that exists the keys it lacks (the token of a source added in a later
+// version). A key that exists is never rewritten: its token is in the hands
+// of the system that sends events.
 func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.LeapTerm) error {
 	secrets, err := build.GeneratedSecrets(t, r.Random)
 	if err != nil {
 		return err
 	}
 	for _, s := range secrets {
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), &corev1.Secret{})
-		if err == nil {
-			continue
-		}
-		if !apierrors.IsNotFound(err) {
+		live := &corev1.Secret{}
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
+		switch {
+		case err == nil:
+			if err := addMissingKeys(ctx, r.Client, live, s.Data); err != nil {
+				return err
+			}
+		case !apierrors.IsNotFound(err):
 			return fmt.Errorf("get Secret %s: %w", s.Name, err)
-		}
-		if err := r.Client.Create(ctx, s, client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
-			return fmt.Errorf("create Secret %s: %w", s.Name, err)
+		default:
+			if err := r.Client.Create(ctx, s, client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
+				return fmt.Errorf("create Secret %s: %w", s.Name, err)
+			}
 		}
 	}
 	return nil
 }
+
+// addMissingKeys adds to the Secret live the keys of want that it lacks, and
+// writes nothing when it lacks none. The write is a JSON merge patch that
+// holds only the missing keys and live's resourceVersion: a merge patch adds
+// the map keys it names and leaves every other key as it is, and the
+// resourceVersion makes the API server refuse it (409) if the Secret changed
+// since live was read. So a key that is there, even one added a moment ago
+// that a stale cache has not shown yet, is never replaced by a new random
+// value; the refusal comes back as errStaleSecret, to look again.
+func addMissingKeys(ctx context.Context, c client.Client, live *corev1.Secret, want map[string][]byte) error {
+	original := live.DeepCopy()
+	missing := false
+	for k, v := range want {
+		if _, ok := live.Data[k]; ok {
+			continue
+		}
+		if live.Data == nil {
+			live.Data = map[string][]byte{}
+		}
+		live.Data[k] = v
+		missing = true
+	}
+	if !missing {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+	if err := c.Patch(ctx, live, patch, client.FieldOwner(FieldOwner)); err != nil {
+		if apierrors.IsConflict(err) {
+			return fmt.Errorf("add keys to Secret %s: %w", live.Name, errStaleSecret)
+		}
+		return fmt.Errorf("add keys to Secret %s: %w", live.Name, err)
+	}
+	return nil
+}
+
+// errStaleSecret reports keys not added because the Secret changed since it
+// was read.
+var errStaleSecret = errors.New("the Secret changed since it was read")
 
 // reconcileRedis runs the Managed Redis, or removes it when the LeapTerm
 // moved to an External one (its volume is kept).
