@@ -112,7 +112,7 @@ func New(o Options) *Server {
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		Skipper:      skipProbes,
 		LogStatus:    true,
-		LogURI:       true,
+		LogURIPath:   true, // no query: it can carry sign-in codes and ids of people
 		LogMethod:    true,
 		LogLatency:   true,
 		LogRequestID: true,
@@ -120,7 +120,7 @@ func New(o Options) *Server {
 		HandleError:  false,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			attrs := []slog.Attr{
-				slog.String("method", v.Method), slog.String("uri", v.URI), slog.Int("status", v.Status),
+				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency), slog.String("request_id", v.RequestID),
 			}
 			level := slog.LevelInfo

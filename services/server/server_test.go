@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -318,4 +320,22 @@ func waitFor(t *testing.T, url string) {
 		}
 	}
 	t.Fatalf("%s did not answer 200", url)
+}
+
+// TestRequestLogHoldsNoQuery: the request log names the path only; a query
+// can carry a sign-in code or the id of a person.
+func TestRequestLogHoldsNoQuery(t *testing.T) {
+	var log bytes.Buffer
+	s := New(Options{Name: "test", Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+	s.Echo.GET("/auth/callback", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	ts := httptest.NewServer(s.Echo)
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/auth/callback?code=secret-code&state=secret-state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := log.String(); !strings.Contains(got, `"path":"/auth/callback"`) || strings.Contains(got, "secret") {
+		t.Errorf("request log:\n%s", got)
+	}
 }
