@@ -324,6 +324,40 @@ func TestRosterTakesOnlyTheRosterToken(t *testing.T) {
 	}
 }
 
+// TestStaffEmailsNameOnePerson: an address another member of staff holds
+// is refused, unless its holder gives it up in the same upload.
+func TestStaffEmailsNameOnePerson(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	ctx := context.Background()
+	var a RosterAnswer
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, `[{"id":"t1","name":"A","email":"a@uni.example","department":"Maths","role":"tutor"},
+{"id":"t2","name":"B","email":"b@uni.example","department":"Maths","role":"staff"}]`, http.StatusOK, &a)
+	if a.Accepted != 2 {
+		t.Fatalf("%+v", a)
+	}
+	// t3 asks for t1's address, and twice in one upload someone asks for a new one.
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, `[{"id":"t3","name":"C","email":"A@uni.example","department":"Law","role":"leap-team"},
+{"id":"t4","name":"D","email":"d@uni.example","department":"Law","role":"staff"},
+{"id":"t5","name":"E","email":"D@uni.example","department":"Law","role":"staff"}]`, http.StatusOK, &a)
+	if a.Accepted != 1 || len(a.Rejected) != 2 || a.Rejected[0].ID != "t3" || a.Rejected[1].ID != "t5" {
+		t.Fatalf("%+v", a)
+	}
+	if id, _ := store.StaffByEmail(ctx, f.rdb, "a@uni.example"); id != "t1" {
+		t.Errorf("a@ belongs to %q, want t1", id)
+	}
+	// t2 gives up b@ and t1 takes it, in one upload: both accepted.
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, `[{"id":"t1","name":"A","email":"b@uni.example","department":"Maths","role":"tutor"},
+{"id":"t2","name":"B","email":"bee@uni.example","department":"Maths","role":"staff"}]`, http.StatusOK, &a)
+	if a.Accepted != 2 || len(a.Rejected) != 0 {
+		t.Fatalf("a swap of addresses: %+v", a)
+	}
+	for email, want := range map[string]string{"b@uni.example": "t1", "bee@uni.example": "t2", "a@uni.example": ""} {
+		if id, _ := store.StaffByEmail(ctx, f.rdb, email); id != want {
+			t.Errorf("%s belongs to %q, want %q", email, id, want)
+		}
+	}
+}
+
 func TestRosterChecksEveryRow(t *testing.T) {
 	f := start(t, loadPolicy(t, ""))
 	body := `[{"id":"s9","name":"Dee","department":"Law","course":"LLB","year":2,"level":"UG","mode":"FT","exchange":true},

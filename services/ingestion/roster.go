@@ -172,12 +172,49 @@ func (s *Service) postStudents(c echo.Context) error {
 	})
 }
 
+// postStaff stores members of staff. An email address names one person
+// (single sign-on may find staff by it), so a row giving an address that
+// another member of staff holds, and does not give up in the same upload,
+// is refused.
 func (s *Service) postStaff(c echo.Context) error {
-	return roster(s, c, ParseStaff, func(c echo.Context, v []store.Staff, _ []int, a *RosterAnswer) error {
-		if err := store.PutStaff(c.Request().Context(), s.Redis, v); err != nil {
+	return roster(s, c, ParseStaff, func(c echo.Context, v []store.Staff, index []int, a *RosterAnswer) error {
+		ctx := c.Request().Context()
+		emails := make([]string, len(v))
+		newEmail := map[string]string{} // id -> its address in this upload
+		for i, st := range v {
+			emails[i] = strings.ToLower(st.Email)
+			newEmail[st.ID] = emails[i]
+		}
+		holders, err := store.StaffByEmails(ctx, s.Redis, emails)
+		if err != nil {
 			return err
 		}
-		a.Accepted = len(v)
+		taken := map[string]string{} // address -> id, within this upload
+		var good []store.Staff
+		for i, st := range v {
+			e := emails[i]
+			if e == "" {
+				good = append(good, st)
+				continue
+			}
+			holder := holders[i]
+			if released, inUpload := newEmail[holder]; inUpload && released != e {
+				holder = "" // its holder moves to another address in this upload
+			}
+			if other, ok := taken[e]; ok && other != st.ID {
+				holder = other
+			}
+			if holder != "" && holder != st.ID {
+				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: fmt.Sprintf("email %s belongs to staff %s", st.Email, holder)})
+				continue
+			}
+			taken[e] = st.ID
+			good = append(good, st)
+		}
+		if err := store.PutStaff(ctx, s.Redis, good); err != nil {
+			return err
+		}
+		a.Accepted = len(good)
 		return nil
 	})
 }

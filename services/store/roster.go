@@ -242,6 +242,23 @@ func StaffByEmail(ctx context.Context, c redis.UniversalClient, email string) (s
 	return lookupMail(ctx, c, StaffMailKey(MboxSHA1(strings.ToLower(email))))
 }
 
+// StaffByEmails is StaffByEmail for many addresses at once, in order.
+func StaffByEmails(ctx context.Context, c redis.UniversalClient, emails []string) ([]string, error) {
+	pipe := c.Pipeline()
+	cmds := make([]*redis.StringCmd, len(emails))
+	for i, e := range emails {
+		cmds[i] = pipe.Get(ctx, StaffMailKey(MboxSHA1(strings.ToLower(e))))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("look up emails: %w", err)
+	}
+	out := make([]string, len(emails))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+	}
+	return out, nil
+}
+
 func lookupMail(ctx context.Context, c redis.UniversalClient, key string) (string, error) {
 	id, err := c.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
