@@ -178,15 +178,8 @@ func GetStudent(ctx context.Context, c redis.UniversalClient, id string) (s Stud
 	if err != nil {
 		return Student{}, false, fmt.Errorf("read student %s: %w", id, err)
 	}
-	if len(m) == 0 {
-		return Student{}, false, nil
-	}
-	year, _ := strconv.Atoi(m["year"])
-	exchange, _ := strconv.ParseBool(m["exchange"])
-	return Student{
-		ID: m["id"], Name: m["name"], Email: m["email"], Department: m["department"], Course: m["course"],
-		Year: year, Level: m["level"], Mode: m["mode"], Exchange: exchange, Tutor: m["tutor"],
-	}, true, nil
+	s, ok = StudentFromProfile(m)
+	return s, ok, nil
 }
 
 // PutStaff stores or replaces members of staff, and keeps the index of
