@@ -112,30 +112,44 @@ func randomID() string {
 // for a known user, so timing does not tell which usernames exist.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
 
-// Login limits: attempts per account and per address in a window.
+// Login limits: failed attempts per account and per address in a fixed
+// window from the first failure. Only failures count, so a campus behind
+// one address is not locked out by its own successful sign-ins.
 const (
 	maxUsernameLen  = 128
 	loginWindow     = 15 * time.Minute
 	perAccountLimit = 5
-	perAddressLimit = 20
+	perAddressLimit = 50
 )
 
 var errTooMany = errors.New("too many attempts")
 
-// allowLogin counts an attempt and reports whether it may proceed.
+// allowLogin reports whether an account and an address may try again.
 func (p *Portal) allowLogin(ctx context.Context, username, addr string) error {
 	pipe := p.Redis.Pipeline()
-	acct := pipe.Incr(ctx, "leap:login:user:"+username)
-	pipe.Expire(ctx, "leap:login:user:"+username, loginWindow)
-	ip := pipe.Incr(ctx, "leap:login:addr:"+addr)
-	pipe.Expire(ctx, "leap:login:addr:"+addr, loginWindow)
-	if _, err := pipe.Exec(ctx); err != nil {
+	acct := pipe.Get(ctx, "leap:login:user:"+username)
+	ip := pipe.Get(ctx, "leap:login:addr:"+addr)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	if acct.Val() > perAccountLimit || ip.Val() > perAddressLimit {
+	a, _ := acct.Int()
+	i, _ := ip.Int()
+	if a >= perAccountLimit || i >= perAddressLimit {
 		return errTooMany
 	}
 	return nil
+}
+
+// loginFailed counts a failed attempt against the account and the address;
+// each count lives loginWindow from its first failure.
+func (p *Portal) loginFailed(ctx context.Context, username, addr string) error {
+	pipe := p.Redis.Pipeline()
+	for _, key := range []string{"leap:login:user:" + username, "leap:login:addr:" + addr} {
+		pipe.Incr(ctx, key)
+		pipe.ExpireNX(ctx, key, loginWindow)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // sessionRefresh is how often a session's idle expiry is pushed back:
@@ -292,6 +306,9 @@ func (p *Portal) postLogin(c echo.Context) error {
 		hash = []byte(u.PasswordHash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || !known {
+		if err := p.loginFailed(ctx, username, c.RealIP()); err != nil {
+			return err
+		}
 		return fail("That username and password do not match.")
 	}
 	if u.Role == RoleStudent {

@@ -108,3 +108,26 @@ func TestMalformedIDNamesNobody(t *testing.T) {
 		t.Errorf("a refusal for a well-formed id: %d audit entries, want 1", after-before)
 	}
 }
+
+// TestLoginLimitsCountFailuresInAFixedWindow: sign-ins that succeed never
+// use up an address's allowance (a campus shares one), and a failure does
+// not push back the end of the window the first one opened.
+func TestLoginLimitsCountFailuresInAFixedWindow(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ctx := context.Background()
+	for i := range perAddressLimit + 5 {
+		if _, code, body := f.login(t, "t1", password); code != http.StatusOK {
+			t.Fatalf("sign-in %d from one address: %d\n%s", i, code, body)
+		}
+	}
+	f.login(t, "s1", "wrong")
+	key := "leap:login:user:s1"
+	must(t, f.rdb.PExpire(ctx, key, 10*time.Second).Err())
+	f.login(t, "s1", "wrong again")
+	if d := f.rdb.PTTL(ctx, key).Val(); d > 10*time.Second || d <= 0 {
+		t.Errorf("a second failure moved the window's end to %v from now", d)
+	}
+	if n, _ := f.rdb.Get(ctx, key).Int(); n != 2 {
+		t.Errorf("failures counted %d, want 2", n)
+	}
+}

@@ -213,7 +213,7 @@ func (p *Portal) startSignOn(c echo.Context) error {
 }
 
 // signOnStarts bounds the sign-ins started from one address in a
-// signInWindow: each keeps a state in Redis until it is used or expires,
+// signInWindow from the first: each keeps a state in Redis until it is used or expires,
 // so that nobody can fill Redis with them. The bound is generous, since a
 // campus can sit behind one address.
 const signOnStarts = 600
@@ -222,7 +222,7 @@ func (p *Portal) allowSignOnStart(ctx context.Context, addr string) error {
 	key := "leap:oidc:starts:" + addr
 	pipe := p.Redis.Pipeline()
 	n := pipe.Incr(ctx, key)
-	pipe.Expire(ctx, key, signInWindow)
+	pipe.ExpireNX(ctx, key, signInWindow) // a fixed window: steady use never locks a campus out for good
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
