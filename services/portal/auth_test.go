@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -129,5 +131,59 @@ func TestLoginLimitsCountFailuresInAFixedWindow(t *testing.T) {
 	}
 	if n, _ := f.rdb.Get(ctx, key).Int(); n != 2 {
 		t.Errorf("failures counted %d, want 2", n)
+	}
+}
+
+// TestSessionAbsoluteExpiryCookiesAndLogout: a session older than the
+// absolute limit is gone however recently it was used; the session cookie
+// is HttpOnly and SameSite=Lax; sign-out needs the form's token.
+func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ctx := context.Background()
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	_, page := fetch(t, c, f.url+"/login")
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF field on the login page")
+	}
+	resp, err := noRedirect(c).PostForm(f.url+"/login", url.Values{"username": {"t1"}, "password": {password}, "csrf": {m[1]}})
+	must(t, err)
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, x := range resp.Cookies() {
+		if x.Name == sessionCookie {
+			ck = x
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, Path=/", ck)
+	}
+
+	// Sign-out without the form's token changes nothing.
+	resp, err = noRedirect(c).PostForm(f.url+"/logout", url.Values{})
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 1 {
+		t.Errorf("sign-out without a token: %d, and the session is %s", resp.StatusCode, map[int64]string{0: "gone", 1: "kept"}[f.rdb.Exists(ctx, sessionKey(ck.Value)).Val()])
+	}
+
+	// Thirteen hours after sign-in the session is over, used or not.
+	raw, err := f.rdb.Get(ctx, sessionKey(ck.Value)).Bytes()
+	must(t, err)
+	var s Session
+	must(t, json.Unmarshal(raw, &s))
+	s.Created = now.Add(-absoluteTimeout - time.Hour)
+	raw, _ = json.Marshal(s)
+	must(t, f.rdb.Set(ctx, sessionKey(ck.Value), raw, idleTimeout).Err())
+	resp, err = noRedirect(c).Get(f.url + "/students")
+	must(t, err)
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/login" {
+		t.Errorf("a session past its absolute limit was sent to %q, want /login", loc)
+	}
+	if f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 0 {
+		t.Error("a session past its absolute limit is still in Redis")
 	}
 }

@@ -447,6 +447,39 @@ func TestSingleSignOnRefusals(t *testing.T) {
 		f.nobodySignedIn(t, attacker, resp.Cookies())
 	})
 
+	t.Run("provider refuses", func(t *testing.T) {
+		// The person cancels at the provider, which says so on the callback.
+		c := f.browser()
+		resp, err := noRedirect(c).Get(f.portal + "/auth/login")
+		must(t, err)
+		resp.Body.Close()
+		auth, _ := url.Parse(resp.Header.Get("Location"))
+		r, err := c.Get(f.portal + CallbackPath + "?error=access_denied&error_description=cancelled&state=" + url.QueryEscape(auth.Query().Get("state")))
+		must(t, err)
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "did not sign you in") {
+			t.Errorf("a provider error answered %d:\n%s", r.StatusCode, b)
+		}
+		f.nobodySignedIn(t, c, r.Cookies())
+	})
+
+	t.Run("userinfo for someone else", func(t *testing.T) {
+		other := func(path string, body map[string]any) {
+			if path == "/userinfo" {
+				body["sub"] = "u-t1"
+			}
+		}
+		f.tamper.Store(&other)
+		defer f.tamper.Store(nil)
+		c := f.browser()
+		a := f.signIn(t, c, "s1", nil)
+		if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "two different identities") {
+			t.Errorf("a UserInfo answer for another subject: %d\n%s", a.status, a.body)
+		}
+		f.nobodySignedIn(t, c, a.cookies)
+	})
+
 	t.Run("callback from another browser", func(t *testing.T) {
 		// The state is valid but this browser never started the sign-in.
 		resp, err := noRedirect(f.browser()).Get(f.portal + "/auth/login")
