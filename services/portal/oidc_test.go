@@ -25,14 +25,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/redis/go-redis/v9"
-	"github.com/zitadel/oidc/v3/example/server/exampleop"
-	"github.com/zitadel/oidc/v3/example/server/storage"
-	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/oauth2"
-	"golang.org/x/text/language"
 
 	"github.com/leap-dev/leap/services/config"
+	"github.com/leap-dev/leap/services/internal/demoidp"
 	"github.com/leap-dev/leap/services/internal/redistest"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
@@ -52,47 +48,10 @@ const (
 	idpPassword  = "idp-password"
 )
 
-// idpUsers are the provider's accounts: a student, a tutor (staff by the
-// groups claim), a student whose address is their roster email, an
-// exchange student and someone LEAP has never heard of.
-type idpUsers map[string]*storage.User
-
-func (u idpUsers) GetUserByID(id string) *storage.User { return u[id] }
-func (u idpUsers) GetUserByUsername(name string) *storage.User {
-	for _, x := range u {
-		if x.Username == name {
-			return x
-		}
-	}
-	return nil
-}
-func (u idpUsers) ExampleClientID() string { return "service" }
-
+// idpGroups are the provider's groups: a tutor, a student, a teaching
+// assistant (a student in the staff group) and a member of staff LEAP has
+// never heard of.
 var idpGroups = map[string][]string{"u-t1": {"staff", "maths"}, "u-s1": {"students"}, "u-s3": {"students", "staff"}, "u-z8": {"staff"}}
-
-// groupsStorage adds a "groups" claim to the example provider's ID tokens
-// and UserInfo answers, as a university's provider would.
-type groupsStorage struct{ *storage.Storage }
-
-func (s groupsStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
-		return err
-	}
-	if g, ok := idpGroups[req.GetSubject()]; ok {
-		ui.AppendClaims("groups", g)
-	}
-	return nil
-}
-
-func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
-	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
-		return err
-	}
-	if g, ok := idpGroups[ui.Subject]; ok {
-		ui.AppendClaims("groups", g)
-	}
-	return nil
-}
 
 type ssoFixture struct {
 	portal, idp string
@@ -114,18 +73,19 @@ func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 	t.Cleanup(portalTS.Close)
 	f.idp, f.portal = idp.URL, portalTS.URL
 
-	users := idpUsers{}
+	var users []demoidp.User
 	for id, name := range map[string]string{"u-s1": "s1", "u-t1": "t1", "u-s2": "s2", "u-s3": "s3", "u-x1": "x1", "u-z9": "z9", "u-z8": "z8"} {
-		users[id] = &storage.User{ID: id, Username: name, Password: idpPassword, FirstName: name, LastName: "Person",
-			Email: name + "@uni.example", EmailVerified: true, PreferredLanguage: language.English}
+		email := name + "@uni.example"
+		if name == "s2" {
+			email = "Ben.Student@Uni.example"
+		}
+		users = append(users, demoidp.User{ID: id, Username: name, Password: idpPassword, Email: email, Groups: idpGroups[id]})
 	}
-	users["u-s2"].Email = "Ben.Student@Uni.example"
 	callback := f.portal + CallbackPath
-	clients := map[string]*storage.Client{
-		portalClient: storage.WebClient(portalClient, portalSecret, callback),
-		otherClient:  storage.WebClient(otherClient, otherSecret, callback),
-	}
-	idpHandler = exampleop.SetupServer(f.idp, groupsStorage{storage.NewStorageWithClients(users, clients)}, nil, false)
+	idpHandler = demoidp.New(f.idp, users, []demoidp.Client{
+		{ID: portalClient, Secret: portalSecret, RedirectURI: callback},
+		{ID: otherClient, Secret: otherSecret, RedirectURI: callback},
+	})
 
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
 	must(t, err)
@@ -173,7 +133,7 @@ type tamperer struct{ f *ssoFixture }
 func (t tamperer) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	fn := t.f.tamper.Load()
-	if err != nil || fn == nil || (r.URL.Path != "/oauth/token" && r.URL.Path != "/userinfo") {
+	if err != nil || fn == nil || (r.URL.Path != demoidp.TokenPath && r.URL.Path != demoidp.UserInfoPath) {
 		return resp, err
 	}
 	defer resp.Body.Close()
@@ -242,7 +202,7 @@ func (f *ssoFixture) signIn(t *testing.T, c *http.Client, username string, rewri
 	if m == nil {
 		t.Fatalf("no login form at the provider:\n%s", page)
 	}
-	resp, err = c.PostForm(f.idp+"/login/username", url.Values{"id": {m[1]}, "username": {username}, "password": {idpPassword}})
+	resp, err = c.PostForm(f.idp+demoidp.LoginPath, url.Values{"id": {m[1]}, "username": {username}, "password": {idpPassword}})
 	must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -328,7 +288,7 @@ func TestSingleSignOnByEmail(t *testing.T) {
 
 	// An address the provider says it has not verified names nobody.
 	unverified := func(path string, body map[string]any) {
-		if path == "/userinfo" {
+		if path == demoidp.UserInfoPath {
 			body["email_verified"] = false
 		}
 	}
@@ -342,7 +302,7 @@ func TestSingleSignOnByEmail(t *testing.T) {
 
 	// Nor does one the provider says nothing about.
 	silent := func(path string, body map[string]any) {
-		if path == "/userinfo" {
+		if path == demoidp.UserInfoPath {
 			delete(body, "email_verified")
 		}
 	}
@@ -355,7 +315,7 @@ func TestSingleSignOnByEmail(t *testing.T) {
 
 	// "true" as a string, as some providers send it, is verified.
 	asString := func(path string, body map[string]any) {
-		if path == "/userinfo" {
+		if path == demoidp.UserInfoPath {
 			body["email_verified"] = "true"
 		}
 	}
@@ -398,7 +358,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.tamper != nil {
 				fn := func(path string, body map[string]any) {
-					if path == "/oauth/token" {
+					if path == demoidp.TokenPath {
 						tc.tamper(body)
 					}
 				}
@@ -466,7 +426,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 
 	t.Run("userinfo for someone else", func(t *testing.T) {
 		other := func(path string, body map[string]any) {
-			if path == "/userinfo" {
+			if path == demoidp.UserInfoPath {
 				body["sub"] = "u-t1"
 			}
 		}
@@ -503,7 +463,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 func (f *ssoFixture) tokenFor(t *testing.T, client, secret, user string) string {
 	t.Helper()
 	cfg := oauth2.Config{ClientID: client, ClientSecret: secret, RedirectURL: f.portal + CallbackPath, Scopes: []string{"openid"},
-		Endpoint: oauth2.Endpoint{AuthURL: f.idp + "/auth", TokenURL: f.idp + "/oauth/token"}}
+		Endpoint: oauth2.Endpoint{AuthURL: f.idp + "/auth", TokenURL: f.idp + demoidp.TokenPath}}
 	var code string
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
@@ -518,7 +478,7 @@ func (f *ssoFixture) tokenFor(t *testing.T, client, secret, user string) string 
 	if m == nil {
 		t.Fatalf("no login form for %s:\n%s", client, page)
 	}
-	resp, err := c.PostForm(f.idp+"/login/username", url.Values{"id": {m[1]}, "username": {user}, "password": {idpPassword}})
+	resp, err := c.PostForm(f.idp+demoidp.LoginPath, url.Values{"id": {m[1]}, "username": {user}, "password": {idpPassword}})
 	must(t, err)
 	resp.Body.Close()
 	tok, err := cfg.Exchange(context.Background(), code)

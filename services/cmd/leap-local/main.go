@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/leap-dev/leap/services/demo"
 	"github.com/leap-dev/leap/services/ingestion"
 	"github.com/leap-dev/leap/services/internal/app"
+	"github.com/leap-dev/leap/services/internal/demoidp"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/portal"
 	"github.com/leap-dev/leap/services/scoring"
@@ -43,6 +45,8 @@ func run(ctx context.Context) error {
 	students := env.Int("DEMO_STUDENTS", 300, 0, 100000)
 	seed := env.Int("DEMO_SEED", 1, 0, 1<<30)
 	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", true)
+	demoSSO := env.Bool("DEMO_SSO", true)
+	ssoPort := env.Int("DEMO_SSO_PORT", 8083, 1, 65535)
 	level := app.LogLevel(env)
 	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
 	// the callback defaults to this machine's portal.
@@ -102,6 +106,15 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Without a provider of the university's, a demo one: the same people,
+	// signing in as they would at a university.
+	ssoURL := ""
+	if sso == nil && demoSSO && students > 0 {
+		if sso, err = startDemoProvider(ctx, ssoPort, portalPort, demo.Generate(uint64(seed), students, pol.Current().Calendar, time.Time{})); err != nil {
+			return err
+		}
+		ssoURL = sso.Issuer
+	}
 	if !local {
 		users, logins = nil, nil
 	}
@@ -146,9 +159,9 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 		log.Info("demo data loaded", "students", len(data.Students), "events", len(data.Events), "took", time.Since(start).Round(time.Millisecond).String())
-		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, data, logins)
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, data, logins, ssoURL)
 	} else {
-		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{}, nil)
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{}, nil, ssoURL)
 	}
 
 	<-ctx.Done()
@@ -184,7 +197,7 @@ func randomToken() string {
 	return "demo-" + hex.EncodeToString(b)
 }
 
-func printSummary(portalPort, ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data, logins []string) {
+func printSummary(portalPort, ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data, logins []string, ssoURL string) {
 	fmt.Printf(`
 LEAP is running on this machine.
 
@@ -209,6 +222,10 @@ Try:
 		for _, l := range logins {
 			fmt.Println("  " + l)
 		}
+	}
+	if ssoURL != "" {
+		fmt.Printf("\nSingle sign-on: a demo university's provider at %s (DEMO_SSO=false to leave it out).\n"+
+			"\"Sign in with your university account\" on the portal takes the same usernames and password.\n", ssoURL)
 	}
 	fmt.Println("\nCtrl-C stops everything.")
 }
@@ -269,4 +286,35 @@ func copySample(path string) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// startDemoProvider serves an OpenID provider on loopback for make run,
+// with an account for every demo student and member of staff (password
+// demoPassword; staff in the "staff" group), and returns the portal's
+// settings for it. It stops with ctx.
+func startDemoProvider(ctx context.Context, port, portalPort int, data demo.Data) (*portal.OIDC, error) {
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	callback := fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath)
+	var users []demoidp.User
+	for _, s := range data.Students {
+		users = append(users, demoidp.User{ID: "u-" + s.ID, Username: s.ID, Password: demoPassword, Email: s.Email, Groups: []string{"students"}})
+	}
+	for _, s := range data.Staff {
+		users = append(users, demoidp.User{ID: "u-" + s.ID, Username: s.ID, Password: demoPassword, Email: s.Email, Groups: []string{"staff"}})
+	}
+	secret := randomToken()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("demo sign-in provider: %w (DEMO_SSO_PORT to move it, DEMO_SSO=false to leave it out)", err)
+	}
+	srv := &http.Server{Handler: demoidp.New(issuer, users, []demoidp.Client{{ID: "leap-portal", Secret: secret, RedirectURI: callback}}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return &portal.OIDC{
+		Issuer: issuer, ClientID: "leap-portal", ClientSecret: secret, RedirectURL: callback,
+		PersonClaim: portal.DefaultPersonClaim, StaffClaim: portal.DefaultStaffClaim, StaffValues: portal.DefaultStaffValues, Scopes: portal.DefaultScopes,
+	}, nil
 }
