@@ -226,27 +226,13 @@ func (p *Portal) registerSignOn(e *echo.Echo) {
 	if p.OIDC == nil {
 		return
 	}
-	p.sso = &signOn{cfg: *p.OIDC}
-	e.Use(p.allowSignOutForm)
+	p.sso = newSignOn(*p.OIDC)
 	e.GET("/auth/login", p.startSignOn)
 	e.GET(CallbackPath, p.signOnCallback)
 	// Discover now, so that every replica knows the provider's sign-out
 	// address before anyone presses "Sign out"; a failure is tried again
 	// on the next sign-in.
 	go func() { _ = p.sso.discover(context.Background(), p.now) }()
-}
-
-// allowSignOutForm widens the CSP's form-action to the provider: browsers
-// apply form-action to the redirects after a form is sent, and "Sign out"
-// is a form whose answer redirects to the provider's end-session endpoint.
-func (p *Portal) allowSignOutForm(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		if csp := h.Get("Content-Security-Policy"); csp != "" {
-			h.Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(p.sso.origins(), " "), 1))
-		}
-		return next(c)
-	}
 }
 
 // loginPage is the sign-in page: a button for the university's sign-in

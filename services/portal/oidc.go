@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -105,6 +106,13 @@ type signOn struct {
 	oauth      oauth2.Config
 	verifier   *oidc.IDTokenVerifier
 	endSession string
+	csp        atomic.Pointer[string] // formAction
+}
+
+func newSignOn(cfg OIDC) *signOn {
+	s := &signOn{cfg: cfg}
+	s.setFormAction()
+	return s
 }
 
 // providerClient reaches the provider when OIDC.HTTPClient is nil: with a
@@ -154,23 +162,29 @@ func (s *signOn) discover(ctx context.Context, now func() time.Time) error {
 	s.verifier = p.Verifier(&oidc.Config{ClientID: s.cfg.ClientID, SkipClientIDCheck: true, Now: now})
 	s.endSession = extra.EndSession
 	s.provider = p
+	s.setFormAction()
 	return nil
 }
 
-// origins are the provider's web origins a form may lead to: the issuer's
-// and, once discovered, the end-session endpoint's.
-func (s *signOn) origins() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
+// formAction is the CSP's form-action with the provider's origins: the
+// issuer's and, once discovered, the end-session endpoint's. Browsers apply
+// form-action to the redirects after a form is sent, and "Sign out" is a
+// form whose answer redirects to the provider. It is worked out when it
+// changes, not on every request.
+func (s *signOn) formAction() string { return *s.csp.Load() }
+
+// setFormAction works formAction out; s.mu is held or s not yet shared.
+func (s *signOn) setFormAction() {
+	sources := []string{"'self'"}
 	for _, raw := range []string{s.cfg.Issuer, s.endSession} {
 		if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
-			if o := u.Scheme + "://" + u.Host; !slices.Contains(out, o) {
-				out = append(out, o)
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(sources, o) {
+				sources = append(sources, o)
 			}
 		}
 	}
-	return out
+	v := strings.Join(sources, " ")
+	s.csp.Store(&v)
 }
 
 // pendingSignIn is what the portal keeps between sending a person to the
@@ -237,7 +251,7 @@ type errSignIn struct{ msg, detail string }
 
 func (e *errSignIn) Error() string { return e.msg + ": " + e.detail }
 
-func refuse(msg, detail string, args ...any) error {
+func signInRefused(msg, detail string, args ...any) error {
 	return &errSignIn{msg: msg, detail: fmt.Sprintf(detail, args...)}
 }
 
@@ -267,42 +281,42 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 	raw, err := p.Redis.GetDel(ctx, stateKey(state)).Result()
 	switch {
 	case errors.Is(err, redis.Nil) || state == "":
-		return Session{}, refuse("This sign-in link has expired or was already used. Start again.", "unknown or replayed state %.8s…", state)
+		return Session{}, signInRefused("This sign-in link has expired or was already used. Start again.", "unknown or replayed state %.8s…", state)
 	case err != nil:
 		return Session{}, err
 	}
 	if ck, err := c.Cookie(stateCookie); err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
-		return Session{}, refuse("This sign-in was started in another browser. Start again here.", "state cookie missing or different")
+		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "state cookie missing or different")
 	}
 	if e := q.Get("error"); e != "" {
-		return Session{}, refuse("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
+		return Session{}, signInRefused("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
 	}
 	var pending pendingSignIn
 	if err := json.Unmarshal([]byte(raw), &pending); err != nil {
 		return Session{}, fmt.Errorf("read sign-in state: %w", err)
 	}
 	if err := p.sso.discover(ctx, p.now); err != nil {
-		return Session{}, refuse("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
+		return Session{}, signInRefused("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
 	}
 	tok, err := p.sso.oauth.Exchange(p.sso.context(ctx), q.Get("code"), oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
-		return Session{}, refuse("The university's sign-in service did not confirm your sign-in. Start again.", "code exchange: %v", err)
+		return Session{}, signInRefused("The university's sign-in service did not confirm your sign-in. Start again.", "code exchange: %v", err)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return Session{}, refuse("The university's sign-in service sent no identity. Ask the IT service desk to check LEAP's settings.", "no id_token in the token response")
+		return Session{}, signInRefused("The university's sign-in service sent no identity. Ask the IT service desk to check LEAP's settings.", "no id_token in the token response")
 	}
 	idt, err := p.sso.verifier.Verify(p.sso.context(ctx), rawID)
 	var expired *oidc.TokenExpiredError
 	switch {
 	case errors.As(err, &expired):
-		return Session{}, refuse("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
+		return Session{}, signInRefused("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
 	case err != nil:
-		return Session{}, refuse("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
+		return Session{}, signInRefused("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
 	case !slices.Contains(idt.Audience, p.sso.cfg.ClientID) || len(idt.Audience) > 1 && authorizedParty(idt) != p.sso.cfg.ClientID:
-		return Session{}, refuse("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
+		return Session{}, signInRefused("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1:
-		return Session{}, refuse("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
+		return Session{}, signInRefused("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
 	}
 	claims, err := p.sso.claims(ctx, idt, tok)
 	if err != nil {
@@ -332,7 +346,7 @@ func authorizedParty(idt *oidc.IDToken) string {
 func (s *signOn) claims(ctx context.Context, idt *oidc.IDToken, tok *oauth2.Token) (map[string]any, error) {
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return nil, refuse("LEAP could not read your sign-in.", "ID token claims: %v", err)
+		return nil, signInRefused("LEAP could not read your sign-in.", "ID token claims: %v", err)
 	}
 	_, hasPerson := claims[s.cfg.PersonClaim]
 	_, hasStaff := claims[s.cfg.StaffClaim]
@@ -341,14 +355,14 @@ func (s *signOn) claims(ctx context.Context, idt *oidc.IDToken, tok *oauth2.Toke
 	}
 	info, err := s.provider.UserInfo(s.context(ctx), oauth2.StaticTokenSource(tok))
 	if err != nil {
-		return nil, refuse("The university's sign-in service did not say who you are. Start again.", "userinfo: %v", err)
+		return nil, signInRefused("The university's sign-in service did not say who you are. Start again.", "userinfo: %v", err)
 	}
 	if info.Subject != idt.Subject {
-		return nil, refuse("The university's sign-in service gave two different identities. Start again.", "userinfo subject %q, ID token subject %q", info.Subject, idt.Subject)
+		return nil, signInRefused("The university's sign-in service gave two different identities. Start again.", "userinfo subject %q, ID token subject %q", info.Subject, idt.Subject)
 	}
 	var more map[string]any
 	if err := info.Claims(&more); err != nil {
-		return nil, refuse("LEAP could not read your sign-in.", "userinfo claims: %v", err)
+		return nil, signInRefused("LEAP could not read your sign-in.", "userinfo claims: %v", err)
 	}
 	for k, v := range more {
 		if _, ok := claims[k]; !ok {
@@ -365,11 +379,11 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 	cfg := p.sso.cfg
 	name, _ := claims[cfg.PersonClaim].(string)
 	if name == "" {
-		return Session{}, refuse("Your university account does not say who you are in a way LEAP understands. Ask the IT service desk to check LEAP's settings.", "no string claim %q", cfg.PersonClaim)
+		return Session{}, signInRefused("Your university account does not say who you are in a way LEAP understands. Ask the IT service desk to check LEAP's settings.", "no string claim %q", cfg.PersonClaim)
 	}
 	byEmail := cfg.PersonClaim == "email"
 	if byEmail && !emailVerified(claims["email_verified"]) {
-		return Session{}, refuse("Your university account's email address is not verified, so LEAP cannot tell who you are by it. Ask the IT service desk.", "email %q not verified (email_verified %v)", name, claims["email_verified"])
+		return Session{}, signInRefused("Your university account's email address is not verified, so LEAP cannot tell who you are by it. Ask the IT service desk.", "email %q not verified (email_verified %v)", name, claims["email_verified"])
 	}
 	isStaff := hasAny(claims[cfg.StaffClaim], cfg.StaffValues)
 	if isStaff {
@@ -411,13 +425,13 @@ func (p *Portal) personOf(ctx context.Context, claims map[string]any) (Session, 
 		ok = false
 	}
 	if !ok && isStaff {
-		return Session{}, refuse("LEAP has no member of staff "+name+". If you should have access, ask the LEAP team to add you.", "staff %q not in the roster", name)
+		return Session{}, signInRefused("LEAP has no member of staff "+name+". If you should have access, ask the LEAP team to add you.", "staff %q not in the roster", name)
 	}
 	if !ok {
-		return Session{}, refuse("LEAP has no student "+name+". LEAP covers registered students; if you are one, ask the LEAP team.", "student %q not in the roster", name)
+		return Session{}, signInRefused("LEAP has no student "+name+". LEAP covers registered students; if you are one, ask the LEAP team.", "student %q not in the roster", name)
 	}
 	if st.Exchange && !p.Policy.Current().Doc.Privacy.ExchangeStudentsCanLogIn {
-		return Session{}, refuse(exchangeRefusal, "exchange student %s", st.ID)
+		return Session{}, signInRefused(exchangeRefusal, "exchange student %s", st.ID)
 	}
 	return Session{User: name, Person: st.ID, Role: RoleStudent}, nil
 }

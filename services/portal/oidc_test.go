@@ -126,6 +126,21 @@ func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 	return f
 }
 
+// rewrite makes the provider's answers at path reach the portal as edit
+// leaves them, until rewrite is called with a nil edit.
+func (f *ssoFixture) rewrite(path string, edit func(body map[string]any)) {
+	if edit == nil {
+		f.tamper.Store(nil)
+		return
+	}
+	fn := func(p string, body map[string]any) {
+		if p == path {
+			edit(body)
+		}
+	}
+	f.tamper.Store(&fn)
+}
+
 // tamperer passes the portal's requests to the provider, rewriting token
 // responses when the test asks: an attacker or a broken provider.
 type tamperer struct{ f *ssoFixture }
@@ -287,12 +302,9 @@ func TestSingleSignOnByEmail(t *testing.T) {
 	}
 
 	// An address the provider says it has not verified names nobody.
-	unverified := func(path string, body map[string]any) {
-		if path == demoidp.UserInfoPath {
-			body["email_verified"] = false
-		}
-	}
-	f.tamper.Store(&unverified)
+	f.rewrite(demoidp.UserInfoPath, func(body map[string]any) {
+		body["email_verified"] = false
+	})
 	c = f.browser()
 	a := f.signIn(t, c, "s2", nil)
 	if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "not verified") {
@@ -301,12 +313,9 @@ func TestSingleSignOnByEmail(t *testing.T) {
 	f.nobodySignedIn(t, c, a.cookies)
 
 	// Nor does one the provider says nothing about.
-	silent := func(path string, body map[string]any) {
-		if path == demoidp.UserInfoPath {
-			delete(body, "email_verified")
-		}
-	}
-	f.tamper.Store(&silent)
+	f.rewrite(demoidp.UserInfoPath, func(body map[string]any) {
+		delete(body, "email_verified")
+	})
 	c = f.browser()
 	if a := f.signIn(t, c, "s2", nil); a.status != http.StatusUnauthorized || !strings.Contains(a.body, "not verified") {
 		t.Errorf("an email without email_verified answered %d:\n%s", a.status, a.body)
@@ -314,16 +323,13 @@ func TestSingleSignOnByEmail(t *testing.T) {
 	f.nobodySignedIn(t, c, a.cookies)
 
 	// "true" as a string, as some providers send it, is verified.
-	asString := func(path string, body map[string]any) {
-		if path == demoidp.UserInfoPath {
-			body["email_verified"] = "true"
-		}
-	}
-	f.tamper.Store(&asString)
+	f.rewrite(demoidp.UserInfoPath, func(body map[string]any) {
+		body["email_verified"] = "true"
+	})
 	c = f.browser()
 	f.signIn(t, c, "s2", nil)
 	f.signedInAs(t, c, "/me")
-	f.tamper.Store(nil)
+	f.rewrite(demoidp.UserInfoPath, nil)
 }
 
 // TestSingleSignOnRefusals: each way a sign-in can be wrong is refused with
@@ -357,13 +363,8 @@ func TestSingleSignOnRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.tamper != nil {
-				fn := func(path string, body map[string]any) {
-					if path == demoidp.TokenPath {
-						tc.tamper(body)
-					}
-				}
-				f.tamper.Store(&fn)
-				defer f.tamper.Store(nil)
+				f.rewrite(demoidp.TokenPath, tc.tamper)
+				defer f.rewrite(demoidp.TokenPath, nil)
 			}
 			f.skew.Store(int64(tc.skew))
 			defer f.skew.Store(0)
@@ -410,11 +411,7 @@ func TestSingleSignOnRefusals(t *testing.T) {
 	t.Run("provider refuses", func(t *testing.T) {
 		// The person cancels at the provider, which says so on the callback.
 		c := f.browser()
-		resp, err := noRedirect(c).Get(f.portal + "/auth/login")
-		must(t, err)
-		resp.Body.Close()
-		auth, _ := url.Parse(resp.Header.Get("Location"))
-		r, err := c.Get(f.portal + CallbackPath + "?error=access_denied&error_description=cancelled&state=" + url.QueryEscape(auth.Query().Get("state")))
+		r, err := c.Get(f.portal + CallbackPath + "?error=access_denied&error_description=cancelled&state=" + url.QueryEscape(f.startState(t, c)))
 		must(t, err)
 		defer r.Body.Close()
 		b, _ := io.ReadAll(r.Body)
@@ -425,13 +422,10 @@ func TestSingleSignOnRefusals(t *testing.T) {
 	})
 
 	t.Run("userinfo for someone else", func(t *testing.T) {
-		other := func(path string, body map[string]any) {
-			if path == demoidp.UserInfoPath {
-				body["sub"] = "u-t1"
-			}
-		}
-		f.tamper.Store(&other)
-		defer f.tamper.Store(nil)
+		f.rewrite(demoidp.UserInfoPath, func(body map[string]any) {
+			body["sub"] = "u-t1"
+		})
+		defer f.rewrite(demoidp.UserInfoPath, nil)
 		c := f.browser()
 		a := f.signIn(t, c, "s1", nil)
 		if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "two different identities") {
@@ -442,12 +436,9 @@ func TestSingleSignOnRefusals(t *testing.T) {
 
 	t.Run("callback from another browser", func(t *testing.T) {
 		// The state is valid but this browser never started the sign-in.
-		resp, err := noRedirect(f.browser()).Get(f.portal + "/auth/login")
-		must(t, err)
-		resp.Body.Close()
-		auth, _ := url.Parse(resp.Header.Get("Location"))
+		state := f.startState(t, f.browser())
 		victim := f.browser()
-		r, err := victim.Get(f.portal + CallbackPath + "?code=stolen&state=" + url.QueryEscape(auth.Query().Get("state")))
+		r, err := victim.Get(f.portal + CallbackPath + "?code=stolen&state=" + url.QueryEscape(state))
 		must(t, err)
 		defer r.Body.Close()
 		b, _ := io.ReadAll(r.Body)
@@ -456,6 +447,18 @@ func TestSingleSignOnRefusals(t *testing.T) {
 		}
 		f.nobodySignedIn(t, victim, r.Cookies())
 	})
+}
+
+// startState starts a sign-in in browser c, stopping before the provider,
+// and returns its state.
+func (f *ssoFixture) startState(t *testing.T, c *http.Client) string {
+	t.Helper()
+	resp, err := noRedirect(c).Get(f.portal + "/auth/login")
+	must(t, err)
+	resp.Body.Close()
+	auth, err := url.Parse(resp.Header.Get("Location"))
+	must(t, err)
+	return auth.Query().Get("state")
 }
 
 // tokenFor runs the code flow for another client of the same provider

@@ -97,7 +97,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 		p.ReferralServices = slices.Clone(DefaultReferralServices)
 	}
 	static, _ := fs.Sub(assets, "static")
-	e.Use(securityHeaders)
+	e.Use(p.securityHeaders)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
 	e.GET("/login", p.getLogin)
 	e.POST("/login", p.postLogin)
@@ -114,11 +114,16 @@ func (p *Portal) Register(e *echo.Echo) error {
 }
 
 // securityHeaders: a strict CSP (no inline script or style), no framing,
-// no sniffing, no referrer leaks.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+// no sniffing, no referrer leaks. Forms post to the portal only, and, with
+// single sign-on, lead on to the provider (see signOn.formAction).
+func (p *Portal) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		formAction := "'self'"
+		if p.sso != nil {
+			formAction = p.sso.formAction()
+		}
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action "+formAction+"; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")

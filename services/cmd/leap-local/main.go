@@ -102,7 +102,10 @@ func run(ctx context.Context) error {
 	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
 	(&scoring.Service{Redis: rdb, Policy: pol, Now: time.Now, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
 
-	users, logins, err := demoUsers(pol.Current(), students, uint64(seed))
+	// The demo people (no events yet): for the password form and the demo
+	// provider alike.
+	people := demo.Generate(uint64(seed), students, pol.Current().Calendar, time.Time{})
+	users, logins, err := demoUsers(people)
 	if err != nil {
 		return err
 	}
@@ -110,7 +113,7 @@ func run(ctx context.Context) error {
 	// signing in as they would at a university.
 	ssoURL := ""
 	if sso == nil && demoSSO && students > 0 {
-		if sso, err = startDemoProvider(ctx, ssoPort, portalPort, demo.Generate(uint64(seed), students, pol.Current().Calendar, time.Time{})); err != nil {
+		if sso, err = startDemoProvider(ctx, ssoPort, portalPort, people); err != nil {
 			return err
 		}
 		ssoURL = sso.Issuer
@@ -243,12 +246,11 @@ const demoPassword = "leap-demo"
 
 // demoUsers makes a local account for every demo student and member of
 // staff, and picks a few to print.
-func demoUsers(l *policy.Loaded, students int, seed uint64) (map[string]portal.User, []string, error) {
+func demoUsers(data demo.Data) (map[string]portal.User, []string, error) {
 	hash, err := portal.HashPassword(demoPassword)
 	if err != nil {
 		return nil, nil, err
 	}
-	data := demo.Generate(seed, students, l.Calendar, time.Time{})
 	users := map[string]portal.User{}
 	for _, s := range data.Students {
 		users[s.ID] = portal.User{Username: s.ID, PasswordHash: hash, Person: s.ID, Role: portal.RoleStudent}
