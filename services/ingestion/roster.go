@@ -1,14 +1,18 @@
 package ingestion
 
 import (
+	"cmp"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -134,8 +138,13 @@ func checkID(field, id string) error {
 	return nil
 }
 
-// roster reads, checks and stores a roster upload.
-func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T, error), put func(echo.Context, []T, []int, *RosterAnswer) error) error {
+// rosterWait is how long an upload waits for another to be stored.
+const rosterWait = 10 * time.Second
+
+// roster reads, checks and stores a roster upload. Uploads are stored one
+// at a time, whichever replica receives them (store.WithRosterLease): what
+// a row may do depends on what the roster holds, read before writing.
+func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T, error), put func(context.Context, []T, []int, *RosterAnswer) error) error {
 	body, err := s.body(c)
 	if err != nil {
 		return err
@@ -156,59 +165,139 @@ func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T,
 		good = append(good, v)
 		index = append(index, i)
 	}
-	if err := put(c, good, index, &answer); err != nil {
+	err = store.WithRosterLease(c.Request().Context(), s.Redis, rosterWait, func(ctx context.Context) error {
+		return put(ctx, good, index, &answer)
+	})
+	if errors.Is(err, store.ErrRosterBusy) {
+		c.Response().Header().Set("Retry-After", "5")
+		return server.Problem(http.StatusServiceUnavailable, "Roster busy", "another roster upload is being stored; send this one again in a few seconds (nothing of it was stored)")
+	}
+	if err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
+	slices.SortFunc(answer.Rejected, func(a, b Rejected) int { return cmp.Compare(a.Index, b.Index) })
 	return c.JSON(http.StatusOK, answer)
 }
 
+// mailRow is a roster row that gives an email address, for emailConflicts.
+type mailRow struct {
+	id    string
+	email string // lower-cased
+	// holder is the person of the row's own kind (student or staff) who
+	// holds the address now; other the person of the other kind.
+	holder, other string
+}
+
+// emailConflicts decides which rows may take their addresses: an address
+// names one person, student or staff, since xAPI statements and single
+// sign-on may find people by it. A row is refused (its error returned, in
+// order; "" for a row that may) when a person of the other kind holds the
+// address, when one of its own kind holds it and does not give it up in
+// this upload, or when an earlier row of this upload takes it. A holder
+// gives an address up only if its own row is accepted, and refusing a row
+// can undo that, so the rules run until nothing changes.
+func emailConflicts(rows []mailRow, kind, otherKind string) []string {
+	errs := make([]string, len(rows))
+	for changed := true; changed; {
+		changed = false
+		kept := map[string]string{} // id -> address, for the rows still accepted
+		for i, r := range rows {
+			if errs[i] == "" {
+				kept[r.id] = r.email
+			}
+		}
+		taken := map[string]string{} // address -> id, within this upload
+		for i, r := range rows {
+			if errs[i] != "" || r.email == "" {
+				continue
+			}
+			var refused string
+			switch {
+			case r.other != "":
+				refused = fmt.Sprintf("email %s belongs to %s %s", r.email, otherKind, r.other)
+			case taken[r.email] != "" && taken[r.email] != r.id:
+				refused = fmt.Sprintf("email %s is given to %s %s earlier in this upload", r.email, kind, taken[r.email])
+			case r.holder != "" && r.holder != r.id:
+				if e, ok := kept[r.holder]; !ok || e == r.email {
+					refused = fmt.Sprintf("email %s belongs to %s %s", r.email, kind, r.holder)
+				}
+			}
+			if refused != "" {
+				errs[i], changed = refused, true
+				continue
+			}
+			taken[r.email] = r.id
+		}
+	}
+	return errs
+}
+
+// claimEmails looks up who holds the addresses of an upload's rows and
+// answers emailConflicts' verdicts.
+func (s *Service) claimEmails(ctx context.Context, ids, emails []string, staffUpload bool) ([]string, error) {
+	students, staff, err := store.EmailHolders(ctx, s.Redis, emails)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]mailRow, len(ids))
+	for i := range ids {
+		rows[i] = mailRow{id: ids[i], email: strings.ToLower(emails[i]), holder: students[i], other: staff[i]}
+		if staffUpload {
+			rows[i].holder, rows[i].other = staff[i], students[i]
+		}
+	}
+	if staffUpload {
+		return emailConflicts(rows, "staff", "student"), nil
+	}
+	return emailConflicts(rows, "student", "staff"), nil
+}
+
+// postStudents stores students. A row giving an email address another
+// person holds is refused, as emailConflicts says.
 func (s *Service) postStudents(c echo.Context) error {
-	return roster(s, c, ParseStudent, func(c echo.Context, v []store.Student, _ []int, a *RosterAnswer) error {
-		if err := store.PutStudents(c.Request().Context(), s.Redis, v); err != nil {
+	return roster(s, c, ParseStudent, func(ctx context.Context, v []store.Student, index []int, a *RosterAnswer) error {
+		ids, emails := make([]string, len(v)), make([]string, len(v))
+		for i, st := range v {
+			ids[i], emails[i] = st.ID, st.Email
+		}
+		refused, err := s.claimEmails(ctx, ids, emails, false)
+		if err != nil {
 			return err
 		}
-		a.Accepted = len(v)
+		var good []store.Student
+		for i, st := range v {
+			if refused[i] != "" {
+				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: refused[i]})
+				continue
+			}
+			good = append(good, st)
+		}
+		if err := store.PutStudents(ctx, s.Redis, good); err != nil {
+			return err
+		}
+		a.Accepted = len(good)
 		return nil
 	})
 }
 
-// postStaff stores members of staff. An email address names one person
-// (single sign-on may find staff by it), so a row giving an address that
-// another member of staff holds, and does not give up in the same upload,
-// is refused.
+// postStaff stores members of staff. A row giving an email address another
+// person holds is refused, as emailConflicts says.
 func (s *Service) postStaff(c echo.Context) error {
-	return roster(s, c, ParseStaff, func(c echo.Context, v []store.Staff, index []int, a *RosterAnswer) error {
-		ctx := c.Request().Context()
-		emails := make([]string, len(v))
-		newEmail := map[string]string{} // id -> its address in this upload
+	return roster(s, c, ParseStaff, func(ctx context.Context, v []store.Staff, index []int, a *RosterAnswer) error {
+		ids, emails := make([]string, len(v)), make([]string, len(v))
 		for i, st := range v {
-			emails[i] = strings.ToLower(st.Email)
-			newEmail[st.ID] = emails[i]
+			ids[i], emails[i] = st.ID, st.Email
 		}
-		holders, err := store.StaffByEmails(ctx, s.Redis, emails)
+		refused, err := s.claimEmails(ctx, ids, emails, true)
 		if err != nil {
 			return err
 		}
-		taken := map[string]string{} // address -> id, within this upload
 		var good []store.Staff
 		for i, st := range v {
-			e := emails[i]
-			if e == "" {
-				good = append(good, st)
+			if refused[i] != "" {
+				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: refused[i]})
 				continue
 			}
-			holder := holders[i]
-			if released, inUpload := newEmail[holder]; inUpload && released != e {
-				holder = "" // its holder moves to another address in this upload
-			}
-			if other, ok := taken[e]; ok && other != st.ID {
-				holder = other
-			}
-			if holder != "" && holder != st.ID {
-				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: fmt.Sprintf("email %s belongs to staff %s", st.Email, holder)})
-				continue
-			}
-			taken[e] = st.ID
 			good = append(good, st)
 		}
 		if err := store.PutStaff(ctx, s.Redis, good); err != nil {
@@ -230,8 +319,7 @@ func parseTutoring(row map[string]string) (store.Tutoring, error) {
 // postTutors assigns tutors; both the student and the tutor must already
 // be in the roster, so an assignment never creates a person.
 func (s *Service) postTutors(c echo.Context) error {
-	return roster(s, c, parseTutoring, func(c echo.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
-		ctx := c.Request().Context()
+	return roster(s, c, parseTutoring, func(ctx context.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
 		keys := make([]string, 0, 2*len(v))
 		for _, t := range v {
 			keys = append(keys, store.ProfileKey(t.Student), store.StaffKey(t.Staff))

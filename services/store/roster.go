@@ -237,19 +237,36 @@ func StaffByEmail(ctx context.Context, c redis.UniversalClient, email string) (s
 
 // StaffByEmails is StaffByEmail for many addresses at once, in order.
 func StaffByEmails(ctx context.Context, c redis.UniversalClient, emails []string) ([]string, error) {
+	_, staff, err := EmailHolders(ctx, c, emails)
+	return staff, err
+}
+
+// EmailHolders are, for each address (compared without case), the student
+// and the member of staff holding it; "" for none. An address "" is held
+// by nobody.
+func EmailHolders(ctx context.Context, c redis.UniversalClient, emails []string) (students, staff []string, err error) {
 	pipe := c.Pipeline()
-	cmds := make([]*redis.StringCmd, len(emails))
+	studentCmds := make([]*redis.StringCmd, len(emails))
+	staffCmds := make([]*redis.StringCmd, len(emails))
 	for i, e := range emails {
-		cmds[i] = pipe.Get(ctx, StaffMailKey(MboxSHA1(strings.ToLower(e))))
+		if e == "" {
+			continue
+		}
+		h := MboxSHA1(strings.ToLower(e))
+		studentCmds[i], staffCmds[i] = pipe.Get(ctx, MboxKey(h)), pipe.Get(ctx, StaffMailKey(h))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("look up emails: %w", err)
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("look up emails: %w", err)
+		}
 	}
-	out := make([]string, len(emails))
-	for i, cmd := range cmds {
-		out[i] = cmd.Val()
+	students, staff = make([]string, len(emails)), make([]string, len(emails))
+	for i := range emails {
+		if studentCmds[i] != nil {
+			students[i], staff[i] = studentCmds[i].Val(), staffCmds[i].Val()
+		}
 	}
-	return out, nil
+	return students, staff, nil
 }
 
 func lookupMail(ctx context.Context, c redis.UniversalClient, key string) (string, error) {

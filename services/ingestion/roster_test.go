@@ -1,0 +1,166 @@
+package ingestion
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/leap-dev/leap/services/store"
+)
+
+func studentRow(id, email string) string {
+	return fmt.Sprintf(`{"id":%q,"name":"N %s","email":%q,"department":"Maths","course":"C","year":1,"level":"UG","mode":"FT"}`, id, id, email)
+}
+
+func staffRow(id, email string) string {
+	return fmt.Sprintf(`{"id":%q,"name":"Dr %s","email":%q,"department":"Maths","role":"tutor"}`, id, id, email)
+}
+
+func rejectedIDs(a RosterAnswer) []string {
+	var ids []string
+	for _, r := range a.Rejected {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// TestStudentEmailsNameOnePerson: a student row giving an address another
+// person holds (a student who does not give it up in the same upload, or
+// any member of staff) is refused, so xAPI statements and single sign-on
+// by email never reach the wrong person; and a staff row cannot take a
+// student's address either.
+func TestStudentEmailsNameOnePerson(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	ctx := context.Background()
+	var a RosterAnswer
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+studentRow("s1", "a@uni.example")+","+studentRow("s2", "b@uni.example")+"]", http.StatusOK, &a)
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, "["+staffRow("t1", "tutor@uni.example")+"]", http.StatusOK, &a)
+	if a.Accepted != 1 {
+		t.Fatalf("%+v", a)
+	}
+
+	// s4 asks for s1's address (in other case), s6 for one s5 takes in the
+	// same upload, s7 for a member of staff's.
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+strings.Join([]string{
+		studentRow("s4", "A@Uni.example"), studentRow("s5", "c@uni.example"), studentRow("s6", "C@uni.example"), studentRow("s7", "tutor@uni.example"),
+	}, ",")+"]", http.StatusOK, &a)
+	if got := rejectedIDs(a); a.Accepted != 1 || strings.Join(got, ",") != "s4,s6,s7" {
+		t.Fatalf("accepted %d, rejected %v, want s5 alone accepted: %+v", a.Accepted, got, a)
+	}
+	if !strings.Contains(a.Rejected[0].Error, "student s1") || !strings.Contains(a.Rejected[2].Error, "staff t1") {
+		t.Errorf("the answer does not name the holder: %+v", a.Rejected)
+	}
+	for email, want := range map[string]string{"a@uni.example": "s1", "c@uni.example": "s5", "tutor@uni.example": ""} {
+		if id, err := store.StudentByEmail(ctx, f.rdb, email); err != nil || id != want {
+			t.Errorf("student of %s: %q, %v; want %q", email, id, err, want)
+		}
+	}
+	for _, id := range []string{"s4", "s6", "s7"} {
+		if n := f.rdb.Exists(ctx, store.ProfileKey(id)).Val(); n != 0 {
+			t.Errorf("refused row %s was stored", id)
+		}
+	}
+
+	// Staff cannot take a student's address.
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, "["+staffRow("t2", "B@uni.example")+"]", http.StatusOK, &a)
+	if a.Accepted != 0 || len(a.Rejected) != 1 || !strings.Contains(a.Rejected[0].Error, "student s2") {
+		t.Fatalf("staff row with a student's address: %+v", a)
+	}
+	if id, _ := store.StaffByEmail(ctx, f.rdb, "b@uni.example"); id != "" {
+		t.Errorf("b@ indexed as staff %q", id)
+	}
+
+	// s1 gives up a@ and s2 takes it, in one upload: both accepted, and
+	// the index follows.
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+studentRow("s2", "a@uni.example")+","+studentRow("s1", "ada@uni.example")+"]", http.StatusOK, &a)
+	if a.Accepted != 2 || len(a.Rejected) != 0 {
+		t.Fatalf("a swap of addresses: %+v", a)
+	}
+	for email, want := range map[string]string{"a@uni.example": "s2", "ada@uni.example": "s1", "b@uni.example": ""} {
+		if id, _ := store.StudentByEmail(ctx, f.rdb, email); id != want {
+			t.Errorf("after the swap, %s belongs to %q, want %q", email, id, want)
+		}
+	}
+}
+
+// TestConcurrentStudentUploadsKeepEmailsOneToOne: uploads sent at once,
+// each giving the same addresses to different students, leave every
+// address with one student, whose profile and index agree.
+func TestConcurrentStudentUploadsKeepEmailsOneToOne(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	ctx := context.Background()
+	const uploads, emails = 8, 40
+	var wg sync.WaitGroup
+	accepted := make([]int, uploads)
+	for u := range uploads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows := make([]string, emails)
+			for i := range rows {
+				rows[i] = studentRow(fmt.Sprintf("u%d-%d", u, i), fmt.Sprintf("shared%d@uni.example", i))
+			}
+			var a RosterAnswer
+			f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+strings.Join(rows, ",")+"]", http.StatusOK, &a)
+			accepted[u] = a.Accepted
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range accepted {
+		total += n
+	}
+	if total != emails {
+		t.Errorf("%d rows accepted for %d addresses", total, emails)
+	}
+	holders := map[string][]string{} // email -> students whose profile gives it
+	for u := range uploads {
+		for i := range emails {
+			id := fmt.Sprintf("u%d-%d", u, i)
+			st, ok, err := store.GetStudent(ctx, f.rdb, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				holders[st.Email] = append(holders[st.Email], id)
+			}
+		}
+	}
+	for i := range emails {
+		email := fmt.Sprintf("shared%d@uni.example", i)
+		indexed, err := store.StudentByEmail(ctx, f.rdb, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := holders[email]; len(h) != 1 || h[0] != indexed {
+			t.Errorf("%s: profiles %v, index %q", email, h, indexed)
+		}
+	}
+}
+
+// TestEmailConflictsFollowRefusals: a holder gives an address up only if
+// its own row is accepted; when that row is refused, the row that counted
+// on the address is refused too.
+func TestEmailConflictsFollowRefusals(t *testing.T) {
+	rows := []mailRow{
+		{id: "s2", email: "a@x", holder: "s1"},               // takes s1's address...
+		{id: "s1", email: "c@x", holder: "s9"},               // ...but s1's move to c@ is refused: s9 holds it
+		{id: "s3", email: "d@x", holder: "s4"},               // takes s4's address, which s4 gives up
+		{id: "s4", email: "e@x"},                             // accepted
+		{id: "s5", email: "f@x", other: "t1"},                // staff hold it
+		{id: "s6", email: ""},                                // no address: nothing to check
+		{id: "s7", email: "g@x", holder: "s7"},               // keeps its own
+		{id: "s8", email: "g@x", holder: "s7"},               // s7 keeps it
+		{id: "s10", email: "h@x"}, {id: "s11", email: "h@x"}, // the first row of an upload takes a free address
+	}
+	got := emailConflicts(rows, "student", "staff")
+	want := []string{"belongs to student s1", "belongs to student s9", "", "", "belongs to staff t1", "", "", "student s7", "", "earlier in this upload"}
+	for i := range want {
+		if (want[i] == "") != (got[i] == "") || !strings.Contains(got[i], want[i]) {
+			t.Errorf("row %d (%s): %q, want %q", i, rows[i].id, got[i], want[i])
+		}
+	}
+}
