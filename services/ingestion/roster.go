@@ -24,6 +24,16 @@ import (
 type RosterAnswer struct {
 	Accepted int        `json:"accepted"`
 	Rejected []Rejected `json:"rejected"`
+	// Superseded are rows for a person (a student, for tutor rows) whom a
+	// later row of the same upload names again: the last row wins.
+	Superseded []Superseded `json:"superseded"`
+}
+
+// Superseded is a row that a later row replaced.
+type Superseded struct {
+	Index int    `json:"index"`
+	ID    string `json:"id"`
+	By    int    `json:"by"`
 }
 
 // readRows reads a roster body, a JSON array of objects or CSV with a
@@ -144,7 +154,12 @@ const rosterWait = 10 * time.Second
 // roster reads, checks and stores a roster upload. Uploads are stored one
 // at a time, whichever replica receives them (store.WithRosterLease): what
 // a row may do depends on what the roster holds, read before writing.
-func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T, error), put func(context.Context, []T, []int, *RosterAnswer) error) error {
+//
+// Rows naming the same person (field keyField: the student of a tutor
+// row) are resolved last-wins, before any check: the earlier rows are
+// answered as superseded, and if the last one is refused nothing of that
+// person is stored, rather than an older row of theirs.
+func roster[T any](s *Service, c echo.Context, keyField string, parse func(map[string]string) (T, error), put func(context.Context, []T, []int, *RosterAnswer) error) error {
 	body, err := s.body(c)
 	if err != nil {
 		return err
@@ -153,10 +168,20 @@ func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T,
 	if err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
-	answer := RosterAnswer{Rejected: []Rejected{}}
+	answer := RosterAnswer{Rejected: []Rejected{}, Superseded: []Superseded{}}
+	last := map[string]int{}
+	for i, row := range rows {
+		if k := row[keyField]; k != "" {
+			last[k] = i
+		}
+	}
 	var good []T
 	var index []int
 	for i, row := range rows {
+		if j, ok := last[row[keyField]]; ok && j != i {
+			answer.Superseded = append(answer.Superseded, Superseded{Index: i, ID: row[keyField], By: j})
+			continue
+		}
 		v, err := parse(row)
 		if err != nil {
 			answer.Rejected = append(answer.Rejected, Rejected{Index: i, ID: row["id"], Error: err.Error()})
@@ -255,7 +280,7 @@ func (s *Service) claimEmails(ctx context.Context, ids, emails []string, staffUp
 // postStudents stores students. A row giving an email address another
 // person holds is refused, as emailConflicts says.
 func (s *Service) postStudents(c echo.Context) error {
-	return roster(s, c, ParseStudent, func(ctx context.Context, v []store.Student, index []int, a *RosterAnswer) error {
+	return roster(s, c, "id", ParseStudent, func(ctx context.Context, v []store.Student, index []int, a *RosterAnswer) error {
 		ids, emails := make([]string, len(v)), make([]string, len(v))
 		for i, st := range v {
 			ids[i], emails[i] = st.ID, st.Email
@@ -283,7 +308,7 @@ func (s *Service) postStudents(c echo.Context) error {
 // postStaff stores members of staff. A row giving an email address another
 // person holds is refused, as emailConflicts says.
 func (s *Service) postStaff(c echo.Context) error {
-	return roster(s, c, ParseStaff, func(ctx context.Context, v []store.Staff, index []int, a *RosterAnswer) error {
+	return roster(s, c, "id", ParseStaff, func(ctx context.Context, v []store.Staff, index []int, a *RosterAnswer) error {
 		ids, emails := make([]string, len(v)), make([]string, len(v))
 		for i, st := range v {
 			ids[i], emails[i] = st.ID, st.Email
@@ -319,7 +344,7 @@ func parseTutoring(row map[string]string) (store.Tutoring, error) {
 // postTutors assigns tutors; both the student and the tutor must already
 // be in the roster, so an assignment never creates a person.
 func (s *Service) postTutors(c echo.Context) error {
-	return roster(s, c, parseTutoring, func(ctx context.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
+	return roster(s, c, "student", parseTutoring, func(ctx context.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
 		keys := make([]string, 0, 2*len(v))
 		for _, t := range v {
 			keys = append(keys, store.ProfileKey(t.Student), store.StaffKey(t.Staff))

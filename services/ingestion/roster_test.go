@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,4 +164,126 @@ func TestEmailConflictsFollowRefusals(t *testing.T) {
 			t.Errorf("row %d (%s): %q, want %q", i, rows[i].id, got[i], want[i])
 		}
 	}
+}
+
+// indexesAgree checks that every index of the roster (tutees, departments,
+// cohorts) holds exactly the students whose profiles say so.
+func (f *fixture) indexesAgree(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := f.rdb.SMembers(ctx, store.StudentsKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{} // index key -> students
+	for _, id := range ids {
+		st, ok, err := store.GetStudent(ctx, f.rdb, id)
+		if err != nil || !ok {
+			t.Fatalf("student %s: %v %v", id, ok, err)
+		}
+		want[store.DepartmentKey(st.Department)] = append(want[store.DepartmentKey(st.Department)], id)
+		want[store.CohortKey(st.Course, st.Year)] = append(want[store.CohortKey(st.Course, st.Year)], id)
+		if st.Tutor != "" {
+			want[store.TuteesKey(st.Tutor)] = append(want[store.TuteesKey(st.Tutor)], id)
+		}
+	}
+	var keys []string
+	for _, pattern := range []string{"leap:tutees:*", "leap:dept:*", "leap:cohort:*"} {
+		k, err := f.rdb.Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
+	}
+	for k := range want {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		got, err := f.rdb.SMembers(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		w := want[k]
+		slices.Sort(w)
+		if !slices.Equal(got, w) {
+			t.Errorf("%s holds %v; the profiles say %v", k, got, w)
+		}
+	}
+}
+
+func movableStudent(id, dept string) string {
+	return fmt.Sprintf(`{"id":%q,"name":"N %s","department":%q,"course":"C %s","year":1,"level":"UG","mode":"FT"}`, id, id, dept, dept)
+}
+
+// TestRosterRowsForOneStudentLastWins: two rows for one student in an
+// upload leave the student where the last one puts them, with no index
+// holding them elsewhere, and the answer says which row was superseded.
+func TestRosterRowsForOneStudentLastWins(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	var a RosterAnswer
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, "["+staffRow("t1", "")+","+staffRow("t2", "")+"]", http.StatusOK, &a)
+	f.post(t, "/v1/roster/tutors", "text/csv", rosterToken, "staff,student\nt1,s1\nt2,s1\nt1,s2\n", http.StatusOK, &a)
+	if a.Accepted != 2 || len(a.Superseded) != 1 || a.Superseded[0] != (Superseded{Index: 0, ID: "s1", By: 1}) {
+		t.Errorf("tutors: %+v", a)
+	}
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+movableStudent("s9", "Law")+","+movableStudent("s9", "Art")+"]", http.StatusOK, &a)
+	if a.Accepted != 1 || len(a.Superseded) != 1 || a.Superseded[0] != (Superseded{Index: 0, ID: "s9", By: 1}) {
+		t.Errorf("students: %+v", a)
+	}
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, "["+staffRow("t3", "x@uni.example")+","+staffRow("t3", "y@uni.example")+"]", http.StatusOK, &a)
+	if a.Accepted != 1 || len(a.Rejected) != 0 || len(a.Superseded) != 1 {
+		t.Errorf("staff: %+v", a)
+	}
+	if id, _ := store.StaffByEmail(context.Background(), f.rdb, "x@uni.example"); id != "" {
+		t.Errorf("a superseded row's address is held by %q", id)
+	}
+	f.indexesAgree(t)
+}
+
+// TestConcurrentRosterUploadsKeepIndexesExact: tutor and student uploads
+// sent at once, moving the same students between tutors and departments,
+// leave every index exactly as the profiles say.
+func TestConcurrentRosterUploadsKeepIndexesExact(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	const students, tutors, rounds = 20, 4, 4
+	var a RosterAnswer
+	var staff []string
+	for i := range tutors {
+		staff = append(staff, staffRow(fmt.Sprintf("t%d", i), ""))
+	}
+	f.post(t, "/v1/roster/staff", "application/json", rosterToken, "["+strings.Join(staff, ",")+"]", http.StatusOK, &a)
+	var rows []string
+	for i := range students {
+		rows = append(rows, movableStudent(fmt.Sprintf("p%d", i), "Maths"))
+	}
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+strings.Join(rows, ",")+"]", http.StatusOK, &a)
+
+	var wg sync.WaitGroup
+	for g := range 2 * tutors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				if g%2 == 0 {
+					var csv strings.Builder
+					csv.WriteString("staff,student\n")
+					for i := range students {
+						fmt.Fprintf(&csv, "t%d,p%d\n", (g+r+i)%tutors, i)
+					}
+					f.post(t, "/v1/roster/tutors", "text/csv", rosterToken, csv.String(), http.StatusOK, nil)
+					continue
+				}
+				var rows []string
+				for i := range students {
+					rows = append(rows, movableStudent(fmt.Sprintf("p%d", i), []string{"Maths", "Law", "Art", "History"}[(g+r+i)%4]))
+				}
+				f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+strings.Join(rows, ",")+"]", http.StatusOK, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	f.indexesAgree(t)
 }
