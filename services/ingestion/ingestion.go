@@ -218,7 +218,7 @@ func (s *Service) postEvents(c echo.Context) error {
 	case "application/x-ndjson", "application/jsonl":
 		read, streamed = readNDJSON, true
 	case "text/csv":
-		read = readCSV
+		read, streamed = readCSV, true
 	default:
 		return server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array of events), application/x-ndjson or text/csv")
 	}

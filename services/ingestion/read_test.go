@@ -1,0 +1,103 @@
+package ingestion
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestStreamsRejectABadLineAlone: in NDJSON and CSV each line stands
+// alone. An over-long line (here 70 KB after 1,500 good ones, past the
+// first stored chunk), a broken one, or a CSV row with an unterminated
+// quote is rejected on its own, under its index, and every other line is
+// taken: never a 400 after part of the body was stored.
+func TestStreamsRejectABadLineAlone(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	long := strings.Repeat("x", 70<<10)
+	students := []string{"s1", "s2"}
+
+	var nd strings.Builder
+	for i := range 1500 {
+		nd.WriteString(event(fmt.Sprintf("nd-%d", i), students[i%2], "moodle_course", at) + "\n")
+	}
+	fmt.Fprintf(&nd, `{"id":"nd-long","student":"s1","activity":"moodle_course","at":%q,"note":%q}`+"\n", at, long)
+	nd.WriteString("{broken\n")
+	for i := 1500; i < 2000; i++ {
+		nd.WriteString(event(fmt.Sprintf("nd-%d", i), students[i%2], "moodle_course", at) + "\r\n")
+	}
+	var a Answer
+	f.post(t, "/v1/events", "application/x-ndjson", token, nd.String(), http.StatusOK, &a)
+	if a.Accepted != 2000 || len(a.Rejected) != 2 || a.Rejected[0].Index != 1500 || a.Rejected[1].Index != 1501 ||
+		!strings.Contains(a.Rejected[0].Error, "longer than") {
+		t.Errorf("ndjson: accepted %d, rejected %+v; want 2000, lines 1500 (too long) and 1501", a.Accepted, a.Rejected)
+	}
+
+	var csv strings.Builder
+	csv.WriteString("id,student,activity,at,note\n")
+	for i := range 1500 {
+		fmt.Fprintf(&csv, "csv-%d,%s,moodle_course,%s,\n", i, students[i%2], at)
+	}
+	fmt.Fprintf(&csv, "csv-long,s1,moodle_course,%s,%s\n", at, long)
+	fmt.Fprintf(&csv, "csv-quote,s1,moodle_course,%s,\"never closed\n", at)
+	for i := 1500; i < 2000; i++ {
+		fmt.Fprintf(&csv, "csv-%d,%s,moodle_course,%s,\"a, quoted \"\"note\"\"\"\r\n", i, students[i%2], at)
+	}
+	f.post(t, "/v1/events", "text/csv", token, csv.String(), http.StatusOK, &a)
+	if a.Accepted != 2000 || len(a.Rejected) != 2 || a.Rejected[0].Index != 1500 || a.Rejected[1].Index != 1501 {
+		t.Errorf("csv: accepted %d, rejected %+v; want 2000, rows 1500 (too long) and 1501 (quote)", a.Accepted, a.Rejected)
+	}
+	if got := f.counts(t, "s1")[5] + f.counts(t, "s2")[5]; got != 4000 {
+		t.Errorf("%d moodle_course counted, want 4000", got)
+	}
+}
+
+// TestLineReadersOnMalformedInput: every non-blank line after a CSV header
+// is one record, whatever it holds; a header that cannot be read stores
+// nothing.
+func TestLineReadersOnMalformedInput(t *testing.T) {
+	long := strings.Repeat("y", maxLine+1)
+	for _, c := range []struct {
+		name    string
+		read    func(io.Reader, func(int, Record, error) error) error
+		body    string
+		records int
+		errs    []int
+		fails   bool
+	}{
+		{"ndjson empty", readNDJSON, "", 0, nil, false},
+		{"ndjson blank lines", readNDJSON, "\n \r\n\t\n", 0, nil, false},
+		{"ndjson no final newline", readNDJSON, `{"id":"a"}` + "\n" + `{"id":"b"`, 2, []int{1}, false},
+		{"ndjson long first", readNDJSON, long + "\n" + `{"id":"a"}`, 2, []int{0}, false},
+		{"ndjson long last, no newline", readNDJSON, `{"id":"a"}` + "\n" + long, 2, []int{1}, false},
+		{"ndjson exactly the limit", readNDJSON, strings.Repeat(" ", maxLine-10) + `{"id":"a"}` + "\n", 1, nil, false},
+		{"ndjson not objects", readNDJSON, "3\nnull\n[1]\n\"s\"\n", 4, []int{0, 2, 3}, false},
+		{"csv no header", readCSV, "", 0, nil, true},
+		{"csv header too long", readCSV, long + "\n", 0, nil, true},
+		{"csv header lacks at", readCSV, "id,student,activity\n", 0, nil, true},
+		{"csv quote in header", readCSV, "id,\"student\n", 0, nil, true},
+		{"csv rows", readCSV, "\ufeffID, Student ,activity,at\n\na,s1,x,y\n\"b\"\"\",s1\nc\"d,s1\n" + long + "\n\"e,s1\n", 5, []int{2, 3, 4}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var errs []int
+			n := 0
+			err := c.read(strings.NewReader(c.body), func(i int, rec Record, err error) error {
+				if i != n {
+					t.Errorf("record %d numbered %d", n, i)
+				}
+				n++
+				if err != nil {
+					errs = append(errs, i)
+				}
+				return nil
+			})
+			if (err != nil) != c.fails {
+				t.Fatalf("error %v, want failure %v", err, c.fails)
+			}
+			if n != c.records || fmt.Sprint(errs) != fmt.Sprint(c.errs) {
+				t.Errorf("%d records, errors at %v; want %d, errors at %v", n, errs, c.records, c.errs)
+			}
+		})
+	}
+}
