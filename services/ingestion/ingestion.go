@@ -319,6 +319,9 @@ func (b *batch) add(i int, rec Record, recErr error) {
 			b.ignore(i, rec.ID, ReasonOutsideYear, source)
 			return
 		}
+		// Event ids are unique per source, not across sources: each
+		// source's ids are its own (store.ScopedID).
+		ev.ID = store.ScopedID(source, ev.ID)
 		b.pending = append(b.pending, *ev)
 		b.index = append(b.index, i)
 		b.ids = append(b.ids, rec.ID)

@@ -31,7 +31,7 @@ import (
 // and the same atomic record script.
 //
 // A statement id already held never changes. The fingerprint of every
-// statement taken is kept in Redis under leap:xapi:<id> (one key per
+// statement taken is kept in Redis under leap:xapi:<source>:<id> (one key per
 // statement, no hash tag, so the keys spread over a Cluster and every
 // operation on them is on one key), for as long as event ids are kept plus
 // a day; the same id with the same content is a success, with other
@@ -46,8 +46,9 @@ import (
 // and every answer.
 const XAPIVersionHeader = "X-Experience-API-Version"
 
-// xapiKey holds the fingerprint of a statement taken.
-func xapiKey(id string) string { return "leap:xapi:" + id }
+// xapiKey holds the fingerprint of a statement a source sent: statement
+// ids are unique per LRS, so each source has its own.
+func xapiKey(source, id string) string { return "leap:xapi:" + source + ":" + id }
 
 // maxVerbLabels bounds the verb label of the ignored-statements metric:
 // the first verbs a process sees keep their IRI, later ones count as other.
@@ -246,13 +247,19 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 
 	// Claim each id with its fingerprint, or find it held. From here on, a
 	// request that fails takes back the fingerprints it wrote.
-	conflict, err := s.claim(ctx, sts, pol)
+	// Ids are the source's own: the any-source token of the demo counts
+	// its statements as source xapi.
+	scope := source
+	if source == AnySource {
+		scope = "xapi"
+	}
+	conflict, err := s.claim(ctx, scope, sts, pol)
 	if err != nil {
-		s.release(sts)
+		s.release(scope, sts)
 		return readError(err, s.MaxBodyBytes)
 	}
 	if conflict >= 0 {
-		s.release(sts)
+		s.release(scope, sts)
 		return server.Problemf(http.StatusConflict, "Statement conflict",
 			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
 	}
@@ -290,7 +297,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		}
 		students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
 		if err != nil {
-			s.release(sts)
+			s.release(scope, sts)
 			return readError(err, s.MaxBodyBytes)
 		}
 		for j, i := range byMbox {
@@ -314,7 +321,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		b.add(i, Record{ID: t.ID, Student: t.student, Activity: t.activity, At: t.Timestamp.UTC().Format(time.RFC3339Nano), Source: recordSource}, nil)
 	}
 	if err := b.flush(); err != nil {
-		s.release(sts)
+		s.release(scope, sts)
 		return readError(err, s.MaxBodyBytes)
 	}
 	b.markFresh()
@@ -350,13 +357,13 @@ func pathAt(i int, single bool) string {
 // claim writes the fingerprint of each statement under its id unless the
 // id is held, and returns the index of the first statement whose id is held
 // with another fingerprint, or -1.
-func (s *Service) claim(ctx context.Context, sts []taken, pol *policy.Loaded) (int, error) {
+func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *policy.Loaded) (int, error) {
 	ttl := int64((eventRetention(pol) + 24*time.Hour).Seconds())
 	pipe := s.Redis.Pipeline()
 	cmds := make([]*redis.Cmd, len(sts))
 	for i := range sts {
 		if sts[i].repeat < 0 {
-			cmds[i] = pipe.Do(ctx, "set", xapiKey(sts[i].ID), fingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), fingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -386,14 +393,14 @@ var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] th
 
 // release takes back the fingerprints a refused request wrote, so that
 // nothing of it remains; best effort, since Redis may be what failed.
-func (s *Service) release(sts []taken) {
+func (s *Service) release(source string, sts []taken) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	pipe := s.Redis.Pipeline()
 	n := 0
 	for i := range sts {
 		if sts[i].claimed {
-			releaseScript.Eval(ctx, pipe, []string{xapiKey(sts[i].ID)}, fingerprintHex(sts[i].Fingerprint))
+			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, fingerprintHex(sts[i].Fingerprint))
 			n++
 		}
 	}

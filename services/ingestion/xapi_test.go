@@ -340,7 +340,7 @@ func TestXAPIBatchIsAllOrNothing(t *testing.T) {
 	if got := f.counts(t, "s2"); got[activityIndex(t, "moodle_course")] != before[activityIndex(t, "moodle_course")] {
 		t.Errorf("a refused batch counted: %v", got)
 	}
-	if n := f.rdb.Exists(t.Context(), xapiKey("3d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a03")).Val(); n != 0 {
+	if n := f.rdb.Exists(t.Context(), xapiKey("moodle", "3d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a03")).Val(); n != 0 {
 		t.Error("a refused batch left a fingerprint")
 	}
 }
@@ -442,7 +442,7 @@ func TestXAPIMalformedAndLimits(t *testing.T) {
 	big := strings.Replace(good, `"actor"`, `"context":{"extensions":{"http://x.example/big":"`+strings.Repeat("x", 70<<10)+`"}},"actor"`, 1)
 	f.xapi(t, xcall{body: big}).want(t, http.StatusRequestEntityTooLarge)
 	f.xapi(t, xcall{body: strings.Repeat("[", 1<<20+1)}).want(t, http.StatusRequestEntityTooLarge) // over the body limit
-	if n := f.rdb.Exists(t.Context(), xapiKey("22222222-0000-4000-8000-000000000000")).Val(); n != 0 {
+	if n := f.rdb.Exists(t.Context(), xapiKey("moodle", "22222222-0000-4000-8000-000000000000")).Val(); n != 0 {
 		t.Error("a malformed batch left a fingerprint")
 	}
 }
@@ -483,5 +483,47 @@ func TestXAPIConcurrentDeliveriesCountOnce(t *testing.T) {
 	c := f.counts(t, "s2")
 	if c[activityIndex(t, "moodle_course")] != 4 || c[activityIndex(t, "moodle_login")] != 1 {
 		t.Errorf("counts %v after six deliveries, want those of one", c)
+	}
+}
+
+// TestXAPIIdsAreScopedBySource: an LRS's statement ids are unique to that
+// LRS, so a statement id (and a native event id) is held per source. A
+// source that sends another's id first neither makes the real statement
+// answer 409 nor stops it counting.
+func TestXAPIIdsAreScopedBySource(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	const id = "7c1e0d2f-0a01-4b7e-9a5c-000000000001"
+	real := fixtureFile(t, "odd_no_timestamp.json")
+	squat := strings.Replace(real, "id=42", "id=43", 1)
+	put := func(tok, body string, want int) {
+		t.Helper()
+		f.xapi(t, xcall{method: http.MethodPut, path: "/xapi/statements?statementId=" + id, body: body, auth: "Bearer " + tok}).want(t, want)
+	}
+	moodleCourse := activityIndex(t, "moodle_course")
+
+	put("attendance-token", squat, http.StatusNoContent) // the attendance system squats the id
+	put(token, real, http.StatusNoContent)               // Moodle's own statement is taken...
+	if got := f.counts(t, "s2")[moodleCourse]; got != 2 {
+		t.Errorf("moodle_course %d after two sources' statements, want 2", got)
+	}
+	put(token, real, http.StatusNoContent) // ...once
+	put(token, squat, http.StatusConflict) // and within one source an id still never changes
+	put("attendance-token", squat, http.StatusNoContent)
+	if got := f.counts(t, "s2")[moodleCourse]; got != 2 {
+		t.Errorf("moodle_course %d after repeats, want 2", got)
+	}
+
+	// Native events: the same id from two sources is two events; from one
+	// source, one.
+	var a Answer
+	ev := "[" + event("n-1", "s1", "moodle_course", at) + "]"
+	f.post(t, "/v1/events", "application/json", "attendance-token", strings.Replace(ev, `"source":"moodle"`, `"source":"attendance"`, 1), http.StatusOK, &a)
+	f.post(t, "/v1/events", "application/json", token, ev, http.StatusOK, &a)
+	if a.Accepted != 1 {
+		t.Errorf("moodle's event after attendance's with its id: %+v", a)
+	}
+	f.post(t, "/v1/events", "application/json", token, ev, http.StatusOK, &a)
+	if a.Duplicates != 1 {
+		t.Errorf("moodle's event again: %+v", a)
 	}
 }

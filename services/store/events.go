@@ -60,6 +60,15 @@ var recordLua string
 
 var recordScript = redis.NewScript(recordLua)
 
+// ScopedID is the id under which an event is counted once: its source's
+// name, "/", and the id the source gave it. Sources number their events
+// independently (an LRS's statement ids are unique to that LRS), so one
+// source can neither collide with nor squat another's ids. Source names
+// hold no "/". Ids counted before they were scoped are bare; the record
+// script takes an event whose bare id is already held as a duplicate, so
+// a batch resent across the change counts once.
+func ScopedID(source, id string) string { return source + "/" + id }
+
 // Event is one activity to count.
 type Event struct {
 	ID       string
