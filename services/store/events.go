@@ -25,6 +25,7 @@ type Counts = engine.Counts
 //	leap:{s:ID}:c:YYYYMM      HASH  day of month -> counts "n,n,..." in catalogue order, trailing zeros trimmed
 //	leap:{s:ID}:i:YYYYMMDD    SET   event ids counted for that day, expiring after the late-arrival window
 //	leap:{s:ID}:v             INT   data version, bumped by every change of counts (keys the scoring cache)
+//	leap:{s:ID}:k             HASH  scoring's cached answers, at most a few (scoring.maxCachedRanges)
 //
 // One hash per student and month keeps every hash at 31 fields or fewer, so
 // Redis stores it as a compact listpack: about 30 bytes a student-day.
