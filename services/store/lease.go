@@ -20,8 +20,8 @@ import (
 // waiting costs nothing that matters.
 const RosterLeaseKey = "leap:roster:lease"
 
-// ErrRosterBusy: another roster upload held the lease for longer than a
-// caller was prepared to wait.
+// ErrRosterBusy is the answer when another roster upload held the lease
+// for longer than a caller was prepared to wait.
 var ErrRosterBusy = errors.New("another roster upload is being stored")
 
 // Lease timings: the lease outlives a stalled holder by leaseTTL at most,
