@@ -66,7 +66,10 @@ type Service struct {
 	Backfill map[string]bool
 	// MaxBodyBytes bounds a request body; larger answers 413.
 	MaxBodyBytes int64
-	Now          func() time.Time
+	// RosterWait bounds how long a roster upload waits for another to be
+	// stored before answering 503 (DefaultRosterWait when zero).
+	RosterWait time.Duration
+	Now        func() time.Time
 
 	events *prometheus.CounterVec
 	xapi   *xapiState

@@ -148,8 +148,9 @@ func checkID(field, id string) error {
 	return nil
 }
 
-// rosterWait is how long an upload waits for another to be stored.
-const rosterWait = 10 * time.Second
+// DefaultRosterWait is how long an upload waits for another to be stored,
+// unless Service.RosterWait says otherwise.
+const DefaultRosterWait = 10 * time.Second
 
 // roster reads, checks and stores a roster upload. Uploads are stored one
 // at a time, whichever replica receives them (store.WithRosterLease): what
@@ -190,7 +191,11 @@ func roster[T any](s *Service, c echo.Context, keyField string, parse func(map[s
 		good = append(good, v)
 		index = append(index, i)
 	}
-	err = store.WithRosterLease(c.Request().Context(), s.Redis, rosterWait, func(ctx context.Context) error {
+	wait := s.RosterWait
+	if wait <= 0 {
+		wait = DefaultRosterWait
+	}
+	err = store.WithRosterLease(c.Request().Context(), s.Redis, wait, func(ctx context.Context) error {
 		return put(ctx, good, index, &answer)
 	})
 	if errors.Is(err, store.ErrRosterBusy) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/leap-dev/leap/services/store"
 )
@@ -286,4 +287,40 @@ func TestConcurrentRosterUploadsKeepIndexesExact(t *testing.T) {
 	}
 	wg.Wait()
 	f.indexesAgree(t)
+}
+
+// TestRosterUploadWaitsItsTurn: while another upload holds the roster
+// lease, an upload waits; past its wait it answers 503 with Retry-After
+// and stores nothing.
+func TestRosterUploadWaitsItsTurn(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	f.svc.RosterWait = 200 * time.Millisecond
+	ctx := context.Background()
+	f.rdb.Set(ctx, store.RosterLeaseKey, "another-replica", time.Minute)
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/roster/students", strings.NewReader("["+studentRow("s8", "")+"]"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+rosterToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := f.rdb.Exists(ctx, store.ProfileKey("s8")).Val(); n != 0 {
+		t.Error("a refused upload was stored")
+	}
+
+	// Released while the next upload waits: it goes ahead.
+	f.svc.RosterWait = 5 * time.Second
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		f.rdb.Del(ctx, store.RosterLeaseKey)
+	}()
+	var a RosterAnswer
+	f.post(t, "/v1/roster/students", "application/json", rosterToken, "["+studentRow("s8", "")+"]", http.StatusOK, &a)
+	if a.Accepted != 1 {
+		t.Errorf("%+v", a)
+	}
 }
