@@ -101,3 +101,41 @@ func TestLineReadersOnMalformedInput(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamPastTheLimitCanBeResent: a streamed NDJSON body without a
+// length that passes the size limit answers 413 after its first chunks
+// were stored, as the README says; sending it again in smaller parts
+// counts every event once.
+func TestStreamPastTheLimitCanBeResent(t *testing.T) {
+	f := start(t, loadPolicy(t, ""))
+	var lines []string
+	size := 0
+	for i := 0; size <= int(f.svc.MaxBodyBytes); i++ {
+		l := event(fmt.Sprintf("big-%d", i), "s1", "moodle_course", at) + "\n"
+		lines = append(lines, l)
+		size += len(l)
+	}
+	// io.MultiReader hides the length, so the body is sent chunked.
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/events", io.MultiReader(strings.NewReader(strings.Join(lines, ""))))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+	stored := f.counts(t, "s1")[5]
+	if stored == 0 || int(stored) >= len(lines) {
+		t.Errorf("%d of %d stored before the 413; want the first chunks", stored, len(lines))
+	}
+	half := len(lines) / 2
+	var a Answer
+	f.post(t, "/v1/events", "application/x-ndjson", token, strings.Join(lines[:half], ""), http.StatusOK, &a)
+	f.post(t, "/v1/events", "application/x-ndjson", token, strings.Join(lines[half:], ""), http.StatusOK, &a)
+	if got := f.counts(t, "s1")[5]; int(got) != len(lines) {
+		t.Errorf("%d counted after the resend, want %d", got, len(lines))
+	}
+}
