@@ -3,8 +3,6 @@ package ingestion
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/services/ingestion/xapi"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -54,10 +53,32 @@ func xapiKey(source, id string) string { return "leap:xapi:" + source + ":" + id
 // the first verbs a process sees keep their IRI, later ones count as other.
 const maxVerbLabels = 200
 
+// Why a statement is acknowledged but not counted, beyond the reasons of
+// xapi.Mapper.Match: the reason label of leap_xapi_statements_ignored_total.
+// The reasons of the event checks (attendance off, outside the year, not in
+// the roster) are the same as for native events.
+const (
+	// The actor is a Group: LEAP counts the activity of one student.
+	xapiGroupActor = "group_actor"
+	// The actor is known by openid only, which the roster does not hold.
+	xapiOpenIDActor = "openid_actor"
+	// The actor's account has a home page spec.xapi.accountHomePages does not accept.
+	xapiHomePage = "home_page_not_accepted"
+	// The actor is not a student of the roster.
+	xapiUnknownStudent = "unknown_student"
+	xapiAttendanceOff  = "attendance_off"
+	xapiOutsideYear    = "outside_year"
+	// The event failed a check of native events: older than the
+	// late-arrival window, in the future, or a student id LEAP cannot hold.
+	xapiTooLate    = "too_late"
+	xapiFuture     = "in_the_future"
+	xapiNotAnEvent = "not_an_event"
+)
+
 // xapiState is the xAPI part of the service.
 type xapiState struct {
 	ignored *prometheus.CounterVec
-	mapper  atomic.Pointer[mapper]
+	mapper  atomic.Pointer[xapi.Mapper]
 
 	mu    sync.Mutex
 	verbs map[string]bool
@@ -132,11 +153,11 @@ func (s *Service) xapiStatements(c echo.Context) error {
 }
 
 // mapperOf is the mapping table of a policy, built once per policy.
-func (s *Service) mapperOf(l *policy.Loaded) *mapper {
-	if m := s.xapi.mapper.Load(); m != nil && m.hash == l.Hash {
+func (s *Service) mapperOf(l *policy.Loaded) *xapi.Mapper {
+	if m := s.xapi.mapper.Load(); m != nil && m.Hash == l.Hash {
 		return m
 	}
-	m := newMapper(l)
+	m := xapi.NewMapper(l)
 	s.xapi.mapper.Store(m)
 	return m
 }
@@ -147,7 +168,7 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // taken is one statement of a request and what becomes of it.
 type taken struct {
-	statement
+	xapi.Statement
 	// repeat is the index of an identical statement earlier in the batch.
 	repeat int
 	// claimed: this request wrote the fingerprint.
@@ -171,7 +192,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		if statementID == "" {
 			return server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
 		}
-		if !isUUID(statementID) {
+		if !xapi.IsUUID(statementID) {
 			return server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
 		}
 		statementID = strings.ToLower(statementID)
@@ -201,14 +222,14 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 	if _, err := buf.ReadFrom(body); err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
-	read, err := readStatements(buf.Bytes(), readOptions{single: put, v2: c.Get("xapi2").(bool), extKeys: mp.extKeys})
-	var se *statementError
+	read, err := xapi.Parse(buf.Bytes(), xapi.Options{Single: put, V2: c.Get("xapi2").(bool), ExtKeys: mp.ExtKeys})
+	var se *xapi.Error
 	if errors.As(err, &se) {
 		title := "Malformed statement"
-		if se.status == http.StatusRequestEntityTooLarge {
+		if se.Status == http.StatusRequestEntityTooLarge {
 			title = "Too large"
 		}
-		return server.Problem(se.status, title, se.Error())
+		return server.Problem(se.Status, title, se.Error())
 	}
 	if err != nil {
 		return err
@@ -221,7 +242,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 	first := map[string]int{}
 	for i := range read {
 		t := &sts[i]
-		t.statement, t.repeat = read[i], -1
+		t.Statement, t.repeat = read[i], -1
 		at := pathAt(i, put)
 		derived := false
 		switch {
@@ -230,7 +251,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		case put:
 			t.ID = statementID
 		case t.ID == "":
-			t.ID, derived = derivedID(t.Fingerprint), true
+			t.ID, derived = xapi.DerivedID(t.Fingerprint), true
 		}
 		if j, seen := first[t.ID]; seen {
 			if !derived || sts[j].Fingerprint != t.Fingerprint {
@@ -272,14 +293,14 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			continue
 		}
 		var reason string
-		t.activity, reason = mp.match(&t.statement)
+		t.activity, reason = mp.Match(&t.Statement)
 		switch {
 		case t.activity == "":
 			t.reason = reason
 		case t.Actor.Group:
 			t.reason = xapiGroupActor
 		case t.Actor.Name != "":
-			if mp.acceptsHomePage(t.Actor.HomePage) {
+			if mp.AcceptsHomePage(t.Actor.HomePage) {
 				t.student = t.Actor.Name
 			} else {
 				t.reason = xapiHomePage
@@ -363,7 +384,7 @@ func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *po
 	cmds := make([]*redis.Cmd, len(sts))
 	for i := range sts {
 		if sts[i].repeat < 0 {
-			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), fingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -380,7 +401,7 @@ func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *po
 			sts[i].claimed = true
 		case err != nil:
 			return -1, fmt.Errorf("claim statement ids: %w", err)
-		case held != fingerprintHex(sts[i].Fingerprint) && conflict < 0:
+		case held != xapi.FingerprintHex(sts[i].Fingerprint) && conflict < 0:
 			conflict = i
 		}
 	}
@@ -400,7 +421,7 @@ func (s *Service) release(source string, sts []taken) {
 	n := 0
 	for i := range sts {
 		if sts[i].claimed {
-			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, fingerprintHex(sts[i].Fingerprint))
+			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
 			n++
 		}
 	}
@@ -445,34 +466,4 @@ func (s *Service) verbLabel(verb string) string {
 		return verb
 	}
 	return "other"
-}
-
-// xapiNamespace is the namespace of the UUIDs LEAP derives for statements
-// sent without an id.
-var xapiNamespace = [16]byte{0x6c, 0x65, 0x61, 0x70, 0x2d, 0x78, 0x41, 0x50, 0x49, 0x2d, 0x73, 0x74, 0x6d, 0x74, 0x69, 0x64}
-
-// derivedID is the UUID (version 5) of a statement's content.
-func derivedID(fp [16]byte) string {
-	h := sha1.New()
-	h.Write(xapiNamespace[:])
-	h.Write(fp[:])
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return formatUUID(u)
-}
-
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
