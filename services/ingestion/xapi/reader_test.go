@@ -1,14 +1,17 @@
 package xapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leap-dev/leap/services/store"
 )
@@ -243,6 +246,79 @@ func FuzzStatementReader(f *testing.F) {
 			if sts[i].Verb == "" || sts[i].Fingerprint != again[i].Fingerprint || sts[i].ID != again[i].ID {
 				t.Fatalf("statement %d: %+v / %+v", i, sts[i], again[i])
 			}
+		}
+	})
+}
+
+// readJSON reads b as one JSON value with the statement reader's tokenizer,
+// without the checks of xAPI, and gives it as encoding/json would with
+// UseNumber: the last of repeated names wins, as there.
+func readJSON(b []byte) (any, error) {
+	r := &reader{src: b, opt: Options{MaxBytes: len(b) + 1, MaxDepth: 10000}}
+	root, err := r.value(-1, 0, 0, 0, false, 1)
+	if err != nil {
+		return nil, err
+	}
+	r.ws()
+	if r.pos != len(b) {
+		return nil, r.fail(root, "data after the value")
+	}
+	return r.valueOf(root), nil
+}
+
+func (r *reader) valueOf(n int32) any {
+	nd := &r.nodes[n]
+	switch nd.kind {
+	case jTrue:
+		return true
+	case jFalse:
+		return false
+	case jNumber:
+		return json.Number(r.text(n))
+	case jString:
+		return string(r.text(n))
+	case jArray:
+		a := make([]any, 0, nd.n)
+		for c := nd.first; c >= 0; c = r.nodes[c].next {
+			a = append(a, r.valueOf(c))
+		}
+		return a
+	case jObject:
+		m := make(map[string]any, nd.n)
+		for c := nd.first; c >= 0; c = r.nodes[c].next {
+			m[string(r.key(c))] = r.valueOf(c)
+		}
+		return m
+	}
+	return nil
+}
+
+// FuzzReaderAgreesWithEncodingJSON: the tokenizer takes exactly the JSON
+// encoding/json takes, and reads the same values from it. One difference
+// is deliberate: JSON text is UTF-8 (RFC 8259), and the reader refuses
+// strings that are not, where encoding/json replaces the bad bytes.
+func FuzzReaderAgreesWithEncodingJSON(f *testing.F) {
+	for _, s := range []string{good, `[1e999, -0, 0.5e-3, "\u0000", "\ud83d\ude00", "\ud83d", "\udc00\ud83d x"]`,
+		`{"a":1,"a":{"b":[true,false,null]}}`, ` "\/\b\f\n\r\t\"\\" `, `01`, `1.`, `-`, `"\u00"`, "\"\xff\"", `[1,]`, `{"a" 1}`, `[] []`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := readJSON(b)
+		valid := json.Valid(b) && utf8.Valid(b)
+		if (err == nil) != valid {
+			t.Fatalf("%q: the reader says %v, encoding/json valid=%v utf8=%v", b, err, json.Valid(b), utf8.Valid(b))
+		}
+		if !valid {
+			return
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var want any
+		if err := d.Decode(&want); err != nil {
+			t.Fatalf("%q: encoding/json: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n reader %#v\n  json %#v", b, got, want)
 		}
 	})
 }
