@@ -178,38 +178,102 @@ type taken struct {
 	reason   string
 }
 
+// putStatements takes a POST or PUT of statements in phases: the request,
+// the body, the ids, the claim of each id, the students, the record. From
+// the claim until the record, a request that fails takes back the
+// fingerprints it wrote, in one deferred rollback.
 func (s *Service) putStatements(c echo.Context, put bool) error {
 	ctx := c.Request().Context()
 	source := c.Get("source").(string)
+	statementID, err := statementIDOf(c, put)
+	if err != nil {
+		return err
+	}
+	pol := s.Policy.Current()
+	mp := s.mapperOf(pol)
+	read, err := s.readStatements(c, xapi.Options{Single: put, V2: c.Get("xapi2").(bool), ExtKeys: mp.ExtKeys})
+	if err != nil {
+		return err
+	}
+	received := s.Now()
+	sts, err := identify(read, put, statementID, received)
+	if err != nil {
+		return err
+	}
+
+	// Ids are the source's own: the any-source token of the demo counts
+	// its statements as source xapi.
+	scope := source
+	if source == AnySource {
+		scope = "xapi"
+	}
+	recorded := false
+	defer func() {
+		if !recorded {
+			s.release(scope, sts)
+		}
+	}()
+	conflict, err := s.claim(ctx, scope, sts, pol)
+	if err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	if conflict >= 0 {
+		return server.Problemf(http.StatusConflict, "Statement conflict",
+			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
+	}
+	if err := s.findStudents(ctx, sts, mp); err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	if err := s.recordStatements(ctx, source, pol, sts, received); err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	recorded = true
+
+	if put {
+		return c.NoContent(http.StatusNoContent)
+	}
+	ids := make([]string, len(sts))
+	for i := range sts {
+		ids[i] = sts[i].ID
+	}
+	return c.JSON(http.StatusOK, ids)
+}
+
+// statementIDOf checks the parameters and the media type of a request of
+// statements, and gives the statement id of a PUT, lower-case.
+func statementIDOf(c echo.Context, put bool) (string, error) {
 	q := c.QueryParams()
 	for name := range q {
 		if !put || name != "statementId" {
-			return server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
+			return "", server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
 		}
 	}
 	statementID := q.Get("statementId")
 	if put {
 		if statementID == "" {
-			return server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
+			return "", server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
 		}
 		if !xapi.IsUUID(statementID) {
-			return server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
+			return "", server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
 		}
 		statementID = strings.ToLower(statementID)
 	}
 	switch mediaType(c) {
 	case "", "application/json":
 	case "multipart/mixed":
-		return server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
+		return "", server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
 	default:
-		return server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
+		return "", server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
 	}
-	pol := s.Policy.Current()
-	mp := s.mapperOf(pol)
+	return statementID, nil
+}
 
+// readStatements reads the body whole, before anything is stored, and
+// parses it; a malformed statement is a problem naming its path.
+func (s *Service) readStatements(c echo.Context, opt xapi.Options) ([]xapi.Statement, error) {
 	body, err := s.body(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {
@@ -220,24 +284,25 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 	}()
 	buf.Reset()
 	if _, err := buf.ReadFrom(body); err != nil {
-		return readError(err, s.MaxBodyBytes)
+		return nil, readError(err, s.MaxBodyBytes)
 	}
-	read, err := xapi.Parse(buf.Bytes(), xapi.Options{Single: put, V2: c.Get("xapi2").(bool), ExtKeys: mp.ExtKeys})
+	read, err := xapi.Parse(buf.Bytes(), opt)
 	var se *xapi.Error
 	if errors.As(err, &se) {
 		title := "Malformed statement"
 		if se.Status == http.StatusRequestEntityTooLarge {
 			title = "Too large"
 		}
-		return server.Problem(se.Status, title, se.Error())
+		return nil, server.Problem(se.Status, title, se.Error())
 	}
-	if err != nil {
-		return err
-	}
+	return read, err
+}
 
-	// Ids: the one of the URL for a PUT, the statement's own, or one made
-	// from its content. A batch that names an id twice is refused.
-	received := s.Now()
+// identify gives each statement its id: the one of the URL for a PUT, the
+// statement's own, or one made from its content. A batch that names an id
+// twice is refused; a statement without an id sent twice in a batch is a
+// repeat of the first. Statements without a timestamp take received.
+func identify(read []xapi.Statement, put bool, statementID string, received time.Time) ([]taken, error) {
 	sts := make([]taken, len(read))
 	first := map[string]int{}
 	for i := range read {
@@ -247,7 +312,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		derived := false
 		switch {
 		case put && t.ID != "" && t.ID != statementID:
-			return server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
+			return nil, server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
 		case put:
 			t.ID = statementID
 		case t.ID == "":
@@ -255,7 +320,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		}
 		if j, seen := first[t.ID]; seen {
 			if !derived || sts[j].Fingerprint != t.Fingerprint {
-				return server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
+				return nil, server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
 			}
 			t.repeat = j
 			continue
@@ -265,27 +330,12 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			t.Timestamp = received
 		}
 	}
+	return sts, nil
+}
 
-	// Claim each id with its fingerprint, or find it held. From here on, a
-	// request that fails takes back the fingerprints it wrote.
-	// Ids are the source's own: the any-source token of the demo counts
-	// its statements as source xapi.
-	scope := source
-	if source == AnySource {
-		scope = "xapi"
-	}
-	conflict, err := s.claim(ctx, scope, sts, pol)
-	if err != nil {
-		s.release(scope, sts)
-		return readError(err, s.MaxBodyBytes)
-	}
-	if conflict >= 0 {
-		s.release(scope, sts)
-		return server.Problemf(http.StatusConflict, "Statement conflict",
-			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
-	}
-
-	// Map, find the students, and count through the path of native events.
+// findStudents maps each statement to its activity and finds its student:
+// by account, or by mbox in the roster. What has neither gets its reason.
+func (s *Service) findStudents(ctx context.Context, sts []taken, mp *xapi.Mapper) error {
 	var byMbox []int
 	for i := range sts {
 		t := &sts[i]
@@ -311,23 +361,30 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			t.reason = xapiOpenIDActor
 		}
 	}
-	if len(byMbox) > 0 {
-		hashes := make([]string, len(byMbox))
-		for j, i := range byMbox {
-			hashes[j] = sts[i].Actor.MboxSHA1
-		}
-		students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
-		if err != nil {
-			s.release(scope, sts)
-			return readError(err, s.MaxBodyBytes)
-		}
-		for j, i := range byMbox {
-			if students[j] == "" {
-				sts[i].reason = xapiUnknownStudent
-			}
-			sts[i].student = students[j]
-		}
+	if len(byMbox) == 0 {
+		return nil
 	}
+	hashes := make([]string, len(byMbox))
+	for j, i := range byMbox {
+		hashes[j] = sts[i].Actor.MboxSHA1
+	}
+	students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
+	if err != nil {
+		return err
+	}
+	for j, i := range byMbox {
+		if students[j] == "" {
+			sts[i].reason = xapiUnknownStudent
+		}
+		sts[i].student = students[j]
+	}
+	return nil
+}
+
+// recordStatements counts the statements that have a student and an
+// activity through the path of native events, and counts the others as
+// ignored, by verb and reason.
+func (s *Service) recordStatements(ctx context.Context, source string, pol *policy.Loaded, sts []taken, received time.Time) error {
 	recordSource := ""
 	if source == AnySource {
 		recordSource = "xapi"
@@ -342,8 +399,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		b.add(i, Record{ID: t.ID, Student: t.student, Activity: t.activity, At: t.Timestamp.UTC().Format(time.RFC3339Nano), Source: recordSource}, nil)
 	}
 	if err := b.flush(); err != nil {
-		s.release(scope, sts)
-		return readError(err, s.MaxBodyBytes)
+		return err
 	}
 	b.markFresh()
 	for _, ig := range b.answer.Ignored {
@@ -357,15 +413,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			s.xapi.ignored.WithLabelValues(s.verbLabel(sts[i].Verb), sts[i].reason).Inc()
 		}
 	}
-
-	if put {
-		return c.NoContent(http.StatusNoContent)
-	}
-	ids := make([]string, len(sts))
-	for i := range sts {
-		ids[i] = sts[i].ID
-	}
-	return c.JSON(http.StatusOK, ids)
+	return nil
 }
 
 func pathAt(i int, single bool) string {
