@@ -80,6 +80,31 @@ func recordID(raw json.RawMessage) Record {
 // errLineTooLong is the error of a line longer than maxLine.
 var errLineTooLong = fmt.Errorf("line is longer than %d bytes: not read", maxLine)
 
+// boundedLines reads r, failing with errLineTooLong (naming the line) once
+// a line runs past maxLine bytes and its line ending: a reader above it
+// that takes whole lines, such as encoding/csv's, never holds a longer one.
+type boundedLines struct {
+	r io.Reader
+	// line counts the lines read whole; run is the bytes read so far of
+	// the one being read.
+	line, run int
+}
+
+func (b *boundedLines) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	for i, c := range p[:n] {
+		if c == '\n' {
+			b.line, b.run = b.line+1, 0
+			continue
+		}
+		// The line, and the "\r" of a "\r\n" after it.
+		if b.run++; b.run > maxLine+1 || (b.run == maxLine+1 && c != '\r') {
+			return i, fmt.Errorf("line %d: %w", b.line+1, errLineTooLong)
+		}
+	}
+	return n, err
+}
+
 // eachLine calls fn with each line of r that is not blank, without its
 // line ending, or with errLineTooLong for a line longer than maxLine, which
 // is skipped to its end unread: memory stays bounded by maxLine, and one

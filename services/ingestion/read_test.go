@@ -1,6 +1,8 @@
 package ingestion
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,4 +140,72 @@ func TestStreamPastTheLimitCanBeResent(t *testing.T) {
 	if got := f.counts(t, "s1")[5]; int(got) != len(lines) {
 		t.Errorf("%d counted after the resend, want %d", got, len(lines))
 	}
+}
+
+// TestRosterCSVOnMalformedInput: a roster in CSV is read whole, all or
+// nothing, with each line bounded: a line longer than maxLine makes the
+// body unreadable, naming the line, however the rows before it read.
+func TestRosterCSVOnMalformedInput(t *testing.T) {
+	long := strings.Repeat("y", maxLine+1)
+	for _, c := range []struct {
+		name, body string
+		rows       int
+		fails      string // in the error, "" when it reads
+	}{
+		{"empty", "", 0, "no CSV header row"},
+		{"header only", "id,name\n", 0, ""},
+		{"rows", "\ufeffID, Name \ns1,Ada\ns2,\"Ben, Jr\"\n", 2, ""},
+		{"a quoted line break", "id,name\ns1,\"Ada\nLovelace\"\n", 1, ""},
+		{"exactly the limit, with CRLF", "id,name\r\ns1," + strings.Repeat("x", maxLine-3) + "\r\n", 1, ""},
+		{"a long row", "id,name\ns1,Ada\n" + long + "\ns2,Ben\n", 0, "line 3: line is longer than"},
+		{"a long last row, no newline", "id,name\ns1,Ada\n" + long, 0, "line 3: line is longer than"},
+		{"a long header", long + "\n", 0, "line 1: line is longer than"},
+		{"a long quoted field over lines", "id,name\ns1,\"" + strings.Repeat("z\n", maxLine) + "\"\n", 1, ""},
+		{"an unterminated quote", "id,name\ns1,\"Ada\n", 0, "extraneous or missing \" in quoted-field"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rows, err := readRosterCSV(strings.NewReader(c.body))
+			switch {
+			case c.fails == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case c.fails != "" && (!errors.Is(err, errUnreadable) || !strings.Contains(err.Error(), c.fails)):
+				t.Fatalf("error %v, want one with %q", err, c.fails)
+			case len(rows) != c.rows:
+				t.Errorf("%d rows, want %d", len(rows), c.rows)
+			}
+		})
+	}
+}
+
+// FuzzRosterCSV: the roster's CSV reader never panics, refuses only as
+// unreadable, reads what encoding/csv reads when no line passes maxLine,
+// and never holds a value longer than a line.
+func FuzzRosterCSV(f *testing.F) {
+	f.Add("id,name,email\ns1,Ada,ada@uni.example\n")
+	f.Add("\ufeffID, Name \r\ns1,\"Ada, \"\"A\"\"\"\n\ns2\n")
+	f.Add("id\n\"s1\ns2\"\n")
+	f.Add("a,b\n\"x")
+	f.Fuzz(func(t *testing.T, body string) {
+		rows, err := readRosterCSV(strings.NewReader(body))
+		if err != nil && !errors.Is(err, errUnreadable) {
+			t.Fatalf("%q: %v is not unreadable", body, err)
+		}
+		longest := 0
+		for line := range strings.Lines(body) {
+			longest = max(longest, len(strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")))
+		}
+		if longest > maxLine {
+			if err == nil {
+				t.Fatalf("a line of %d bytes read", longest)
+			}
+			return
+		}
+		all, csvErr := csv.NewReader(strings.NewReader(body)).ReadAll()
+		if (err == nil) != (csvErr == nil && len(all) > 0) {
+			t.Fatalf("%q: %v, encoding/csv %v", body, err, csvErr)
+		}
+		if err == nil && len(rows) != len(all)-1 {
+			t.Fatalf("%q: %d rows, encoding/csv %d", body, len(rows), len(all)-1)
+		}
+	})
 }

@@ -36,6 +36,32 @@ type Superseded struct {
 	By    int    `json:"by"`
 }
 
+// readRosterCSV reads a roster in CSV with a header row, each row a map
+// from the lower-cased header. A line longer than maxLine makes the body
+// unreadable: memory per row stays bounded, as in the events' readers,
+// while a roster stays all or nothing when it cannot be read.
+func readRosterCSV(body io.Reader) ([]map[string]string, error) {
+	cr := csv.NewReader(&boundedLines{r: body})
+	all, err := cr.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%w: CSV: %w", errUnreadable, err)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no CSV header row", errUnreadable)
+	}
+	var rows []map[string]string
+	for _, rec := range all[1:] {
+		row := map[string]string{}
+		for j, h := range all[0] {
+			if j < len(rec) {
+				row[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = strings.TrimSpace(rec[j])
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
 // readRows reads a roster body, a JSON array of objects or CSV with a
 // header row, as string fields keyed by lower-case column name.
 func readRows(c echo.Context, body io.Reader) ([]map[string]string, error) {
@@ -62,25 +88,7 @@ func readRows(c echo.Context, body io.Reader) ([]map[string]string, error) {
 		}
 		return rows, nil
 	case "text/csv":
-		cr := csv.NewReader(body)
-		all, err := cr.ReadAll()
-		if err != nil {
-			return nil, fmt.Errorf("%w: CSV: %w", errUnreadable, err)
-		}
-		if len(all) == 0 {
-			return nil, fmt.Errorf("%w: no CSV header row", errUnreadable)
-		}
-		var rows []map[string]string
-		for _, rec := range all[1:] {
-			row := map[string]string{}
-			for j, h := range all[0] {
-				if j < len(rec) {
-					row[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = strings.TrimSpace(rec[j])
-				}
-			}
-			rows = append(rows, row)
-		}
-		return rows, nil
+		return readRosterCSV(body)
 	}
 	return nil, server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array) or text/csv with a header row")
 }
