@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -293,57 +294,43 @@ func (s *Service) claimEmails(ctx context.Context, ids, emails []string, staffUp
 // postStudents stores students. A row giving an email address another
 // person holds is refused, as emailConflicts says.
 func (s *Service) postStudents(c echo.Context) error {
-	return roster(s, c, "id", ParseStudent, func(ctx context.Context, v []store.Student, index []int, a *RosterAnswer) error {
-		ids, emails := make([]string, len(v)), make([]string, len(v))
-		for i, st := range v {
-			ids[i], emails[i] = st.ID, st.Email
-		}
-		refused, err := s.claimEmails(ctx, ids, emails, false)
-		if err != nil {
-			return err
-		}
-		var good []store.Student
-		for i, st := range v {
-			if refused[i] != "" {
-				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: refused[i]})
-				continue
-			}
-			good = append(good, st)
-		}
-		if err := store.PutStudents(ctx, s.Redis, good); err != nil {
-			return err
-		}
-		a.Accepted = len(good)
-		return nil
-	})
+	return roster(s, c, "id", ParseStudent, putPeople(s, false, func(st store.Student) (string, string) { return st.ID, st.Email }, store.PutStudents))
 }
 
 // postStaff stores members of staff. A row giving an email address another
 // person holds is refused, as emailConflicts says.
 func (s *Service) postStaff(c echo.Context) error {
-	return roster(s, c, "id", ParseStaff, func(ctx context.Context, v []store.Staff, index []int, a *RosterAnswer) error {
+	return roster(s, c, "id", ParseStaff, putPeople(s, true, func(st store.Staff) (string, string) { return st.ID, st.Email }, store.PutStaff))
+}
+
+// putPeople stores the rows of students or members of staff (staff) whose
+// email addresses claimEmails grants, and rejects the others.
+func putPeople[T any](s *Service, staff bool, idEmail func(T) (id, email string),
+	put func(context.Context, redis.UniversalClient, []T) error,
+) func(context.Context, []T, []int, *RosterAnswer) error {
+	return func(ctx context.Context, v []T, index []int, a *RosterAnswer) error {
 		ids, emails := make([]string, len(v)), make([]string, len(v))
-		for i, st := range v {
-			ids[i], emails[i] = st.ID, st.Email
+		for i, p := range v {
+			ids[i], emails[i] = idEmail(p)
 		}
-		refused, err := s.claimEmails(ctx, ids, emails, true)
+		refused, err := s.claimEmails(ctx, ids, emails, staff)
 		if err != nil {
 			return err
 		}
-		var good []store.Staff
-		for i, st := range v {
+		var good []T
+		for i, p := range v {
 			if refused[i] != "" {
-				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: refused[i]})
+				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: ids[i], Error: refused[i]})
 				continue
 			}
-			good = append(good, st)
+			good = append(good, p)
 		}
-		if err := store.PutStaff(ctx, s.Redis, good); err != nil {
+		if err := put(ctx, s.Redis, good); err != nil {
 			return err
 		}
 		a.Accepted = len(good)
 		return nil
-	})
+	}
 }
 
 func parseTutoring(row map[string]string) (store.Tutoring, error) {
