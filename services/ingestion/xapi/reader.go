@@ -288,16 +288,15 @@ func (r *reader) value(parent, idx, kstart, kend int32, kBuf bool, depth int) (i
 		return n, &Error{http.StatusRequestEntityTooLarge, r.prefix, fmt.Sprintf("the statement is larger than %d bytes", r.opt.MaxBytes)}
 	}
 	switch c := r.src[r.pos]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth > r.opt.MaxDepth {
 			return n, r.fail(n, fmt.Sprintf("nested deeper than %d levels", r.opt.MaxDepth))
 		}
-		return n, r.parseObject(n, depth)
-	case c == '[':
-		if depth > r.opt.MaxDepth {
-			return n, r.fail(n, fmt.Sprintf("nested deeper than %d levels", r.opt.MaxDepth))
+		k := jArray
+		if c == '{' {
+			k = jObject
 		}
-		return n, r.parseArray(n, depth)
+		return n, r.parseContainer(n, depth, k)
 	case c == '"':
 		s, e, inBuf, space, err := r.str(n)
 		if err != nil {
@@ -505,28 +504,37 @@ func (r *reader) hex4() (rune, bool) {
 	return rune(v), true
 }
 
-func (r *reader) parseObject(n int32, depth int) error {
-	r.nodes[n].kind = jObject
+// parseContainer parses the object or array (k) at pos into node n.
+func (r *reader) parseContainer(n int32, depth int, k jkind) error {
+	closing, what := byte(']'), "the array"
+	if k == jObject {
+		closing, what = '}', "the object"
+	}
+	r.nodes[n].kind = k
 	r.pos++
 	r.ws()
-	if r.pos < len(r.src) && r.src[r.pos] == '}' {
+	if r.pos < len(r.src) && r.src[r.pos] == closing {
 		r.pos++
 		return nil
 	}
 	for i := int32(0); ; i++ {
-		r.ws()
-		if r.pos >= len(r.src) || r.src[r.pos] != '"' {
-			return r.fail(n, fmt.Sprintf("want a property name in quotes at byte %d", r.pos))
+		var ks, ke int32
+		var kBuf, kSpace bool
+		if k == jObject {
+			r.ws()
+			if r.pos >= len(r.src) || r.src[r.pos] != '"' {
+				return r.fail(n, fmt.Sprintf("want a property name in quotes at byte %d", r.pos))
+			}
+			var err error
+			if ks, ke, kBuf, kSpace, err = r.str(n); err != nil {
+				return err
+			}
+			r.ws()
+			if r.pos >= len(r.src) || r.src[r.pos] != ':' {
+				return r.fail(n, fmt.Sprintf("want : after a property name at byte %d", r.pos))
+			}
+			r.pos++
 		}
-		ks, ke, kBuf, kSpace, err := r.str(n)
-		if err != nil {
-			return err
-		}
-		r.ws()
-		if r.pos >= len(r.src) || r.src[r.pos] != ':' {
-			return r.fail(n, fmt.Sprintf("want : after a property name at byte %d", r.pos))
-		}
-		r.pos++
 		child, err := r.value(n, i, ks, ke, kBuf, depth+1)
 		if err != nil {
 			return err
@@ -535,46 +543,16 @@ func (r *reader) parseObject(n int32, depth int) error {
 		r.link(n, child)
 		r.ws()
 		if r.pos >= len(r.src) {
-			return r.fail(n, "the object is not closed")
+			return r.fail(n, what+" is not closed")
 		}
 		switch r.src[r.pos] {
 		case ',':
 			r.pos++
-		case '}':
+		case closing:
 			r.pos++
 			return nil
 		default:
-			return r.fail(n, fmt.Sprintf("want , or } at byte %d", r.pos))
-		}
-	}
-}
-
-func (r *reader) parseArray(n int32, depth int) error {
-	r.nodes[n].kind = jArray
-	r.pos++
-	r.ws()
-	if r.pos < len(r.src) && r.src[r.pos] == ']' {
-		r.pos++
-		return nil
-	}
-	for i := int32(0); ; i++ {
-		child, err := r.value(n, i, 0, 0, false, depth+1)
-		if err != nil {
-			return err
-		}
-		r.link(n, child)
-		r.ws()
-		if r.pos >= len(r.src) {
-			return r.fail(n, "the array is not closed")
-		}
-		switch r.src[r.pos] {
-		case ',':
-			r.pos++
-		case ']':
-			r.pos++
-			return nil
-		default:
-			return r.fail(n, fmt.Sprintf("want , or ] at byte %d", r.pos))
+			return r.fail(n, fmt.Sprintf("want , or %c at byte %d", closing, r.pos))
 		}
 	}
 }
