@@ -9,7 +9,7 @@ import (
 	"github.com/leap-dev/leap/services/policy"
 )
 
-// readFixture reads a file of testdata/xapi with the statement reader.
+// readFixture reads a file of testdata/statements with the statement reader.
 func readFixture(t testing.TB, name string, m *Mapper) []Statement {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "statements", name))
