@@ -66,7 +66,10 @@ type Service struct {
 	Backfill map[string]bool
 	// MaxBodyBytes bounds a request body; larger answers 413.
 	MaxBodyBytes int64
-	Now          func() time.Time
+	// RosterWait bounds how long a roster upload waits for another to be
+	// stored before answering 503 (DefaultRosterWait when zero).
+	RosterWait time.Duration
+	Now        func() time.Time
 
 	events *prometheus.CounterVec
 	xapi   *xapiState
@@ -218,7 +221,7 @@ func (s *Service) postEvents(c echo.Context) error {
 	case "application/x-ndjson", "application/jsonl":
 		read, streamed = readNDJSON, true
 	case "text/csv":
-		read = readCSV
+		read, streamed = readCSV, true
 	default:
 		return server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array of events), application/x-ndjson or text/csv")
 	}
@@ -319,6 +322,9 @@ func (b *batch) add(i int, rec Record, recErr error) {
 			b.ignore(i, rec.ID, ReasonOutsideYear, source)
 			return
 		}
+		// Event ids are unique per source, not across sources: each
+		// source's ids are its own (store.ScopedID).
+		ev.ID = store.ScopedID(source, ev.ID)
 		b.pending = append(b.pending, *ev)
 		b.index = append(b.index, i)
 		b.ids = append(b.ids, rec.ID)

@@ -409,12 +409,22 @@ func FuzzReaders(f *testing.F) {
 	f.Add([]byte(event("a", "s1", "tap_in", at) + "\n" + `{"id":1}`))
 	f.Add([]byte("id,student,activity,at\na,s1,tap_in," + at + "\n\"bad"))
 	f.Add([]byte(`[{"id":{"x":1}}, 3, "s", null]`))
+	f.Add([]byte(event("a", "s1", "tap_in", at) + "\r\n" + strings.Repeat("z", maxLine+1) + "\n \n" + `{"id":"b"`))
+	f.Add([]byte("id,student,activity,at\r\n\"a\"\"\",s1\n" + strings.Repeat(",", maxLine) + "\r\r\n\"open"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Every line of NDJSON, and of CSV after the header, that is not
+		// blank is one record, whatever it holds.
+		lines := 0
+		for _, raw := range bytes.Split(b, []byte("\n")) {
+			if len(raw) > maxLine+1 || len(bytes.TrimRight(raw, "\r\n")) > maxLine || len(bytes.TrimSpace(raw)) > 0 {
+				lines++
+			}
+		}
 		for name, read := range map[string]func(io.Reader, func(int, Record, error) error) error{
 			"json": readJSONArray, "ndjson": readNDJSON, "csv": readCSV,
 		} {
 			last := -1
-			_ = read(bytes.NewReader(b), func(i int, rec Record, err error) error {
+			err := read(bytes.NewReader(b), func(i int, rec Record, err error) error {
 				if i <= last {
 					t.Fatalf("%s: index %d after %d", name, i, last)
 				}
@@ -424,6 +434,12 @@ func FuzzReaders(f *testing.F) {
 				}
 				return nil
 			})
+			switch {
+			case name == "ndjson" && (err != nil || last+1 != lines):
+				t.Fatalf("ndjson: %d records of %d lines, error %v", last+1, lines, err)
+			case name == "csv" && err == nil && last+2 != lines:
+				t.Fatalf("csv: %d records of %d lines after the header", last+1, lines-1)
+			}
 		}
 	})
 }

@@ -1,16 +1,21 @@
 package ingestion
 
 import (
+	"cmp"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -20,6 +25,42 @@ import (
 type RosterAnswer struct {
 	Accepted int        `json:"accepted"`
 	Rejected []Rejected `json:"rejected"`
+	// Superseded are rows for a person (a student, for tutor rows) whom a
+	// later row of the same upload names again: the last row wins.
+	Superseded []Superseded `json:"superseded"`
+}
+
+// Superseded is a row that a later row replaced.
+type Superseded struct {
+	Index int    `json:"index"`
+	ID    string `json:"id"`
+	By    int    `json:"by"`
+}
+
+// readRosterCSV reads a roster in CSV with a header row, each row a map
+// from the lower-cased header. A line longer than maxLine makes the body
+// unreadable: memory per row stays bounded, as in the events' readers,
+// while a roster stays all or nothing when it cannot be read.
+func readRosterCSV(body io.Reader) ([]map[string]string, error) {
+	cr := csv.NewReader(&boundedLines{r: body})
+	all, err := cr.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%w: CSV: %w", errUnreadable, err)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no CSV header row", errUnreadable)
+	}
+	var rows []map[string]string
+	for _, rec := range all[1:] {
+		row := map[string]string{}
+		for j, h := range all[0] {
+			if j < len(rec) {
+				row[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = strings.TrimSpace(rec[j])
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // readRows reads a roster body, a JSON array of objects or CSV with a
@@ -48,25 +89,7 @@ func readRows(c echo.Context, body io.Reader) ([]map[string]string, error) {
 		}
 		return rows, nil
 	case "text/csv":
-		cr := csv.NewReader(body)
-		all, err := cr.ReadAll()
-		if err != nil {
-			return nil, fmt.Errorf("%w: CSV: %w", errUnreadable, err)
-		}
-		if len(all) == 0 {
-			return nil, fmt.Errorf("%w: no CSV header row", errUnreadable)
-		}
-		var rows []map[string]string
-		for _, rec := range all[1:] {
-			row := map[string]string{}
-			for j, h := range all[0] {
-				if j < len(rec) {
-					row[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = strings.TrimSpace(rec[j])
-				}
-			}
-			rows = append(rows, row)
-		}
-		return rows, nil
+		return readRosterCSV(body)
 	}
 	return nil, server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array) or text/csv with a header row")
 }
@@ -134,8 +157,19 @@ func checkID(field, id string) error {
 	return nil
 }
 
-// roster reads, checks and stores a roster upload.
-func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T, error), put func(echo.Context, []T, []int, *RosterAnswer) error) error {
+// DefaultRosterWait is how long an upload waits for another to be stored,
+// unless Service.RosterWait says otherwise.
+const DefaultRosterWait = 10 * time.Second
+
+// roster reads, checks and stores a roster upload. Uploads are stored one
+// at a time, whichever replica receives them (store.WithRosterLease): what
+// a row may do depends on what the roster holds, read before writing.
+//
+// Rows naming the same person (field keyField: the student of a tutor
+// row) are resolved last-wins, before any check: the earlier rows are
+// answered as superseded, and if the last one is refused nothing of that
+// person is stored, rather than an older row of theirs.
+func roster[T any](s *Service, c echo.Context, keyField string, parse func(map[string]string) (T, error), put func(context.Context, []T, []int, *RosterAnswer) error) error {
 	body, err := s.body(c)
 	if err != nil {
 		return err
@@ -144,10 +178,20 @@ func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T,
 	if err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
-	answer := RosterAnswer{Rejected: []Rejected{}}
+	answer := RosterAnswer{Rejected: []Rejected{}, Superseded: []Superseded{}}
+	last := map[string]int{}
+	for i, row := range rows {
+		if k := row[keyField]; k != "" {
+			last[k] = i
+		}
+	}
 	var good []T
 	var index []int
 	for i, row := range rows {
+		if j, ok := last[row[keyField]]; ok && j != i {
+			answer.Superseded = append(answer.Superseded, Superseded{Index: i, ID: row[keyField], By: j})
+			continue
+		}
 		v, err := parse(row)
 		if err != nil {
 			answer.Rejected = append(answer.Rejected, Rejected{Index: i, ID: row["id"], Error: err.Error()})
@@ -156,67 +200,137 @@ func roster[T any](s *Service, c echo.Context, parse func(map[string]string) (T,
 		good = append(good, v)
 		index = append(index, i)
 	}
-	if err := put(c, good, index, &answer); err != nil {
+	wait := s.RosterWait
+	if wait <= 0 {
+		wait = DefaultRosterWait
+	}
+	err = store.WithRosterLease(c.Request().Context(), s.Redis, wait, func(ctx context.Context) error {
+		return put(ctx, good, index, &answer)
+	})
+	if errors.Is(err, store.ErrRosterBusy) {
+		c.Response().Header().Set("Retry-After", "5")
+		return server.Problem(http.StatusServiceUnavailable, "Roster busy", "another roster upload is being stored; send this one again in a few seconds (nothing of it was stored)")
+	}
+	if err != nil {
 		return readError(err, s.MaxBodyBytes)
 	}
+	slices.SortFunc(answer.Rejected, func(a, b Rejected) int { return cmp.Compare(a.Index, b.Index) })
 	return c.JSON(http.StatusOK, answer)
 }
 
-func (s *Service) postStudents(c echo.Context) error {
-	return roster(s, c, ParseStudent, func(c echo.Context, v []store.Student, _ []int, a *RosterAnswer) error {
-		if err := store.PutStudents(c.Request().Context(), s.Redis, v); err != nil {
-			return err
-		}
-		a.Accepted = len(v)
-		return nil
-	})
+// mailRow is a roster row that gives an email address, for emailConflicts.
+type mailRow struct {
+	id    string
+	email string // lower-cased
+	// holder is the person of the row's own kind (student or staff) who
+	// holds the address now; other the person of the other kind.
+	holder, other string
 }
 
-// postStaff stores members of staff. An email address names one person
-// (single sign-on may find staff by it), so a row giving an address that
-// another member of staff holds, and does not give up in the same upload,
-// is refused.
-func (s *Service) postStaff(c echo.Context) error {
-	return roster(s, c, ParseStaff, func(c echo.Context, v []store.Staff, index []int, a *RosterAnswer) error {
-		ctx := c.Request().Context()
-		emails := make([]string, len(v))
-		newEmail := map[string]string{} // id -> its address in this upload
-		for i, st := range v {
-			emails[i] = strings.ToLower(st.Email)
-			newEmail[st.ID] = emails[i]
+// emailConflicts decides which rows may take their addresses: an address
+// names one person, student or staff, since xAPI statements and single
+// sign-on may find people by it. A row is refused (its error returned, in
+// order; "" for a row that may) when a person of the other kind holds the
+// address, when one of its own kind holds it and does not give it up in
+// this upload, or when an earlier row of this upload takes it. A holder
+// gives an address up only if its own row is accepted, and refusing a row
+// can undo that, so the rules run until nothing changes.
+func emailConflicts(rows []mailRow, kind, otherKind string) []string {
+	errs := make([]string, len(rows))
+	for changed := true; changed; {
+		changed = false
+		kept := map[string]string{} // id -> address, for the rows still accepted
+		for i, r := range rows {
+			if errs[i] == "" {
+				kept[r.id] = r.email
+			}
 		}
-		holders, err := store.StaffByEmails(ctx, s.Redis, emails)
+		taken := map[string]string{} // address -> id, within this upload
+		for i, r := range rows {
+			if errs[i] != "" || r.email == "" {
+				continue
+			}
+			var refused string
+			switch {
+			case r.other != "":
+				refused = fmt.Sprintf("email %s belongs to %s %s", r.email, otherKind, r.other)
+			case taken[r.email] != "" && taken[r.email] != r.id:
+				refused = fmt.Sprintf("email %s is given to %s %s earlier in this upload", r.email, kind, taken[r.email])
+			case r.holder != "" && r.holder != r.id:
+				if e, ok := kept[r.holder]; !ok || e == r.email {
+					refused = fmt.Sprintf("email %s belongs to %s %s", r.email, kind, r.holder)
+				}
+			}
+			if refused != "" {
+				errs[i], changed = refused, true
+				continue
+			}
+			taken[r.email] = r.id
+		}
+	}
+	return errs
+}
+
+// claimEmails looks up who holds the addresses of an upload's rows and
+// answers emailConflicts' verdicts.
+func (s *Service) claimEmails(ctx context.Context, ids, emails []string, staffUpload bool) ([]string, error) {
+	students, staff, err := store.EmailHolders(ctx, s.Redis, emails)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]mailRow, len(ids))
+	for i := range ids {
+		rows[i] = mailRow{id: ids[i], email: strings.ToLower(emails[i]), holder: students[i], other: staff[i]}
+		if staffUpload {
+			rows[i].holder, rows[i].other = staff[i], students[i]
+		}
+	}
+	if staffUpload {
+		return emailConflicts(rows, "staff", "student"), nil
+	}
+	return emailConflicts(rows, "student", "staff"), nil
+}
+
+// postStudents stores students. A row giving an email address another
+// person holds is refused, as emailConflicts says.
+func (s *Service) postStudents(c echo.Context) error {
+	return roster(s, c, "id", ParseStudent, putPeople(s, false, func(st store.Student) (string, string) { return st.ID, st.Email }, store.PutStudents))
+}
+
+// postStaff stores members of staff. A row giving an email address another
+// person holds is refused, as emailConflicts says.
+func (s *Service) postStaff(c echo.Context) error {
+	return roster(s, c, "id", ParseStaff, putPeople(s, true, func(st store.Staff) (string, string) { return st.ID, st.Email }, store.PutStaff))
+}
+
+// putPeople stores the rows of students or members of staff (staff) whose
+// email addresses claimEmails grants, and rejects the others.
+func putPeople[T any](s *Service, staff bool, idEmail func(T) (id, email string),
+	put func(context.Context, redis.UniversalClient, []T) error,
+) func(context.Context, []T, []int, *RosterAnswer) error {
+	return func(ctx context.Context, v []T, index []int, a *RosterAnswer) error {
+		ids, emails := make([]string, len(v)), make([]string, len(v))
+		for i, p := range v {
+			ids[i], emails[i] = idEmail(p)
+		}
+		refused, err := s.claimEmails(ctx, ids, emails, staff)
 		if err != nil {
 			return err
 		}
-		taken := map[string]string{} // address -> id, within this upload
-		var good []store.Staff
-		for i, st := range v {
-			e := emails[i]
-			if e == "" {
-				good = append(good, st)
+		var good []T
+		for i, p := range v {
+			if refused[i] != "" {
+				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: ids[i], Error: refused[i]})
 				continue
 			}
-			holder := holders[i]
-			if released, inUpload := newEmail[holder]; inUpload && released != e {
-				holder = "" // its holder moves to another address in this upload
-			}
-			if other, ok := taken[e]; ok && other != st.ID {
-				holder = other
-			}
-			if holder != "" && holder != st.ID {
-				a.Rejected = append(a.Rejected, Rejected{Index: index[i], ID: st.ID, Error: fmt.Sprintf("email %s belongs to staff %s", st.Email, holder)})
-				continue
-			}
-			taken[e] = st.ID
-			good = append(good, st)
+			good = append(good, p)
 		}
-		if err := store.PutStaff(ctx, s.Redis, good); err != nil {
+		if err := put(ctx, s.Redis, good); err != nil {
 			return err
 		}
 		a.Accepted = len(good)
 		return nil
-	})
+	}
 }
 
 func parseTutoring(row map[string]string) (store.Tutoring, error) {
@@ -230,8 +344,7 @@ func parseTutoring(row map[string]string) (store.Tutoring, error) {
 // postTutors assigns tutors; both the student and the tutor must already
 // be in the roster, so an assignment never creates a person.
 func (s *Service) postTutors(c echo.Context) error {
-	return roster(s, c, parseTutoring, func(c echo.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
-		ctx := c.Request().Context()
+	return roster(s, c, "student", parseTutoring, func(ctx context.Context, v []store.Tutoring, index []int, a *RosterAnswer) error {
 		keys := make([]string, 0, 2*len(v))
 		for _, t := range v {
 			keys = append(keys, store.ProfileKey(t.Student), store.StaffKey(t.Staff))

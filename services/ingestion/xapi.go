@@ -3,8 +3,6 @@ package ingestion
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/services/ingestion/xapi"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -31,7 +30,7 @@ import (
 // and the same atomic record script.
 //
 // A statement id already held never changes. The fingerprint of every
-// statement taken is kept in Redis under leap:xapi:<id> (one key per
+// statement taken is kept in Redis under leap:xapi:<source>:<id> (one key per
 // statement, no hash tag, so the keys spread over a Cluster and every
 // operation on them is on one key), for as long as event ids are kept plus
 // a day; the same id with the same content is a success, with other
@@ -46,17 +45,40 @@ import (
 // and every answer.
 const XAPIVersionHeader = "X-Experience-API-Version"
 
-// xapiKey holds the fingerprint of a statement taken.
-func xapiKey(id string) string { return "leap:xapi:" + id }
+// xapiKey holds the fingerprint of a statement a source sent: statement
+// ids are unique per LRS, so each source has its own.
+func xapiKey(source, id string) string { return "leap:xapi:" + source + ":" + id }
 
 // maxVerbLabels bounds the verb label of the ignored-statements metric:
 // the first verbs a process sees keep their IRI, later ones count as other.
 const maxVerbLabels = 200
 
+// Why a statement is acknowledged but not counted, beyond the reasons of
+// xapi.Mapper.Match: the reason label of leap_xapi_statements_ignored_total.
+// The reasons of the event checks (attendance off, outside the year, not in
+// the roster) are the same as for native events.
+const (
+	// The actor is a Group: LEAP counts the activity of one student.
+	xapiGroupActor = "group_actor"
+	// The actor is known by openid only, which the roster does not hold.
+	xapiOpenIDActor = "openid_actor"
+	// The actor's account has a home page spec.xapi.accountHomePages does not accept.
+	xapiHomePage = "home_page_not_accepted"
+	// The actor is not a student of the roster.
+	xapiUnknownStudent = "unknown_student"
+	xapiAttendanceOff  = "attendance_off"
+	xapiOutsideYear    = "outside_year"
+	// The event failed a check of native events: older than the
+	// late-arrival window, in the future, or a student id LEAP cannot hold.
+	xapiTooLate    = "too_late"
+	xapiFuture     = "in_the_future"
+	xapiNotAnEvent = "not_an_event"
+)
+
 // xapiState is the xAPI part of the service.
 type xapiState struct {
 	ignored *prometheus.CounterVec
-	mapper  atomic.Pointer[mapper]
+	mapper  atomic.Pointer[xapi.Mapper]
 
 	mu    sync.Mutex
 	verbs map[string]bool
@@ -131,11 +153,11 @@ func (s *Service) xapiStatements(c echo.Context) error {
 }
 
 // mapperOf is the mapping table of a policy, built once per policy.
-func (s *Service) mapperOf(l *policy.Loaded) *mapper {
-	if m := s.xapi.mapper.Load(); m != nil && m.hash == l.Hash {
+func (s *Service) mapperOf(l *policy.Loaded) *xapi.Mapper {
+	if m := s.xapi.mapper.Load(); m != nil && m.Hash == l.Hash {
 		return m
 	}
-	m := newMapper(l)
+	m := xapi.NewMapper(l)
 	s.xapi.mapper.Store(m)
 	return m
 }
@@ -146,7 +168,7 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // taken is one statement of a request and what becomes of it.
 type taken struct {
-	statement
+	xapi.Statement
 	// repeat is the index of an identical statement earlier in the batch.
 	repeat int
 	// claimed: this request wrote the fingerprint.
@@ -156,38 +178,102 @@ type taken struct {
 	reason   string
 }
 
+// putStatements takes a POST or PUT of statements in phases: the request,
+// the body, the ids, the claim of each id, the students, the record. From
+// the claim until the record, a request that fails takes back the
+// fingerprints it wrote, in one deferred rollback.
 func (s *Service) putStatements(c echo.Context, put bool) error {
 	ctx := c.Request().Context()
 	source := c.Get("source").(string)
+	statementID, err := statementIDOf(c, put)
+	if err != nil {
+		return err
+	}
+	pol := s.Policy.Current()
+	mp := s.mapperOf(pol)
+	read, err := s.readStatements(c, xapi.Options{Single: put, V2: c.Get("xapi2").(bool), ExtKeys: mp.ExtKeys})
+	if err != nil {
+		return err
+	}
+	received := s.Now()
+	sts, err := identify(read, put, statementID, received)
+	if err != nil {
+		return err
+	}
+
+	// Ids are the source's own: the any-source token of the demo counts
+	// its statements as source xapi.
+	scope := source
+	if source == AnySource {
+		scope = "xapi"
+	}
+	recorded := false
+	defer func() {
+		if !recorded {
+			s.release(scope, sts)
+		}
+	}()
+	conflict, err := s.claim(ctx, scope, sts, pol)
+	if err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	if conflict >= 0 {
+		return server.Problemf(http.StatusConflict, "Statement conflict",
+			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
+	}
+	if err := s.findStudents(ctx, sts, mp); err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	if err := s.recordStatements(ctx, source, pol, sts, received); err != nil {
+		return readError(err, s.MaxBodyBytes)
+	}
+	recorded = true
+
+	if put {
+		return c.NoContent(http.StatusNoContent)
+	}
+	ids := make([]string, len(sts))
+	for i := range sts {
+		ids[i] = sts[i].ID
+	}
+	return c.JSON(http.StatusOK, ids)
+}
+
+// statementIDOf checks the parameters and the media type of a request of
+// statements, and gives the statement id of a PUT, lower-case.
+func statementIDOf(c echo.Context, put bool) (string, error) {
 	q := c.QueryParams()
 	for name := range q {
 		if !put || name != "statementId" {
-			return server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
+			return "", server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
 		}
 	}
 	statementID := q.Get("statementId")
 	if put {
 		if statementID == "" {
-			return server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
+			return "", server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
 		}
-		if !isUUID(statementID) {
-			return server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
+		if !xapi.IsUUID(statementID) {
+			return "", server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
 		}
 		statementID = strings.ToLower(statementID)
 	}
 	switch mediaType(c) {
 	case "", "application/json":
 	case "multipart/mixed":
-		return server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
+		return "", server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
 	default:
-		return server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
+		return "", server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
 	}
-	pol := s.Policy.Current()
-	mp := s.mapperOf(pol)
+	return statementID, nil
+}
 
+// readStatements reads the body whole, before anything is stored, and
+// parses it; a malformed statement is a problem naming its path.
+func (s *Service) readStatements(c echo.Context, opt xapi.Options) ([]xapi.Statement, error) {
 	body, err := s.body(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {
@@ -198,42 +284,43 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 	}()
 	buf.Reset()
 	if _, err := buf.ReadFrom(body); err != nil {
-		return readError(err, s.MaxBodyBytes)
+		return nil, readError(err, s.MaxBodyBytes)
 	}
-	read, err := readStatements(buf.Bytes(), readOptions{single: put, v2: c.Get("xapi2").(bool), extKeys: mp.extKeys})
-	var se *statementError
+	read, err := xapi.Parse(buf.Bytes(), opt)
+	var se *xapi.Error
 	if errors.As(err, &se) {
 		title := "Malformed statement"
-		if se.status == http.StatusRequestEntityTooLarge {
+		if se.Status == http.StatusRequestEntityTooLarge {
 			title = "Too large"
 		}
-		return server.Problem(se.status, title, se.Error())
+		return nil, server.Problem(se.Status, title, se.Error())
 	}
-	if err != nil {
-		return err
-	}
+	return read, err
+}
 
-	// Ids: the one of the URL for a PUT, the statement's own, or one made
-	// from its content. A batch that names an id twice is refused.
-	received := s.Now()
+// identify gives each statement its id: the one of the URL for a PUT, the
+// statement's own, or one made from its content. A batch that names an id
+// twice is refused; a statement without an id sent twice in a batch is a
+// repeat of the first. Statements without a timestamp take received.
+func identify(read []xapi.Statement, put bool, statementID string, received time.Time) ([]taken, error) {
 	sts := make([]taken, len(read))
 	first := map[string]int{}
 	for i := range read {
 		t := &sts[i]
-		t.statement, t.repeat = read[i], -1
+		t.Statement, t.repeat = read[i], -1
 		at := pathAt(i, put)
 		derived := false
 		switch {
 		case put && t.ID != "" && t.ID != statementID:
-			return server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
+			return nil, server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
 		case put:
 			t.ID = statementID
 		case t.ID == "":
-			t.ID, derived = derivedID(t.Fingerprint), true
+			t.ID, derived = xapi.DerivedID(t.Fingerprint), true
 		}
 		if j, seen := first[t.ID]; seen {
 			if !derived || sts[j].Fingerprint != t.Fingerprint {
-				return server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
+				return nil, server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
 			}
 			t.repeat = j
 			continue
@@ -243,21 +330,12 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			t.Timestamp = received
 		}
 	}
+	return sts, nil
+}
 
-	// Claim each id with its fingerprint, or find it held. From here on, a
-	// request that fails takes back the fingerprints it wrote.
-	conflict, err := s.claim(ctx, sts, pol)
-	if err != nil {
-		s.release(sts)
-		return readError(err, s.MaxBodyBytes)
-	}
-	if conflict >= 0 {
-		s.release(sts)
-		return server.Problemf(http.StatusConflict, "Statement conflict",
-			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
-	}
-
-	// Map, find the students, and count through the path of native events.
+// findStudents maps each statement to its activity and finds its student:
+// by account, or by mbox in the roster. What has neither gets its reason.
+func (s *Service) findStudents(ctx context.Context, sts []taken, mp *xapi.Mapper) error {
 	var byMbox []int
 	for i := range sts {
 		t := &sts[i]
@@ -265,14 +343,14 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			continue
 		}
 		var reason string
-		t.activity, reason = mp.match(&t.statement)
+		t.activity, reason = mp.Match(&t.Statement)
 		switch {
 		case t.activity == "":
 			t.reason = reason
 		case t.Actor.Group:
 			t.reason = xapiGroupActor
 		case t.Actor.Name != "":
-			if mp.acceptsHomePage(t.Actor.HomePage) {
+			if mp.AcceptsHomePage(t.Actor.HomePage) {
 				t.student = t.Actor.Name
 			} else {
 				t.reason = xapiHomePage
@@ -283,23 +361,30 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			t.reason = xapiOpenIDActor
 		}
 	}
-	if len(byMbox) > 0 {
-		hashes := make([]string, len(byMbox))
-		for j, i := range byMbox {
-			hashes[j] = sts[i].Actor.MboxSHA1
-		}
-		students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
-		if err != nil {
-			s.release(sts)
-			return readError(err, s.MaxBodyBytes)
-		}
-		for j, i := range byMbox {
-			if students[j] == "" {
-				sts[i].reason = xapiUnknownStudent
-			}
-			sts[i].student = students[j]
-		}
+	if len(byMbox) == 0 {
+		return nil
 	}
+	hashes := make([]string, len(byMbox))
+	for j, i := range byMbox {
+		hashes[j] = sts[i].Actor.MboxSHA1
+	}
+	students, err := store.StudentsByMbox(ctx, s.Redis, hashes)
+	if err != nil {
+		return err
+	}
+	for j, i := range byMbox {
+		if students[j] == "" {
+			sts[i].reason = xapiUnknownStudent
+		}
+		sts[i].student = students[j]
+	}
+	return nil
+}
+
+// recordStatements counts the statements that have a student and an
+// activity through the path of native events, and counts the others as
+// ignored, by verb and reason.
+func (s *Service) recordStatements(ctx context.Context, source string, pol *policy.Loaded, sts []taken, received time.Time) error {
 	recordSource := ""
 	if source == AnySource {
 		recordSource = "xapi"
@@ -314,8 +399,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		b.add(i, Record{ID: t.ID, Student: t.student, Activity: t.activity, At: t.Timestamp.UTC().Format(time.RFC3339Nano), Source: recordSource}, nil)
 	}
 	if err := b.flush(); err != nil {
-		s.release(sts)
-		return readError(err, s.MaxBodyBytes)
+		return err
 	}
 	b.markFresh()
 	for _, ig := range b.answer.Ignored {
@@ -329,15 +413,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 			s.xapi.ignored.WithLabelValues(s.verbLabel(sts[i].Verb), sts[i].reason).Inc()
 		}
 	}
-
-	if put {
-		return c.NoContent(http.StatusNoContent)
-	}
-	ids := make([]string, len(sts))
-	for i := range sts {
-		ids[i] = sts[i].ID
-	}
-	return c.JSON(http.StatusOK, ids)
+	return nil
 }
 
 func pathAt(i int, single bool) string {
@@ -350,13 +426,13 @@ func pathAt(i int, single bool) string {
 // claim writes the fingerprint of each statement under its id unless the
 // id is held, and returns the index of the first statement whose id is held
 // with another fingerprint, or -1.
-func (s *Service) claim(ctx context.Context, sts []taken, pol *policy.Loaded) (int, error) {
+func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *policy.Loaded) (int, error) {
 	ttl := int64((eventRetention(pol) + 24*time.Hour).Seconds())
 	pipe := s.Redis.Pipeline()
 	cmds := make([]*redis.Cmd, len(sts))
 	for i := range sts {
 		if sts[i].repeat < 0 {
-			cmds[i] = pipe.Do(ctx, "set", xapiKey(sts[i].ID), fingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -373,7 +449,7 @@ func (s *Service) claim(ctx context.Context, sts []taken, pol *policy.Loaded) (i
 			sts[i].claimed = true
 		case err != nil:
 			return -1, fmt.Errorf("claim statement ids: %w", err)
-		case held != fingerprintHex(sts[i].Fingerprint) && conflict < 0:
+		case held != xapi.FingerprintHex(sts[i].Fingerprint) && conflict < 0:
 			conflict = i
 		}
 	}
@@ -386,14 +462,14 @@ var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] th
 
 // release takes back the fingerprints a refused request wrote, so that
 // nothing of it remains; best effort, since Redis may be what failed.
-func (s *Service) release(sts []taken) {
+func (s *Service) release(source string, sts []taken) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	pipe := s.Redis.Pipeline()
 	n := 0
 	for i := range sts {
 		if sts[i].claimed {
-			releaseScript.Eval(ctx, pipe, []string{xapiKey(sts[i].ID)}, fingerprintHex(sts[i].Fingerprint))
+			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
 			n++
 		}
 	}
@@ -438,34 +514,4 @@ func (s *Service) verbLabel(verb string) string {
 		return verb
 	}
 	return "other"
-}
-
-// xapiNamespace is the namespace of the UUIDs LEAP derives for statements
-// sent without an id.
-var xapiNamespace = [16]byte{0x6c, 0x65, 0x61, 0x70, 0x2d, 0x78, 0x41, 0x50, 0x49, 0x2d, 0x73, 0x74, 0x6d, 0x74, 0x69, 0x64}
-
-// derivedID is the UUID (version 5) of a statement's content.
-func derivedID(fp [16]byte) string {
-	h := sha1.New()
-	h.Write(xapiNamespace[:])
-	h.Write(fp[:])
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return formatUUID(u)
-}
-
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }

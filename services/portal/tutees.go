@@ -44,13 +44,13 @@ func (p *Portal) studentList(c echo.Context) error {
 	if s.Role == RoleStudent {
 		return c.Redirect(http.StatusSeeOther, "/me")
 	}
-	ids, err := p.listedStudents(ctx, s)
+	ids, staffDept, err := p.listedStudents(ctx, s)
 	if err != nil {
 		return err
 	}
 	rows := make([]TuteeRow, 0, len(ids))
 	for _, id := range ids {
-		row, ok, err := p.tuteeRow(ctx, id)
+		row, ok, err := p.tuteeRow(ctx, s, staffDept, id)
 		if err != nil {
 			return err
 		}
@@ -66,31 +66,48 @@ func (p *Portal) studentList(c echo.Context) error {
 }
 
 // listedStudents are a tutor's tutees, or the students of other staff's
-// department.
-func (p *Portal) listedStudents(ctx context.Context, s *Session) ([]string, error) {
+// department (staffDept, nil for a tutor or someone on no staff roster).
+// The sets are indexes: tuteeRow checks each student against the profile.
+func (p *Portal) listedStudents(ctx context.Context, s *Session) (ids []string, staffDept *string, err error) {
 	if s.Role == RoleTutor {
-		return p.Redis.SMembers(ctx, store.TuteesKey(s.Person)).Result()
+		ids, err = p.Redis.SMembers(ctx, store.TuteesKey(s.Person)).Result()
+		return ids, nil, err
 	}
 	dept, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	ids, err = p.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	return ids, &dept, err
+}
+
+// listable decides whether a student read from the roster belongs on the
+// viewer's list: the list's own rule (their tutor, or their department)
+// and the student page's rule, legitimateNeed, both on the profile as read
+// now. An index left behind by a roster change, or changed since it was
+// read, can then never show a row whose page would answer 404.
+func listable(s *Session, st store.Student, staffDept *string) bool {
+	if s.Role == RoleTutor {
+		return st.Tutor == s.Person && legitimateNeed(s, st, staffDept)
+	}
+	return staffDept != nil && st.Department == *staffDept && legitimateNeed(s, st, staffDept)
 }
 
 // tuteeRow gathers one student's line: profile, band, alerts, days since
-// the last activity and the trend. ok is false for an id no longer in the
-// roster. Two calls to scoring per student, one after the other: thirty
-// tutees take under a tenth of a second over loopback, even under the race
-// detector (TestTutorListIsSortedByNeed logs it); a department of hundreds
-// would want the calls in parallel, or one batch endpoint in scoring.
-func (p *Portal) tuteeRow(ctx context.Context, id string) (TuteeRow, bool, error) {
+// the last activity and the trend. ok is false for a student who is not
+// listable (no longer in the roster, or not the viewer's to list), and
+// nothing about them is asked of scoring. Two calls to scoring per
+// student, one after the other: thirty tutees take under a tenth of a
+// second over loopback, even under the race detector
+// (TestTutorListIsSortedByNeed logs it); a department of hundreds would
+// want the calls in parallel, or one batch endpoint in scoring.
+func (p *Portal) tuteeRow(ctx context.Context, s *Session, staffDept *string, id string) (TuteeRow, bool, error) {
 	st, ok, err := store.GetStudent(ctx, p.Redis, id)
-	if err != nil || !ok {
-		return TuteeRow{}, ok, err
+	if err != nil || !ok || !listable(s, st, staffDept) {
+		return TuteeRow{}, false, err
 	}
 	eng, err := p.engagement(ctx, id)
 	if err != nil {

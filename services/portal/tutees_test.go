@@ -109,3 +109,45 @@ func TestTutorListIsSortedByNeed(t *testing.T) {
 		}
 	}
 }
+
+// TestListsShowOnlyWhatThePageWouldOpen: an index that names a student the
+// viewer has no legitimate need to see (a tutor's former tutee, a student
+// who moved department, left behind by a roster change) shows no row of
+// them: every row is checked as the student's page checks, and every row
+// listed opens.
+func TestListsShowOnlyWhatThePageWouldOpen(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ctx := context.Background()
+	// Stale entries: s3 (History, no tutor) under tutor t1 (Maths); s2
+	// (Maths, no tutor) under t2, who is on no staff roster; s1 (Maths) in
+	// History's department set.
+	must(t, f.rdb.SAdd(ctx, store.TuteesKey("t1"), "s3").Err())
+	must(t, f.rdb.SAdd(ctx, store.TuteesKey("t2"), "s2").Err())
+	must(t, f.rdb.SAdd(ctx, store.DepartmentKey("History"), "s1").Err())
+
+	for user, want := range map[string][]string{"t1": {"r1", "s1"}, "t2": nil, "o1": {"s3"}} {
+		u := f.signIn(t, user)
+		status, page := fetch(t, u.Client, f.url+"/students")
+		if status != 200 {
+			t.Fatalf("%s: list %d", user, status)
+		}
+		var listed []string
+		for _, m := range listedID.FindAllStringSubmatch(page, -1) {
+			listed = append(listed, m[1])
+		}
+		slices.Sort(listed)
+		if !slices.Equal(listed, want) {
+			t.Errorf("%s's list: %v, want %v", user, listed, want)
+		}
+		for _, id := range listed {
+			if status, _ := fetch(t, u.Client, f.url+"/students/"+id); status != 200 {
+				t.Errorf("%s's list shows %s, whose page answers %d", user, id, status)
+			}
+		}
+		for id, name := range map[string]string{"s1": "Ada Student", "s2": "Ben Student", "s3": "Cai Student"} {
+			if !slices.Contains(want, id) && strings.Contains(page, name) {
+				t.Errorf("%s's list names %s", user, name)
+			}
+		}
+	}
+}

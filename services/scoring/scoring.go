@@ -27,6 +27,29 @@ import (
 	"github.com/leap-dev/leap/services/store"
 )
 
+// The cache: one hash per student, leap:{s:ID}:k, holding answers by
+// policy hash and range (from, to, asOf), each "version\nbody". Callers
+// may ask for any range of up to 400 days, so the entries a student can
+// have are bounded: storing one more than maxCachedRanges first drops the
+// others. The portal asks one range per student a day (the year so far),
+// which the bound leaves room for across a policy change; anything that
+// asks for many only evicts its own entries.
+const maxCachedRanges = 4
+
+// cacheKey holds a student's cached answers.
+func cacheKey(student string) string { return "leap:{s:" + student + "}:k" }
+
+// cacheStore keeps one answer in a student's cache hash, within the bound,
+// and sets the hash's lifetime. KEYS: the hash. ARGV: field, answer, the
+// bound, lifetime in milliseconds. Plain Lua, for both Redis kinds.
+var cacheStore = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('PEXPIRE', KEYS[1], ARGV[4])
+`)
+
 // Service is the scoring service.
 type Service struct {
 	Redis  redis.UniversalClient
@@ -170,24 +193,25 @@ func (s *Service) getEngagement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cacheKey := fmt.Sprintf("leap:{s:%s}:k:%s:%s:%s:%s", id, pol.Hash, from, to, asOf)
+	field := fmt.Sprintf("%s:%s:%s:%s", pol.Hash, from, to, asOf)
 	// The cached answer is good while the student's data version is the
 	// one it was computed at (a new event bumps the version) and their
 	// level and mode are the ones it was computed for: a roster change does
 	// not bump the version, yet it changes the window and whether there is
 	// an indicator at all.
 	pipe := s.Redis.Pipeline()
-	mget := pipe.MGet(ctx, store.VersionKey(id), cacheKey)
+	mget := pipe.MGet(ctx, store.VersionKey(id))
+	entry := pipe.HMGet(ctx, cacheKey(id), field)
 	prof := pipe.HMGet(ctx, store.ProfileKey(id), "level", "mode")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
 	}
-	vals, fields := mget.Val(), prof.Val()
+	fields := prof.Val()
 	level, _ := fields[0].(string)
 	mode, _ := fields[1].(string)
-	version, _ := vals[0].(string)
+	version, _ := mget.Val()[0].(string)
 	version += "/" + level + "/" + mode
-	if cached, ok := vals[1].(string); ok {
+	if cached, ok := entry.Val()[0].(string); ok {
 		if v, body, found := strings.Cut(cached, "\n"); found && v == version {
 			s.cache.WithLabelValues("hit").Inc()
 			return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(body))
@@ -203,7 +227,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute // entries must expire: their keys name date ranges
 	}
-	if err := s.Redis.Set(ctx, cacheKey, version+"\n"+string(body), ttl).Err(); err != nil {
+	if err := cacheStore.Run(ctx, s.Redis, []string{cacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
 		c.Logger().Warn("cache write failed: ", err)
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)

@@ -428,9 +428,8 @@ func TestEngagementThroughTheCache(t *testing.T) {
 	if string(second) != string(first) {
 		t.Errorf("cached answer differs:\n%s\n%s", second, first)
 	}
-	keys, err := f.rdb.Keys(context.Background(), "leap:{s:ug1}:k:*").Result()
-	if err != nil || len(keys) != 1 {
-		t.Errorf("cache keys of ug1: %v (%v), want one", keys, err)
+	if keys, entries := f.cacheMemory(t, "ug1"); len(keys) != 1 || entries != 1 {
+		t.Errorf("cache of ug1: %d entries in keys %v, want one", entries, keys)
 	}
 
 	// The default range is the year so far; the part-timer's window is 21

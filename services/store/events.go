@@ -25,6 +25,7 @@ type Counts = engine.Counts
 //	leap:{s:ID}:c:YYYYMM      HASH  day of month -> counts "n,n,..." in catalogue order, trailing zeros trimmed
 //	leap:{s:ID}:i:YYYYMMDD    SET   event ids counted for that day, expiring after the late-arrival window
 //	leap:{s:ID}:v             INT   data version, bumped by every change of counts (keys the scoring cache)
+//	leap:{s:ID}:k             HASH  scoring's cached answers, at most a few (scoring.maxCachedRanges)
 //
 // One hash per student and month keeps every hash at 31 fields or fewer, so
 // Redis stores it as a compact listpack: about 30 bytes a student-day.
@@ -59,6 +60,15 @@ const SourcesKey = "leap:sources"
 var recordLua string
 
 var recordScript = redis.NewScript(recordLua)
+
+// ScopedID is the id under which an event is counted once: its source's
+// name, "/", and the id the source gave it. Sources number their events
+// independently (an LRS's statement ids are unique to that LRS), so one
+// source can neither collide with nor squat another's ids. Source names
+// hold no "/". Ids counted before they were scoped are bare; the record
+// script takes an event whose bare id is already held as a duplicate, so
+// a batch resent across the change counts once.
+func ScopedID(source, id string) string { return source + "/" + id }
 
 // Event is one activity to count.
 type Event struct {

@@ -30,7 +30,10 @@ for g = 0, #KEYS / 4 - 1 do
     local result = {}
     local changed = false
     for j = first, last, 2 do
-      if redis.call('SADD', ids, ARGV[j]) == 1 then
+      -- A scoped id ("source/id") is also held when its bare id was
+      -- counted before ids were scoped.
+      local bare = string.match(ARGV[j], '^[^/]+/(.+)$')
+      if (not bare or redis.call('SISMEMBER', ids, bare) == 0) and redis.call('SADD', ids, ARGV[j]) == 1 then
         local k = tonumber(ARGV[j + 1])
         counts[k] = counts[k] + 1
         changed = true

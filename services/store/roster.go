@@ -128,10 +128,60 @@ type Tutoring struct {
 	Student string `json:"student"`
 }
 
+// rosterChunk is how many people one transaction of a roster write holds:
+// each person's changes are in one MULTI (atomic on a standalone or
+// Sentinel Redis), and no transaction holds Redis for long.
+const rosterChunk = 500
+
+// lastOf keeps, of items naming the same person, the last: callers resolve
+// duplicates and say so, this only guards the indexes against a caller
+// that did not.
+func lastOf[T any](items []T, key func(T) string) []T {
+	last := make(map[string]int, len(items))
+	for i, it := range items {
+		last[key(it)] = i
+	}
+	if len(last) == len(items) {
+		return items
+	}
+	out := make([]T, 0, len(last))
+	for i, it := range items {
+		if last[key(it)] == i {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// writeChunks runs write for each person in transactions of rosterChunk.
+// A Cluster runs no transaction over several slots, and a person's index
+// sets are on other slots than their profile, so there the chunks are
+// plain pipelines; write puts the index changes first and the profile
+// last, so that a write cut short leaves the profile as it was, and
+// sending the upload again computes the same changes and completes them.
+func writeChunks(ctx context.Context, c redis.UniversalClient, n int, write func(pipe redis.Pipeliner, i int)) error {
+	_, cluster := c.(*redis.ClusterClient)
+	for start := 0; start < n; start += rosterChunk {
+		pipe := c.TxPipeline()
+		if cluster {
+			pipe = c.Pipeline()
+		}
+		for i := start; i < min(start+rosterChunk, n); i++ {
+			write(pipe, i)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PutStudents stores or replaces students' profiles, keeping their tutor,
 // and moves them between department, cohort and mbox indexes when those
-// change.
+// change. Callers run it under the roster lease (WithRosterLease): it
+// reads the profiles before writing.
 func PutStudents(ctx context.Context, c redis.UniversalClient, students []Student) error {
+	students = lastOf(students, func(s Student) string { return s.ID })
 	old := make([]*redis.MapStringStringCmd, len(students))
 	pipe := c.Pipeline()
 	for i, s := range students {
@@ -140,9 +190,8 @@ func PutStudents(ctx context.Context, c redis.UniversalClient, students []Studen
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("read roster: %w", err)
 	}
-	pipe = c.Pipeline()
-	for i, s := range students {
-		prev := old[i].Val()
+	err := writeChunks(ctx, c, len(students), func(pipe redis.Pipeliner, i int) {
+		s, prev := students[i], old[i].Val()
 		if d := prev["department"]; d != "" && d != s.Department {
 			pipe.SRem(ctx, DepartmentKey(d), s.ID)
 		}
@@ -158,15 +207,15 @@ func PutStudents(ctx context.Context, c redis.UniversalClient, students []Studen
 		for _, h := range fresh {
 			pipe.Set(ctx, MboxKey(h), s.ID, 0)
 		}
+		pipe.SAdd(ctx, StudentsKey, s.ID)
+		pipe.SAdd(ctx, DepartmentKey(s.Department), s.ID)
+		pipe.SAdd(ctx, CohortKey(s.Course, s.Year), s.ID)
 		pipe.HSet(ctx, ProfileKey(s.ID), map[string]any{
 			"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "course": s.Course,
 			"year": s.Year, "level": s.Level, "mode": s.Mode, "exchange": strconv.FormatBool(s.Exchange),
 		})
-		pipe.SAdd(ctx, StudentsKey, s.ID)
-		pipe.SAdd(ctx, DepartmentKey(s.Department), s.ID)
-		pipe.SAdd(ctx, CohortKey(s.Course, s.Year), s.ID)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("write roster: %w", err)
 	}
 	return nil
@@ -184,7 +233,9 @@ func GetStudent(ctx context.Context, c redis.UniversalClient, id string) (s Stud
 
 // PutStaff stores or replaces members of staff, and keeps the index of
 // their email addresses (single sign-on may name a person by email).
+// Callers run it under the roster lease, as PutStudents.
 func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error {
+	staff = lastOf(staff, func(s Staff) string { return s.ID })
 	old := make([]*redis.StringCmd, len(staff))
 	pipe := c.Pipeline()
 	for i, s := range staff {
@@ -193,8 +244,8 @@ func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("read staff: %w", err)
 	}
-	pipe = c.Pipeline()
-	for i, s := range staff {
+	err := writeChunks(ctx, c, len(staff), func(pipe redis.Pipeliner, i int) {
+		s := staff[i]
 		prev, fresh := strings.ToLower(old[i].Val()), strings.ToLower(s.Email)
 		if prev != "" && prev != fresh {
 			pipe.Eval(ctx, unindexScript, []string{StaffMailKey(MboxSHA1(prev))}, s.ID)
@@ -202,10 +253,10 @@ func PutStaff(ctx context.Context, c redis.UniversalClient, staff []Staff) error
 		if fresh != "" {
 			pipe.Set(ctx, StaffMailKey(MboxSHA1(fresh)), s.ID, 0)
 		}
-		pipe.HSet(ctx, StaffKey(s.ID), map[string]any{"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "role": s.Role})
 		pipe.SAdd(ctx, staffSetKey, s.ID)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+		pipe.HSet(ctx, StaffKey(s.ID), map[string]any{"id": s.ID, "name": s.Name, "email": s.Email, "department": s.Department, "role": s.Role})
+	})
+	if err != nil {
 		return fmt.Errorf("write staff: %w", err)
 	}
 	return nil
@@ -237,19 +288,36 @@ func StaffByEmail(ctx context.Context, c redis.UniversalClient, email string) (s
 
 // StaffByEmails is StaffByEmail for many addresses at once, in order.
 func StaffByEmails(ctx context.Context, c redis.UniversalClient, emails []string) ([]string, error) {
+	_, staff, err := EmailHolders(ctx, c, emails)
+	return staff, err
+}
+
+// EmailHolders are, for each address (compared without case), the student
+// and the member of staff holding it; "" for none. An address "" is held
+// by nobody.
+func EmailHolders(ctx context.Context, c redis.UniversalClient, emails []string) (students, staff []string, err error) {
 	pipe := c.Pipeline()
-	cmds := make([]*redis.StringCmd, len(emails))
+	studentCmds := make([]*redis.StringCmd, len(emails))
+	staffCmds := make([]*redis.StringCmd, len(emails))
 	for i, e := range emails {
-		cmds[i] = pipe.Get(ctx, StaffMailKey(MboxSHA1(strings.ToLower(e))))
+		if e == "" {
+			continue
+		}
+		h := MboxSHA1(strings.ToLower(e))
+		studentCmds[i], staffCmds[i] = pipe.Get(ctx, MboxKey(h)), pipe.Get(ctx, StaffMailKey(h))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("look up emails: %w", err)
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("look up emails: %w", err)
+		}
 	}
-	out := make([]string, len(emails))
-	for i, cmd := range cmds {
-		out[i] = cmd.Val()
+	students, staff = make([]string, len(emails)), make([]string, len(emails))
+	for i := range emails {
+		if studentCmds[i] != nil {
+			students[i], staff[i] = studentCmds[i].Val(), staffCmds[i].Val()
+		}
 	}
-	return out, nil
+	return students, staff, nil
 }
 
 func lookupMail(ctx context.Context, c redis.UniversalClient, key string) (string, error) {
@@ -264,8 +332,10 @@ func lookupMail(ctx context.Context, c redis.UniversalClient, key string) (strin
 }
 
 // PutTutors assigns personal tutors; a student has one, so a new assignment
-// replaces the old one.
+// replaces the old one. Callers run it under the roster lease, as
+// PutStudents.
 func PutTutors(ctx context.Context, c redis.UniversalClient, ts []Tutoring) error {
+	ts = lastOf(ts, func(t Tutoring) string { return t.Student })
 	old := make([]*redis.StringCmd, len(ts))
 	pipe := c.Pipeline()
 	for i, t := range ts {
@@ -274,15 +344,15 @@ func PutTutors(ctx context.Context, c redis.UniversalClient, ts []Tutoring) erro
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("read tutors: %w", err)
 	}
-	pipe = c.Pipeline()
-	for i, t := range ts {
+	err := writeChunks(ctx, c, len(ts), func(pipe redis.Pipeliner, i int) {
+		t := ts[i]
 		if prev := old[i].Val(); prev != "" && prev != t.Staff {
 			pipe.SRem(ctx, TuteesKey(prev), t.Student)
 		}
-		pipe.HSet(ctx, ProfileKey(t.Student), "tutor", t.Staff)
 		pipe.SAdd(ctx, TuteesKey(t.Staff), t.Student)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+		pipe.HSet(ctx, ProfileKey(t.Student), "tutor", t.Staff)
+	})
+	if err != nil {
 		return fmt.Errorf("write tutors: %w", err)
 	}
 	return nil

@@ -1,661 +1,16 @@
-package ingestion
+package xapi
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/leap-dev/leap/services/store"
 )
-
-// The statement reader: it reads a body of xAPI statements (one statement
-// object, or an array of them) as xAPI 1.0.3 and 2.0.0 define them, checks
-// every property the specification defines, and says where the first
-// problem is as a JSON path ($[3].actor.mbox). It keeps what LEAP uses of
-// each statement and a fingerprint of the whole, so that a statement sent
-// again can be told apart from a different one with the same id.
-//
-// It is its own JSON parser, because encoding/json can neither say where a
-// problem is nor bound nesting, and because it is the hot path of xAPI
-// ingestion: the parse tree lives in one slice reused from statement to
-// statement, and strings without escapes are never copied.
-
-// Limits of the statement reader.
-const (
-	// maxStatementBytes bounds one statement as sent; larger answers 413.
-	maxStatementBytes = 64 << 10
-	// maxBatchStatements bounds the statements of one request; more answers 413.
-	maxBatchStatements = 1000
-	// maxStatementDepth bounds the nesting of objects and arrays in a
-	// statement, the statement itself being level 1; deeper answers 400.
-	maxStatementDepth = 32
-)
-
-// readOptions configure the statement reader.
-type readOptions struct {
-	// single: the body must be one statement object (PUT).
-	single bool
-	// v2: the request declared xAPI 2.0, whose timestamps carry a time zone.
-	v2 bool
-	// maxStatements, maxBytes and maxDepth are the limits; zero takes the defaults above.
-	maxStatements, maxBytes, maxDepth int
-	// extKeys are context extensions whose string values a statement keeps
-	// (those that can mark mobile use).
-	extKeys []string
-}
-
-// statement is what LEAP takes from one xAPI statement.
-type statement struct {
-	// ID is the statement id, lower-case; empty when the statement had none.
-	ID    string
-	Actor xactor
-	// Verb is verb.id.
-	Verb string
-	// ObjectType is object.objectType, Activity when absent.
-	ObjectType string
-	// ActivityType is object.definition.type of an Activity object.
-	ActivityType string
-	// Platform is context.platform.
-	Platform string
-	// Completion is result.completion: 0 absent, 1 true, -1 false.
-	Completion int8
-	// Timestamp, when HasTimestamp.
-	Timestamp    time.Time
-	HasTimestamp bool
-	// Extensions are the context extensions of readOptions.extKeys that hold strings.
-	Extensions []extValue
-	// Fingerprint identifies the statement's content: everything but id,
-	// stored, authority and version, with the differences xAPI calls
-	// insignificant (order of properties, case of language tags and UUIDs,
-	// the writing of a number or of a time) removed.
-	Fingerprint [16]byte
-}
-
-// xactor is a statement's actor as LEAP identifies students.
-type xactor struct {
-	// Group: the actor is a Group.
-	Group bool
-	// HomePage and Name of an account.
-	HomePage, Name string
-	// MboxSHA1 is the mbox_sha1sum of the actor (lower-case hex), given or
-	// computed from a lower-cased mbox.
-	MboxSHA1 string
-	// OpenID is set when the actor is known by openid only.
-	OpenID bool
-}
-
-type extValue struct{ Key, Value string }
-
-// statementError is a statement that cannot be taken, with where and why.
-type statementError struct {
-	status int // 400, or 413 for a limit of size
-	path   string
-	msg    string
-}
-
-func (e *statementError) Error() string { return e.path + ": " + e.msg }
-
-// readStatements reads a request body of statements.
-func readStatements(body []byte, opt readOptions) ([]statement, error) {
-	if opt.maxStatements == 0 {
-		opt.maxStatements = maxBatchStatements
-	}
-	if opt.maxBytes == 0 {
-		opt.maxBytes = maxStatementBytes
-	}
-	if opt.maxDepth == 0 {
-		opt.maxDepth = maxStatementDepth
-	}
-	r := readers.Get().(*reader)
-	defer func() {
-		r.src, r.opt.extKeys = nil, nil
-		readers.Put(r)
-	}()
-	r.src, r.pos, r.opt = body, 0, opt
-	r.ws()
-	if r.pos >= len(body) {
-		return nil, &statementError{http.StatusBadRequest, "$", "the body is empty; send a statement object or an array of statements"}
-	}
-	var out []statement
-	switch body[r.pos] {
-	case '{':
-		r.prefix = "$"
-		st, err := r.statement()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	case '[':
-		if opt.single {
-			return nil, &statementError{http.StatusBadRequest, "$", "PUT takes one statement object, not an array"}
-		}
-		r.pos++
-		r.ws()
-		if r.pos < len(body) && body[r.pos] == ']' {
-			r.pos++
-			out = []statement{}
-			break
-		}
-		for i := 0; ; i++ {
-			r.prefix = "$[" + strconv.Itoa(i) + "]"
-			if i >= opt.maxStatements {
-				return nil, &statementError{http.StatusRequestEntityTooLarge, r.prefix, fmt.Sprintf("a request holds at most %d statements; send the rest in another", opt.maxStatements)}
-			}
-			r.ws()
-			if r.pos >= len(body) {
-				return nil, &statementError{http.StatusBadRequest, r.prefix, "the array of statements is not closed"}
-			}
-			if body[r.pos] != '{' {
-				return nil, &statementError{http.StatusBadRequest, r.prefix, "a statement must be a JSON object"}
-			}
-			st, err := r.statement()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, st)
-			r.ws()
-			if r.pos >= len(body) {
-				return nil, &statementError{http.StatusBadRequest, "$", "the array of statements is not closed"}
-			}
-			if body[r.pos] == ']' {
-				r.pos++
-				break
-			}
-			if body[r.pos] != ',' {
-				return nil, &statementError{http.StatusBadRequest, "$", fmt.Sprintf("want , or ] after statement %d at byte %d", i, r.pos)}
-			}
-			r.pos++
-		}
-	default:
-		return nil, &statementError{http.StatusBadRequest, "$", "want a statement object or an array of statements"}
-	}
-	r.ws()
-	if r.pos != len(body) {
-		return nil, &statementError{http.StatusBadRequest, "$", fmt.Sprintf("data after the statements at byte %d", r.pos)}
-	}
-	return out, nil
-}
-
-// The parse tree.
-
-type jkind uint8
-
-const (
-	jNull jkind = iota
-	jFalse
-	jTrue
-	jNumber
-	jString
-	jObject
-	jArray
-)
-
-var kindName = [...]string{"null", "false", "true", "a number", "a string", "an object", "an array"}
-
-// Hints the checks leave on nodes for the fingerprint.
-const (
-	fLangMap   uint8 = 1 << iota // an object whose keys are language tags (case-insensitive)
-	fUUID                        // a string holding a UUID (case-insensitive)
-	fTimestamp                   // a string holding a timestamp (compared as an instant)
-	fSkip                        // left out of the fingerprint
-	fSpace                       // a string holding white space
-)
-
-type jnode struct {
-	kind       jkind
-	flags      uint8
-	sBuf, kBuf bool  // string value, key decoded into reader.buf
-	kSpace     bool  // the key holds white space
-	start, end int32 // string content or number literal (in src or buf)
-	kstart     int32 // key content of an object member
-	kend       int32
-	parent     int32
-	idx        int32 // position in the parent
-	first      int32 // children, linked through next
-	last       int32
-	next       int32
-	n          int32
-}
-
-// readers keep their parse trees and buffers from request to request.
-var readers = sync.Pool{New: func() any { return new(reader) }}
-
-type reader struct {
-	src    []byte
-	pos    int
-	opt    readOptions
-	prefix string // path of the statement being read: $ or $[i]
-	root   int    // offset where it starts
-	nodes  []jnode
-	buf    []byte // decoded strings that held escapes
-	canon  []byte
-	order  []int32
-}
-
-func (r *reader) ws() {
-	for r.pos < len(r.src) {
-		switch r.src[r.pos] {
-		case ' ', '\t', '\n', '\r':
-			r.pos++
-		default:
-			return
-		}
-	}
-}
-
-// statement parses, checks and fingerprints the statement object at pos.
-func (r *reader) statement() (statement, error) {
-	r.nodes, r.buf = r.nodes[:0], r.buf[:0]
-	r.root = r.pos
-	root, err := r.value(-1, 0, 0, 0, false, 1)
-	if err != nil {
-		return statement{}, err
-	}
-	if size := r.pos - r.root; size > r.opt.maxBytes {
-		return statement{}, &statementError{http.StatusRequestEntityTooLarge, r.prefix, fmt.Sprintf("the statement is %d bytes; the limit is %d", size, r.opt.maxBytes)}
-	}
-	var st statement
-	if err := r.checkStatement(root, &st); err != nil {
-		return statement{}, err
-	}
-	if err := r.fingerprint(root, &st); err != nil {
-		return statement{}, err
-	}
-	return st, nil
-}
-
-func (r *reader) alloc(parent int32, idx int32, kstart, kend int32, kBuf bool) int32 {
-	r.nodes = append(r.nodes, jnode{parent: parent, idx: idx, kstart: kstart, kend: kend, kBuf: kBuf, first: -1, last: -1, next: -1})
-	return int32(len(r.nodes) - 1)
-}
-
-func (r *reader) link(parent, child int32) {
-	p := &r.nodes[parent]
-	if p.last < 0 {
-		p.first = child
-	} else {
-		r.nodes[p.last].next = child
-	}
-	p.last = child
-	p.n++
-}
-
-// value parses one JSON value into a new node.
-func (r *reader) value(parent, idx, kstart, kend int32, kBuf bool, depth int) (int32, error) {
-	n := r.alloc(parent, idx, kstart, kend, kBuf)
-	r.ws()
-	if r.pos >= len(r.src) {
-		return n, r.fail(n, "the JSON ends too early")
-	}
-	if r.pos-r.root > r.opt.maxBytes {
-		return n, &statementError{http.StatusRequestEntityTooLarge, r.prefix, fmt.Sprintf("the statement is larger than %d bytes", r.opt.maxBytes)}
-	}
-	switch c := r.src[r.pos]; {
-	case c == '{':
-		if depth > r.opt.maxDepth {
-			return n, r.fail(n, fmt.Sprintf("nested deeper than %d levels", r.opt.maxDepth))
-		}
-		return n, r.parseObject(n, depth)
-	case c == '[':
-		if depth > r.opt.maxDepth {
-			return n, r.fail(n, fmt.Sprintf("nested deeper than %d levels", r.opt.maxDepth))
-		}
-		return n, r.parseArray(n, depth)
-	case c == '"':
-		s, e, inBuf, space, err := r.str(n)
-		if err != nil {
-			return n, err
-		}
-		nd := &r.nodes[n]
-		nd.kind, nd.start, nd.end, nd.sBuf = jString, s, e, inBuf
-		if space {
-			nd.flags |= fSpace
-		}
-		return n, nil
-	case c == 't':
-		return n, r.literal(n, "true", jTrue)
-	case c == 'f':
-		return n, r.literal(n, "false", jFalse)
-	case c == 'n':
-		return n, r.literal(n, "null", jNull)
-	case c == '-' || (c >= '0' && c <= '9'):
-		return n, r.number(n)
-	default:
-		return n, r.fail(n, fmt.Sprintf("unexpected %s at byte %d", quoteByte(c), r.pos))
-	}
-}
-
-func quoteByte(c byte) string {
-	if c >= 0x20 && c < 0x7f {
-		return strconv.QuoteRune(rune(c))
-	}
-	return fmt.Sprintf("byte 0x%02x", c)
-}
-
-func (r *reader) literal(n int32, word string, k jkind) error {
-	if !bytes.HasPrefix(r.src[r.pos:], []byte(word)) {
-		return r.fail(n, fmt.Sprintf("not a JSON value at byte %d", r.pos))
-	}
-	r.pos += len(word)
-	r.nodes[n].kind = k
-	return nil
-}
-
-func (r *reader) number(n int32) error {
-	start := r.pos
-	bad := func() error { return r.fail(n, fmt.Sprintf("malformed number at byte %d", start)) }
-	if r.src[r.pos] == '-' {
-		r.pos++
-	}
-	digits := func() int {
-		s := r.pos
-		for r.pos < len(r.src) && r.src[r.pos] >= '0' && r.src[r.pos] <= '9' {
-			r.pos++
-		}
-		return r.pos - s
-	}
-	switch d := digits(); {
-	case d == 0:
-		return bad()
-	case d > 1 && r.src[r.pos-d] == '0':
-		return bad()
-	}
-	if r.pos < len(r.src) && r.src[r.pos] == '.' {
-		r.pos++
-		if digits() == 0 {
-			return bad()
-		}
-	}
-	if r.pos < len(r.src) && (r.src[r.pos] == 'e' || r.src[r.pos] == 'E') {
-		r.pos++
-		if r.pos < len(r.src) && (r.src[r.pos] == '+' || r.src[r.pos] == '-') {
-			r.pos++
-		}
-		if digits() == 0 {
-			return bad()
-		}
-	}
-	nd := &r.nodes[n]
-	nd.kind, nd.start, nd.end = jNumber, int32(start), int32(r.pos)
-	return nil
-}
-
-// str reads the string at pos; content without escapes stays in src.
-// space says whether it holds white space, which no IRI does.
-func (r *reader) str(n int32) (start, end int32, inBuf, space bool, err error) {
-	r.pos++ // the opening quote
-	s := r.pos
-	for {
-		for r.pos < len(r.src) && plain[r.src[r.pos]] {
-			r.pos++
-		}
-		if r.pos >= len(r.src) {
-			return 0, 0, false, false, r.fail(n, "a string is not closed")
-		}
-		c := r.src[r.pos]
-		switch {
-		case c == '"':
-			r.pos++
-			return int32(s), int32(r.pos - 1), false, space, nil
-		case c == '\\':
-			start, end, space, err := r.strEscaped(n, s, space)
-			return start, end, true, space, err
-		case c < 0x20:
-			return 0, 0, false, false, r.fail(n, "a string holds a control character; escape it")
-		case c == ' ':
-			space = true
-			r.pos++
-		case c < utf8.RuneSelf:
-			r.pos++
-		default:
-			ru, size := utf8.DecodeRune(r.src[r.pos:])
-			if ru == utf8.RuneError && size <= 1 {
-				return 0, 0, false, false, r.fail(n, "a string is not valid UTF-8")
-			}
-			r.pos += size
-		}
-	}
-}
-
-// plain are the bytes a string holds as they are, with no second look:
-// printable ASCII but the quote, the backslash and the space.
-var plain = func() (t [256]bool) {
-	for c := 0x21; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// strEscaped decodes a string holding escapes into buf, from s (its content start).
-func (r *reader) strEscaped(n int32, s int, space bool) (start, end int32, hasSpace bool, err error) {
-	b0 := len(r.buf)
-	r.buf = append(r.buf, r.src[s:r.pos]...)
-	for r.pos < len(r.src) {
-		c := r.src[r.pos]
-		switch {
-		case c == '"':
-			r.pos++
-			return int32(b0), int32(len(r.buf)), space, nil
-		case c == '\\':
-			if r.pos+1 >= len(r.src) {
-				return 0, 0, false, r.fail(n, "a string is not closed")
-			}
-			e := r.src[r.pos+1]
-			r.pos += 2
-			switch e {
-			case '"', '\\', '/':
-				r.buf = append(r.buf, e)
-			case 'b':
-				r.buf = append(r.buf, '\b')
-			case 'f':
-				r.buf = append(r.buf, '\f')
-			case 'n':
-				r.buf, space = append(r.buf, '\n'), true
-			case 'r':
-				r.buf, space = append(r.buf, '\r'), true
-			case 't':
-				r.buf, space = append(r.buf, '\t'), true
-			case 'u':
-				ru, ok := r.hex4()
-				if !ok {
-					return 0, 0, false, r.fail(n, "a \\u escape needs four hex digits")
-				}
-				if utf16.IsSurrogate(ru) {
-					lo := utf8.RuneError
-					if r.pos+1 < len(r.src) && r.src[r.pos] == '\\' && r.src[r.pos+1] == 'u' {
-						save := r.pos
-						r.pos += 2
-						if l, ok := r.hex4(); ok && utf16.DecodeRune(ru, l) != utf8.RuneError {
-							lo = l
-						} else {
-							r.pos = save
-						}
-					}
-					ru = utf16.DecodeRune(ru, lo)
-				}
-				r.buf = utf8.AppendRune(r.buf, ru)
-				space = space || ru == ' ' || ru == '\t' || ru == '\n' || ru == '\r'
-			default:
-				return 0, 0, false, r.fail(n, fmt.Sprintf("unknown escape \\%c in a string", e))
-			}
-		case c < 0x20:
-			return 0, 0, false, r.fail(n, "a string holds a control character; escape it")
-		case c < utf8.RuneSelf:
-			r.buf = append(r.buf, c)
-			space = space || c == ' '
-			r.pos++
-		default:
-			ru, size := utf8.DecodeRune(r.src[r.pos:])
-			if ru == utf8.RuneError && size <= 1 {
-				return 0, 0, false, r.fail(n, "a string is not valid UTF-8")
-			}
-			r.buf = append(r.buf, r.src[r.pos:r.pos+size]...)
-			r.pos += size
-		}
-	}
-	return 0, 0, false, r.fail(n, "a string is not closed")
-}
-
-func (r *reader) hex4() (rune, bool) {
-	if r.pos+4 > len(r.src) {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(r.src[r.pos:r.pos+4]), 16, 32)
-	if err != nil {
-		return 0, false
-	}
-	r.pos += 4
-	return rune(v), true
-}
-
-func (r *reader) parseObject(n int32, depth int) error {
-	r.nodes[n].kind = jObject
-	r.pos++
-	r.ws()
-	if r.pos < len(r.src) && r.src[r.pos] == '}' {
-		r.pos++
-		return nil
-	}
-	for i := int32(0); ; i++ {
-		r.ws()
-		if r.pos >= len(r.src) || r.src[r.pos] != '"' {
-			return r.fail(n, fmt.Sprintf("want a property name in quotes at byte %d", r.pos))
-		}
-		ks, ke, kBuf, kSpace, err := r.str(n)
-		if err != nil {
-			return err
-		}
-		r.ws()
-		if r.pos >= len(r.src) || r.src[r.pos] != ':' {
-			return r.fail(n, fmt.Sprintf("want : after a property name at byte %d", r.pos))
-		}
-		r.pos++
-		child, err := r.value(n, i, ks, ke, kBuf, depth+1)
-		if err != nil {
-			return err
-		}
-		r.nodes[child].kSpace = kSpace
-		r.link(n, child)
-		r.ws()
-		if r.pos >= len(r.src) {
-			return r.fail(n, "the object is not closed")
-		}
-		switch r.src[r.pos] {
-		case ',':
-			r.pos++
-		case '}':
-			r.pos++
-			return nil
-		default:
-			return r.fail(n, fmt.Sprintf("want , or } at byte %d", r.pos))
-		}
-	}
-}
-
-func (r *reader) parseArray(n int32, depth int) error {
-	r.nodes[n].kind = jArray
-	r.pos++
-	r.ws()
-	if r.pos < len(r.src) && r.src[r.pos] == ']' {
-		r.pos++
-		return nil
-	}
-	for i := int32(0); ; i++ {
-		child, err := r.value(n, i, 0, 0, false, depth+1)
-		if err != nil {
-			return err
-		}
-		r.link(n, child)
-		r.ws()
-		if r.pos >= len(r.src) {
-			return r.fail(n, "the array is not closed")
-		}
-		switch r.src[r.pos] {
-		case ',':
-			r.pos++
-		case ']':
-			r.pos++
-			return nil
-		default:
-			return r.fail(n, fmt.Sprintf("want , or ] at byte %d", r.pos))
-		}
-	}
-}
-
-// Access to the tree.
-
-func (r *reader) text(n int32) []byte {
-	nd := &r.nodes[n]
-	if nd.sBuf {
-		return r.buf[nd.start:nd.end]
-	}
-	return r.src[nd.start:nd.end]
-}
-
-func (r *reader) key(n int32) []byte {
-	nd := &r.nodes[n]
-	if nd.kBuf {
-		return r.buf[nd.kstart:nd.kend]
-	}
-	return r.src[nd.kstart:nd.kend]
-}
-
-// Paths.
-
-var plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// pathOf is the JSON path of node n.
-func (r *reader) pathOf(n int32) string {
-	var chain []int32
-	for c := n; c >= 0 && r.nodes[c].parent >= 0; c = r.nodes[c].parent {
-		chain = append(chain, c)
-	}
-	var b strings.Builder
-	b.WriteString(r.prefix)
-	for i := len(chain) - 1; i >= 0; i-- {
-		c := chain[i]
-		if r.nodes[r.nodes[c].parent].kind == jArray {
-			fmt.Fprintf(&b, "[%d]", r.nodes[c].idx)
-			continue
-		}
-		writeKey(&b, string(r.key(c)))
-	}
-	return b.String()
-}
-
-func writeKey(b *strings.Builder, k string) {
-	if plainKey.MatchString(k) {
-		b.WriteString(".")
-		b.WriteString(k)
-		return
-	}
-	b.WriteString("[")
-	b.WriteString(strconv.Quote(k))
-	b.WriteString("]")
-}
-
-func (r *reader) fail(n int32, msg string) error {
-	return &statementError{http.StatusBadRequest, r.pathOf(n), msg}
-}
-
-// failMember reports a problem with member name of object n, present or not.
-func (r *reader) failMember(n int32, name, msg string) error {
-	var b strings.Builder
-	b.WriteString(r.pathOf(n))
-	writeKey(&b, name)
-	return &statementError{http.StatusBadRequest, b.String(), msg}
-}
 
 // The checks of xAPI's data model. Each takes a node and reports the first
 // problem under it; those marked extract fill the statement.
@@ -810,8 +165,8 @@ func hasScheme[T string | []byte](s T) bool {
 func isAlpha(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// isUUID says whether s is a UUID in its 8-4-4-4-12 hexadecimal form.
-func isUUID[T string | []byte](s T) bool {
+// IsUUID says whether s is a UUID in its 8-4-4-4-12 hexadecimal form.
+func IsUUID[T string | []byte](s T) bool {
 	if len(s) != 36 {
 		return false
 	}
@@ -872,7 +227,7 @@ func (r *reader) uuid(n int32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !isUUID(s) {
+	if !IsUUID(s) {
 		return nil, r.fail(n, "must be a UUID such as 4a8e2f5c-7d1b-4c3e-9f0a-6b5d4c3b2a19")
 	}
 	r.nodes[n].flags |= fUUID
@@ -920,7 +275,7 @@ func (r *reader) langMap(n int32) error {
 	return nil
 }
 
-func (r *reader) extensions(n int32, keep bool, st *statement) error {
+func (r *reader) extensions(n int32, keep bool, st *Statement) error {
 	nd := &r.nodes[n]
 	if nd.kind != jObject {
 		return r.fail(n, "extensions must be an object keyed by IRIs, not "+kindName[nd.kind])
@@ -931,9 +286,9 @@ func (r *reader) extensions(n int32, keep bool, st *statement) error {
 			return r.fail(c, "an extension key must be an IRI with a scheme")
 		}
 		if keep && r.nodes[c].kind == jString {
-			for _, want := range r.opt.extKeys {
+			for _, want := range r.opt.ExtKeys {
 				if string(k) == want {
-					st.Extensions = append(st.Extensions, extValue{Key: want, Value: string(r.text(c))})
+					st.Extensions = append(st.Extensions, Extension{Key: want, Value: string(r.text(c))})
 				}
 			}
 		}
@@ -965,9 +320,9 @@ func (r *reader) timestamp(n int32) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, ok := parseXAPITime(string(s), r.opt.v2)
+	t, ok := parseXAPITime(string(s), r.opt.V2)
 	if !ok {
-		if r.opt.v2 {
+		if r.opt.V2 {
 			return t, r.fail(n, "must be an RFC 3339 timestamp with a time zone, such as 2026-10-20T09:00:00Z")
 		}
 		return t, r.fail(n, "must be an ISO 8601 timestamp such as 2026-10-20T09:00:00Z")
@@ -992,7 +347,7 @@ func (r *reader) duration(n int32) error {
 var versionShape = regexp.MustCompile(`^[12]\.0(\.\d+)?$`)
 
 // checkStatement checks a statement object and fills st.
-func (r *reader) checkStatement(n int32, st *statement) error {
+func (r *reader) checkStatement(n int32, st *Statement) error {
 	m, err := r.members(n, "a Statement", propsStatement)
 	if err != nil {
 		return err
@@ -1035,8 +390,8 @@ func (r *reader) checkStatement(n int32, st *statement) error {
 
 // statementBody checks what a Statement and a SubStatement share; st is nil
 // inside a SubStatement.
-func (r *reader) statementBody(m *members, st *statement) error {
-	var a xactor
+func (r *reader) statementBody(m *members, st *Statement) error {
+	var a Actor
 	if _, err := r.agentOrGroup(m.at("actor"), &a); err != nil {
 		return err
 	}
@@ -1099,7 +454,7 @@ func (r *reader) verb(n int32) (string, error) {
 }
 
 // agentOrGroup checks an Agent or a Group; a is filled when not nil.
-func (r *reader) agentOrGroup(n int32, a *xactor) (string, error) {
+func (r *reader) agentOrGroup(n int32, a *Actor) (string, error) {
 	if r.nodes[n].kind != jObject {
 		return "", r.fail(n, "an actor must be an object, not "+kindName[r.nodes[n].kind])
 	}
@@ -1123,7 +478,7 @@ func (r *reader) agentOrGroup(n int32, a *xactor) (string, error) {
 
 // agent checks an Agent: exactly one identifier (mbox, mbox_sha1sum,
 // openid, account) when needIFI.
-func (r *reader) agent(n int32, a *xactor, needIFI bool) error {
+func (r *reader) agent(n int32, a *Actor, needIFI bool) error {
 	m, err := r.members(n, "an Agent", propsAgent)
 	if err != nil {
 		return err
@@ -1153,7 +508,7 @@ func (r *reader) agent(n int32, a *xactor, needIFI bool) error {
 
 // identifiers checks the inverse functional identifiers of an Agent or
 // Group and counts them.
-func (r *reader) identifiers(m *members, a *xactor) (int, error) {
+func (r *reader) identifiers(m *members, a *Actor) (int, error) {
 	count := 0
 	if c, ok := m.get("mbox"); ok {
 		count++
@@ -1431,7 +786,7 @@ func (r *reader) components(n int32) error {
 	return nil
 }
 
-func (r *reader) result(n int32, st *statement) error {
+func (r *reader) result(n int32, st *Statement) error {
 	m, err := r.members(n, "a Result", propsResult)
 	if err != nil {
 		return err
@@ -1501,7 +856,7 @@ func (r *reader) score(n int32) error {
 	return nil
 }
 
-func (r *reader) context(n int32, objectIsActivity bool, st *statement) error {
+func (r *reader) context(n int32, objectIsActivity bool, st *Statement) error {
 	m, err := r.members(n, "a Context", propsContext)
 	if err != nil {
 		return err
@@ -1686,133 +1041,3 @@ func (r *reader) attachments(n int32) error {
 	}
 	return nil
 }
-
-// The fingerprint.
-
-// fingerprint encodes the statement canonically (properties sorted, the
-// insignificant differences removed) and hashes it.
-func (r *reader) fingerprint(root int32, st *statement) error {
-	r.canon = r.canon[:0]
-	if err := r.canonical(root); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(r.canon)
-	copy(st.Fingerprint[:], sum[:16])
-	return nil
-}
-
-func (r *reader) canonical(n int32) error {
-	nd := &r.nodes[n]
-	switch nd.kind {
-	case jNull:
-		r.canon = append(r.canon, 'z')
-	case jTrue:
-		r.canon = append(r.canon, 't')
-	case jFalse:
-		r.canon = append(r.canon, 'f')
-	case jNumber:
-		if v, err := strconv.ParseFloat(string(r.text(n)), 64); err == nil {
-			r.canon = append(r.canon, 'n')
-			r.canon = strconv.AppendFloat(r.canon, v, 'g', -1, 64)
-			r.canon = append(r.canon, ';')
-		} else {
-			// Out of the range of a float: equal only to the same writing.
-			r.canon = append(r.canon, 'N')
-			r.canon = appendBytes(r.canon, r.text(n))
-		}
-	case jString:
-		s := r.text(n)
-		switch {
-		case nd.flags&fUUID != 0:
-			r.canon = append(r.canon, 's')
-			r.canon = appendLower(r.canon, s)
-		case nd.flags&fTimestamp != 0:
-			t, _ := parseXAPITime(string(s), r.opt.v2)
-			r.canon = append(r.canon, 'T')
-			r.canon = binary.AppendVarint(r.canon, t.Unix())
-			r.canon = binary.AppendUvarint(r.canon, uint64(t.Nanosecond()))
-		default:
-			r.canon = append(r.canon, 's')
-			r.canon = appendBytes(r.canon, s)
-		}
-	case jArray:
-		r.canon = append(r.canon, '[')
-		r.canon = binary.AppendUvarint(r.canon, uint64(nd.n))
-		for c := nd.first; c >= 0; c = r.nodes[c].next {
-			if err := r.canonical(c); err != nil {
-				return err
-			}
-		}
-		r.canon = append(r.canon, ']')
-	case jObject:
-		fold := nd.flags&fLangMap != 0
-		base := len(r.order)
-		for c := nd.first; c >= 0; c = r.nodes[c].next {
-			if r.nodes[c].flags&fSkip == 0 {
-				r.order = append(r.order, c)
-			}
-		}
-		keys := r.order[base:]
-		slices.SortFunc(keys, func(a, b int32) int { return compareKeys(r.key(a), r.key(b), fold) })
-		for i := 1; i < len(keys); i++ {
-			if compareKeys(r.key(keys[i-1]), r.key(keys[i]), fold) == 0 {
-				r.order = r.order[:base]
-				return r.fail(keys[i], "the property appears twice")
-			}
-		}
-		r.canon = append(r.canon, '{')
-		r.canon = binary.AppendUvarint(r.canon, uint64(len(keys)))
-		for i := range keys {
-			c := r.order[base+i] // r.order may grow (and move) below
-			if fold {
-				r.canon = appendLower(r.canon, r.key(c))
-			} else {
-				r.canon = appendBytes(r.canon, r.key(c))
-			}
-			if err := r.canonical(c); err != nil {
-				r.order = r.order[:base]
-				return err
-			}
-		}
-		r.order = r.order[:base]
-		r.canon = append(r.canon, '}')
-	}
-	return nil
-}
-
-func appendBytes(dst, s []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
-// appendLower is appendBytes of s with ASCII letters in lower case.
-func appendLower(dst, s []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	for _, c := range s {
-		dst = append(dst, lowerASCII(c))
-	}
-	return dst
-}
-
-func compareKeys(a, b []byte, fold bool) int {
-	if !fold {
-		return bytes.Compare(a, b)
-	}
-	for i := 0; i < len(a) && i < len(b); i++ {
-		x, y := lowerASCII(a[i]), lowerASCII(b[i])
-		if x != y {
-			return int(x) - int(y)
-		}
-	}
-	return len(a) - len(b)
-}
-
-func lowerASCII(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// fingerprintHex is the stored form of a fingerprint.
-func fingerprintHex(fp [16]byte) string { return hex.EncodeToString(fp[:]) }

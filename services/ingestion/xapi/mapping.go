@@ -1,4 +1,4 @@
-package ingestion
+package xapi
 
 import (
 	"strings"
@@ -7,42 +7,29 @@ import (
 	"github.com/leap-dev/leap/services/policy"
 )
 
-// Why a statement is acknowledged but not counted: the reason label of
-// leap_xapi_statements_ignored_total. The reasons of the event checks
-// (attendance off, outside the year, not in the roster) are the same as
-// for native events.
+// Why a statement maps to no activity: reasons of Mapper.Match, which the
+// ingestion service counts as labels of leap_xapi_statements_ignored_total,
+// with the reasons of its own checks.
 const (
-	// No mapping matches the verb, activity type, platform and device.
-	xapiUnmapped = "unmapped"
-	// A mapping would match but skips statements with result.completion false.
-	xapiIncomplete = "incomplete"
-	// The actor is a Group: LEAP counts the activity of one student.
-	xapiGroupActor = "group_actor"
-	// The actor is known by openid only, which the roster does not hold.
-	xapiOpenIDActor = "openid_actor"
-	// The actor's account has a home page spec.xapi.accountHomePages does not accept.
-	xapiHomePage = "home_page_not_accepted"
-	// The actor is not a student of the roster.
-	xapiUnknownStudent = "unknown_student"
-	xapiAttendanceOff  = "attendance_off"
-	xapiOutsideYear    = "outside_year"
-	// The event failed a check of native events: older than the
-	// late-arrival window, in the future, or a student id LEAP cannot hold.
-	xapiTooLate    = "too_late"
-	xapiFuture     = "in_the_future"
-	xapiNotAnEvent = "not_an_event"
+	// ReasonUnmapped: no mapping matches the verb, activity type, platform and device.
+	ReasonUnmapped = "unmapped"
+	// ReasonIncomplete: a mapping would match but skips statements with
+	// result.completion false.
+	ReasonIncomplete = "incomplete"
 )
 
-// mapper is the xAPI part of a policy, ready to match statements.
-type mapper struct {
-	hash string
+// Mapper is the xAPI part of a policy, ready to match statements.
+type Mapper struct {
+	// Hash is the hash of the policy it was built from.
+	Hash string
 	// homePages accepted, normalized; empty accepts any.
 	homePages map[string]bool
 	// platforms that mark mobile use, lower-case.
 	platforms []string
 	extMarks  []extMark
-	// extKeys are the context extensions the reader keeps for extMarks.
-	extKeys []string
+	// ExtKeys are the context extensions Parse keeps for the mobile marks
+	// (Options.ExtKeys).
+	ExtKeys []string
 	rules   []rule
 }
 
@@ -69,9 +56,10 @@ func normIRI(s string) string { return strings.TrimSuffix(s, "/") }
 // trailing slash.
 func normHomePage(s string) string { return strings.ToLower(strings.TrimSuffix(s, "/")) }
 
-func newMapper(l *policy.Loaded) *mapper {
+// NewMapper builds the mapping table of a policy.
+func NewMapper(l *policy.Loaded) *Mapper {
 	x := l.Doc.XAPI
-	m := &mapper{hash: l.Hash, homePages: map[string]bool{}}
+	m := &Mapper{Hash: l.Hash, homePages: map[string]bool{}}
 	for _, h := range x.AccountHomePages {
 		m.homePages[normHomePage(string(h))] = true
 	}
@@ -87,7 +75,7 @@ func newMapper(l *policy.Loaded) *mapper {
 			mark.contains = append(mark.contains, strings.ToLower(v))
 		}
 		m.extMarks = append(m.extMarks, mark)
-		m.extKeys = append(m.extKeys, mark.key)
+		m.ExtKeys = append(m.ExtKeys, mark.key)
 	}
 	for _, mp := range x.Mappings {
 		r := rule{verbs: iriSet(mp.Verbs), platform: strings.ToLower(mp.Platform), skipIncomplete: mp.SkipIncomplete, activity: string(mp.Activity)}
@@ -113,13 +101,13 @@ func iriSet(list []v1alpha1.IRI) map[string]bool {
 	return set
 }
 
-// acceptsHomePage says whether an account's names are student ids.
-func (m *mapper) acceptsHomePage(home string) bool {
+// AcceptsHomePage says whether an account's names are student ids.
+func (m *Mapper) AcceptsHomePage(home string) bool {
 	return len(m.homePages) == 0 || m.homePages[normHomePage(home)]
 }
 
 // mobile says whether a statement marks mobile use.
-func (m *mapper) mobile(st *statement) bool {
+func (m *Mapper) mobile(st *Statement) bool {
 	if st.Platform != "" {
 		p := strings.ToLower(st.Platform)
 		for _, want := range m.platforms {
@@ -149,13 +137,13 @@ func (m *mapper) mobile(st *statement) bool {
 	return false
 }
 
-// match gives the activity of a statement: that of the first rule that
+// Match gives the activity of a statement: that of the first rule that
 // matches, or "" and why none does.
-func (m *mapper) match(st *statement) (activity, reason string) {
+func (m *Mapper) Match(st *Statement) (activity, reason string) {
 	verb, typ := normIRI(st.Verb), normIRI(st.ActivityType)
 	platform := strings.ToLower(st.Platform)
 	mobile := int8(0) // computed once, when a rule asks
-	reason = xapiUnmapped
+	reason = ReasonUnmapped
 	for i := range m.rules {
 		r := &m.rules[i]
 		if !r.verbs[verb] || (r.types != nil && !r.types[typ]) || (r.platform != "" && !strings.Contains(platform, r.platform)) {
@@ -173,7 +161,7 @@ func (m *mapper) match(st *statement) (activity, reason string) {
 			}
 		}
 		if r.skipIncomplete && st.Completion < 0 {
-			reason = xapiIncomplete
+			reason = ReasonIncomplete
 			continue
 		}
 		return r.activity, ""

@@ -1,14 +1,17 @@
-package ingestion
+package xapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leap-dev/leap/services/store"
 )
@@ -66,9 +69,9 @@ func TestReaderNamesThePathOfTheProblem(t *testing.T) {
 		{"[" + good + "] []", "$: data after the statements"},
 	}
 	for _, c := range cases {
-		_, err := readStatements([]byte(c.body), readOptions{})
-		var se *statementError
-		if !errors.As(err, &se) || se.status != http.StatusBadRequest {
+		_, err := Parse([]byte(c.body), Options{})
+		var se *Error
+		if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
 			t.Errorf("%s: error %v, want a 400 naming %q", c.body, err, c.want)
 			continue
 		}
@@ -80,31 +83,31 @@ func TestReaderNamesThePathOfTheProblem(t *testing.T) {
 
 func TestReaderLimits(t *testing.T) {
 	deep := with(`{"actor"`, `{"context":{"extensions":{"http://x.example/d":`+strings.Repeat("[", 29)+strings.Repeat("]", 29)+`}},"actor"`)
-	if _, err := readStatements([]byte(deep), readOptions{}); err != nil {
+	if _, err := Parse([]byte(deep), Options{}); err != nil {
 		t.Errorf("32 levels refused: %v", err)
 	}
 	deeper := with(`{"actor"`, `{"context":{"extensions":{"http://x.example/d":`+strings.Repeat("[", 30)+strings.Repeat("]", 30)+`}},"actor"`)
-	_, err := readStatements([]byte(deeper), readOptions{})
-	if se := (*statementError)(nil); !errors.As(err, &se) || se.status != http.StatusBadRequest ||
-		!strings.Contains(se.msg, "nested deeper than 32 levels") || !strings.HasPrefix(se.path, `$.context.extensions["http://x.example/d"][0][0]`) {
+	_, err := Parse([]byte(deeper), Options{})
+	if se := (*Error)(nil); !errors.As(err, &se) || se.Status != http.StatusBadRequest ||
+		!strings.Contains(se.Msg, "nested deeper than 32 levels") || !strings.HasPrefix(se.Path, `$.context.extensions["http://x.example/d"][0][0]`) {
 		t.Errorf("33 levels: %v", err)
 	}
 
 	big := with(`{"actor"`, `{"context":{"extensions":{"http://x.example/big":"`+strings.Repeat("x", maxStatementBytes)+`"}},"actor"`)
-	_, err = readStatements([]byte("["+good+","+big+"]"), readOptions{})
-	if se := (*statementError)(nil); !errors.As(err, &se) || se.status != http.StatusRequestEntityTooLarge || se.path != "$[1]" {
+	_, err = Parse([]byte("["+good+","+big+"]"), Options{})
+	if se := (*Error)(nil); !errors.As(err, &se) || se.Status != http.StatusRequestEntityTooLarge || se.Path != "$[1]" {
 		t.Errorf("a statement over 64 KiB: %v", err)
 	}
 
 	many := "[" + strings.TrimSuffix(strings.Repeat(good+",", maxBatchStatements+1), ",") + "]"
-	_, err = readStatements([]byte(many), readOptions{})
-	if se := (*statementError)(nil); !errors.As(err, &se) || se.status != http.StatusRequestEntityTooLarge || se.path != "$[1000]" {
+	_, err = Parse([]byte(many), Options{})
+	if se := (*Error)(nil); !errors.As(err, &se) || se.Status != http.StatusRequestEntityTooLarge || se.Path != "$[1000]" {
 		t.Errorf("1001 statements: %v", err)
 	}
-	if sts, err := readStatements([]byte("[]"), readOptions{}); err != nil || len(sts) != 0 {
+	if sts, err := Parse([]byte("[]"), Options{}); err != nil || len(sts) != 0 {
 		t.Errorf("an empty batch: %v %v", sts, err)
 	}
-	if _, err := readStatements([]byte("["+good+"]"), readOptions{single: true}); err == nil {
+	if _, err := Parse([]byte("["+good+"]"), Options{Single: true}); err == nil {
 		t.Error("PUT took an array")
 	}
 }
@@ -118,7 +121,7 @@ func TestReaderTakesWhatLEAPUses(t *testing.T) {
 	"result":{"completion":false},
 	"context":{"platform":"Study Goal","extensions":{"http://xapi.jisc.ac.uk/captured_from":"ios","http://x.example/other":"x"}},
 	"timestamp":"2026-10-20T10:00:00+01:00"}`
-	sts, err := readStatements([]byte(body), readOptions{extKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
+	sts, err := Parse([]byte(body), Options{ExtKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +148,7 @@ func TestFingerprintIgnoresOnlyWhatXAPICallsInsignificant(t *testing.T) {
 	"context":{"registration":"ec231277-cf6d-4b4f-8a0a-3e2b9e4e4a3a"},"timestamp":"2026-10-20T10:15:07+01:00"}`
 	fp := func(body string) [16]byte {
 		t.Helper()
-		sts, err := readStatements([]byte(body), readOptions{})
+		sts, err := Parse([]byte(body), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
@@ -186,24 +189,24 @@ func TestFingerprintIgnoresOnlyWhatXAPICallsInsignificant(t *testing.T) {
 
 func TestReaderVersions(t *testing.T) {
 	noZone := with(`{"actor"`, `{"timestamp":"2026-10-20T09:00:00","actor"`)
-	sts, err := readStatements([]byte(noZone), readOptions{})
+	sts, err := Parse([]byte(noZone), Options{})
 	if err != nil || !sts[0].Timestamp.Equal(time.Date(2026, 10, 20, 9, 0, 0, 0, time.UTC)) {
 		t.Errorf("1.0: a timestamp without a zone is UTC: %v %v", sts, err)
 	}
-	if _, err := readStatements([]byte(noZone), readOptions{v2: true}); err == nil || !strings.Contains(err.Error(), "with a time zone") {
+	if _, err := Parse([]byte(noZone), Options{V2: true}); err == nil || !strings.Contains(err.Error(), "with a time zone") {
 		t.Errorf("2.0: a timestamp without a zone: %v", err)
 	}
 	v2 := with(`"object"`, `"context":{"contextAgents":[{"objectType":"contextAgent","agent":{"mbox":"mailto:t@uni.example"},"relevantTypes":["https://x.example/tutor"]}]},"object"`)
-	if _, err := readStatements([]byte(v2), readOptions{v2: true}); err != nil {
+	if _, err := Parse([]byte(v2), Options{V2: true}); err != nil {
 		t.Errorf("2.0 contextAgents: %v", err)
 	}
 }
 
 func TestEveryFixtureReads(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "xapi", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "statements", "*.json"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		if _, err := readStatements(b, readOptions{}); err != nil {
+		if _, err := Parse(b, Options{}); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -212,7 +215,7 @@ func TestEveryFixtureReads(t *testing.T) {
 // FuzzStatementReader: the reader never panics, refuses with a path, takes
 // only valid JSON, and reads the same body the same way twice.
 func FuzzStatementReader(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "xapi", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "statements", "*.json"))
 	for _, p := range files {
 		b, _ := os.ReadFile(p)
 		f.Add(b)
@@ -223,11 +226,11 @@ func FuzzStatementReader(f *testing.F) {
 	f.Add([]byte(`[{"actor":{"mbox":"mailto:a@b"},"verb":{"id":"x:y"},"object":{"id":"x:o","definition":{"interactionType":"choice","choices":[{"id":"a","description":{"en":"A"}}]}},"result":{"score":{"min":0,"max":10,"raw":5}}}]`))
 	f.Add([]byte(`[1e999, -0, 0.5e-3, "\u0000"]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sts, err := readStatements(b, readOptions{extKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
+		sts, err := Parse(b, Options{ExtKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
 		if err != nil {
-			var se *statementError
-			if !errors.As(err, &se) || !strings.HasPrefix(se.path, "$") || se.msg == "" ||
-				(se.status != http.StatusBadRequest && se.status != http.StatusRequestEntityTooLarge) {
+			var se *Error
+			if !errors.As(err, &se) || !strings.HasPrefix(se.Path, "$") || se.Msg == "" ||
+				(se.Status != http.StatusBadRequest && se.Status != http.StatusRequestEntityTooLarge) {
 				t.Fatalf("refused without a path and a reason: %#v", err)
 			}
 			return
@@ -235,7 +238,7 @@ func FuzzStatementReader(f *testing.F) {
 		if !json.Valid(b) {
 			t.Fatalf("took invalid JSON: %q", b)
 		}
-		again, err := readStatements(b, readOptions{extKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
+		again, err := Parse(b, Options{ExtKeys: []string{"http://xapi.jisc.ac.uk/captured_from"}})
 		if err != nil || len(again) != len(sts) {
 			t.Fatalf("a second read differs: %v", err)
 		}
@@ -243,6 +246,79 @@ func FuzzStatementReader(f *testing.F) {
 			if sts[i].Verb == "" || sts[i].Fingerprint != again[i].Fingerprint || sts[i].ID != again[i].ID {
 				t.Fatalf("statement %d: %+v / %+v", i, sts[i], again[i])
 			}
+		}
+	})
+}
+
+// readJSON reads b as one JSON value with the statement reader's tokenizer,
+// without the checks of xAPI, and gives it as encoding/json would with
+// UseNumber: the last of repeated names wins, as there.
+func readJSON(b []byte) (any, error) {
+	r := &reader{src: b, opt: Options{MaxBytes: len(b) + 1, MaxDepth: 10000}}
+	root, err := r.value(-1, 0, 0, 0, false, 1)
+	if err != nil {
+		return nil, err
+	}
+	r.ws()
+	if r.pos != len(b) {
+		return nil, r.fail(root, "data after the value")
+	}
+	return r.valueOf(root), nil
+}
+
+func (r *reader) valueOf(n int32) any {
+	nd := &r.nodes[n]
+	switch nd.kind {
+	case jTrue:
+		return true
+	case jFalse:
+		return false
+	case jNumber:
+		return json.Number(r.text(n))
+	case jString:
+		return string(r.text(n))
+	case jArray:
+		a := make([]any, 0, nd.n)
+		for c := nd.first; c >= 0; c = r.nodes[c].next {
+			a = append(a, r.valueOf(c))
+		}
+		return a
+	case jObject:
+		m := make(map[string]any, nd.n)
+		for c := nd.first; c >= 0; c = r.nodes[c].next {
+			m[string(r.key(c))] = r.valueOf(c)
+		}
+		return m
+	}
+	return nil
+}
+
+// FuzzReaderAgreesWithEncodingJSON: the tokenizer takes exactly the JSON
+// encoding/json takes, and reads the same values from it. One difference
+// is deliberate: JSON text is UTF-8 (RFC 8259), and the reader refuses
+// strings that are not, where encoding/json replaces the bad bytes.
+func FuzzReaderAgreesWithEncodingJSON(f *testing.F) {
+	for _, s := range []string{good, `[1e999, -0, 0.5e-3, "\u0000", "\ud83d\ude00", "\ud83d", "\udc00\ud83d x"]`,
+		`{"a":1,"a":{"b":[true,false,null]}}`, ` "\/\b\f\n\r\t\"\\" `, `01`, `1.`, `-`, `"\u00"`, "\"\xff\"", `[1,]`, `{"a" 1}`, `[] []`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := readJSON(b)
+		valid := json.Valid(b) && utf8.Valid(b)
+		if (err == nil) != valid {
+			t.Fatalf("%q: the reader says %v, encoding/json valid=%v utf8=%v", b, err, json.Valid(b), utf8.Valid(b))
+		}
+		if !valid {
+			return
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var want any
+		if err := d.Decode(&want); err != nil {
+			t.Fatalf("%q: encoding/json: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n reader %#v\n  json %#v", b, got, want)
 		}
 	})
 }
