@@ -57,7 +57,16 @@
 // quiet reading week never pulls an indicator down; a teaching day without
 // data counts as zero, because no recorded activity is exactly what the
 // indicator is for. Early in the year, with fewer than W teaching days, the
-// mean is over those there are. Bands are compared with the unrounded score,
+// mean is over those there are. The figure is for the last teaching day of
+// its window (its AsOf): on a Saturday, Friday's.
+//
+// While a day is in progress its data are still arriving, so it counts as
+// zero only once it has ended: the indicator today is the higher of the one
+// as of the end of yesterday and the one as of today with today's activity
+// so far. A morning never lowers an indicator, and work done today raises
+// it at once. Alerts follow the same rule (see AlertsToday).
+//
+// Bands are compared with the unrounded score,
 // and a score equal to a threshold is in the upper band; scores are rounded
 // to one decimal only for people to read.
 //
@@ -129,6 +138,9 @@ type DayResult struct {
 	Band          Band
 	Counts        Counts
 	Contributions []Contribution
+	// InProgress marks today, which has not ended: its score is the day
+	// so far.
+	InProgress bool
 }
 
 // Indicator is a student's engagement indicator as of a day.
@@ -136,7 +148,9 @@ type Indicator struct {
 	Band Band
 	// Score is the mean daily score over the window, rounded to one decimal.
 	Score float64
-	AsOf  calendar.Day
+	// AsOf is the day the figure is for: the last teaching day of its
+	// window.
+	AsOf calendar.Day
 	// WindowDays is the number of teaching days averaged: the policy window,
 	// or fewer early in the year.
 	WindowDays int
@@ -358,16 +372,23 @@ func (e *Engine) Band(score float64) Band {
 }
 
 // Evaluate gives a student's days from..to, both included (a date without
-// counts has none), and the indicator as of asOf.
-func (e *Engine) Evaluate(s Student, counts map[calendar.Day]Counts, from, to, asOf calendar.Day) Result {
+// counts has none), and the indicator: as of to when to has ended, or, when
+// to is today or later, by the rule for a day in progress (IndicatorToday).
+// today is the civil date now, in the calendar's timezone: the engine reads
+// no clock.
+func (e *Engine) Evaluate(s Student, counts map[calendar.Day]Counts, from, to, today calendar.Day) Result {
 	r := Result{Student: s.ID}
-	r.Indicator, r.Reason = e.Indicator(s, counts, asOf)
+	if cmpDay(to, today) < 0 {
+		r.Indicator, r.Reason = e.Indicator(s, counts, to)
+	} else {
+		r.Indicator, r.Reason = e.IndicatorToday(s, counts, today)
+	}
 	withheld := e.withheld(s.Level) != ""
 	if n := daysBetween(from, to) + 1; n > 0 {
 		r.Days = make([]DayResult, 0, n)
 	}
 	for d := from; cmpDay(d, to) <= 0; d = d.AddDays(1) {
-		day := DayResult{Date: d, Teaching: e.isTeaching(d), Counts: counts[d]}
+		day := DayResult{Date: d, Teaching: e.isTeaching(d), Counts: counts[d], InProgress: d == today}
 		// A daily band is an indicator too, so levels without one get
 		// their counts only.
 		if !withheld {
@@ -379,16 +400,53 @@ func (e *Engine) Evaluate(s Student, counts map[calendar.Day]Counts, from, to, a
 	return r
 }
 
-// Indicator is a student's indicator as of asOf; when there is none, it is
-// nil and reason says why. It is the part of Evaluate a nightly recompute
-// needs.
+// Indicator is a student's indicator as of the end of asOf: the mean over
+// the last W teaching days up to asOf. Its AsOf is the last of those days,
+// the day the figure is for (a Saturday's figure is Friday's). When there
+// is none, it is nil and reason says why. It is the part of Evaluate a
+// nightly recompute needs.
 func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calendar.Day) (ind *Indicator, reason string) {
 	if reason := e.withheld(s.Level); reason != "" {
 		return nil, reason
 	}
+	ind, _ = e.indicator(s, counts, asOf)
+	if ind == nil {
+		return nil, "no teaching days yet this year"
+	}
+	return ind, ""
+}
+
+// IndicatorToday is a student's indicator while today is in progress: the
+// higher of the indicator as of the end of yesterday and the one as of
+// today, today's activity so far included. A day in progress, empty until
+// its data arrive, so never lowers an indicator, and activity today shows
+// as soon as it is counted. Before the first teaching day of the year has
+// ended, there is an indicator only once that day has activity that counts.
+func (e *Engine) IndicatorToday(s Student, counts map[calendar.Day]Counts, today calendar.Day) (ind *Indicator, reason string) {
+	if reason := e.withheld(s.Level); reason != "" {
+		return nil, reason
+	}
+	ended, endedScore := e.indicator(s, counts, today.AddDays(-1))
+	current, currentScore := e.indicator(s, counts, today)
+	switch {
+	case current == nil:
+		return nil, "no teaching days yet this year"
+	case ended == nil && currentScore == 0:
+		return nil, "the first teaching day of the year has not ended, and nothing has counted yet today"
+	case ended != nil && endedScore >= currentScore:
+		// On a tie the figure is the ended day's: today has added
+		// nothing to it yet.
+		return ended, ""
+	}
+	return current, ""
+}
+
+// indicator is the indicator as of the end of asOf and its unrounded
+// score; nil before the first teaching day.
+func (e *Engine) indicator(s Student, counts map[calendar.Day]Counts, asOf calendar.Day) (*Indicator, float64) {
 	days := e.window(asOf, e.windowFor(s))
 	if len(days) == 0 {
-		return nil, "no teaching days yet this year"
+		return nil, 0
 	}
 	var (
 		buf    [maxWindow]float64
@@ -404,7 +462,7 @@ func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calen
 		}
 	}
 	score := mean(scores)
-	ind = &Indicator{Band: e.Band(score), Score: round1(score), AsOf: asOf, WindowDays: len(days)}
+	ind := &Indicator{Band: e.Band(score), Score: round1(score), AsOf: days[len(days)-1], WindowDays: len(days)}
 	for i, p := range points {
 		if p > 0 {
 			ind.Explanation = append(ind.Explanation, Contribution{
@@ -416,7 +474,7 @@ func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calen
 	}
 	// Stable, so equal points keep catalogue order.
 	slices.SortStableFunc(ind.Explanation, func(a, b Contribution) int { return cmp.Compare(b.Points, a.Points) })
-	return ind, ""
+	return ind, score
 }
 
 // mean is the indicator score of a window's daily scores. Alerts use it too,
