@@ -50,14 +50,22 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 			fmt.Fprintf(&b, `<rect class="off off-%s" x="%.1f" y="0" width="%.1f" height="%.1f"/>`, strings.ToLower(string(p)), x(i)-(chartW-padL)/(2*n), (chartW-padL)/n, chartH-padB)
 		}
 	}
+	// The day in progress is not on the line: its score is the day so far,
+	// and joining it would draw a fall every morning. It is a mark of its
+	// own, labelled as such.
 	var pts []string
 	for i, d := range e.Days {
-		if d.Teaching && d.Score != nil {
+		if d.Teaching && d.Score != nil && !d.InProgress {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(*d.Score)))
 		}
 	}
 	if len(pts) > 0 {
 		fmt.Fprintf(&b, `<polyline class="line" points="%s"/>`, strings.Join(pts, " "))
+	}
+	for i, d := range e.Days {
+		if d.InProgress && d.Teaching && d.Score != nil {
+			fmt.Fprintf(&b, `<circle class="so-far" cx="%.1f" cy="%.1f" r="3"><title>Today so far: %.1f</title></circle>`, x(i), y(*d.Score), *d.Score)
+		}
 	}
 	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text><text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text></svg>`,
 		padL, chartH-4, e.Days[0].Date, chartW, chartH-4, e.Days[len(e.Days)-1].Date)

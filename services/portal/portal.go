@@ -28,8 +28,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/scoring/engine"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -88,6 +90,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
 		"kindName": kindName, "challengeArgs": challengeArgs, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
+		"longDay": longDay,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
@@ -335,6 +338,16 @@ func (p *Portal) cohort(ctx context.Context, course string, year int) (*scoring.
 		return nil, err
 	}
 	return &sum, nil
+}
+
+// longDay writes a YYYY-MM-DD date as people read it, "Friday 16 October";
+// anything else as it is.
+func longDay(date string) string {
+	d, err := calendar.ParseDay(date)
+	if err != nil {
+		return date
+	}
+	return engine.LongDay(d)
 }
 
 // bandWords says what a band means, in plain words for the student.

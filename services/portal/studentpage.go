@@ -184,7 +184,7 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	view := *s
 	view.CSRF = cache.placeholder
 	rendered, err := p.renderBytes("student.html", map[string]any{
-		"Session": &view, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor,
+		"Session": &view, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor, "Today": day,
 		"Chart":        trendChart(eng, pol),
 		"Activities":   activityTabs(eng, pol),
 		"Attendance":   pol.Doc.Attendance,

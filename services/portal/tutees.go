@@ -126,11 +126,12 @@ func (p *Portal) daysSinceActivity(e *scoring.Engagement) int {
 	return -1
 }
 
-// lastScores are the scores of the last n teaching days, oldest first.
+// lastScores are the scores of the last n teaching days that have ended,
+// oldest first: the day in progress would draw a fall every morning.
 func lastScores(e *scoring.Engagement, n int) []float64 {
 	var out []float64
 	for i := len(e.Days) - 1; i >= 0 && len(out) < n; i-- {
-		if d := e.Days[i]; d.Teaching && d.Score != nil {
+		if d := e.Days[i]; d.Teaching && d.Score != nil && !d.InProgress {
 			out = append(out, *d.Score)
 		}
 	}
