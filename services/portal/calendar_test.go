@@ -42,3 +42,16 @@ func TestDayInProgressIsNotOnTheLine(t *testing.T) {
 		t.Errorf("sparkline scores %v, want [60 70]", got)
 	}
 }
+
+// The student's page explains the rule in a student's words, and names
+// the day its figure is for.
+func TestStudentHelpText(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	s1 := f.signIn(t, "s1")
+	_, page := fetch(t, s1.Client, f.url+"/me")
+	for _, want := range []string{`id="how"`, "daily limit", "counts as zero", "Today is not over", "as of Monday 19 October"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the student's page lacks %q", want)
+		}
+	}
+}

@@ -640,3 +640,41 @@ func TestAlertHistory(t *testing.T) {
 		t.Errorf("alerts now %+v", a)
 	}
 }
+
+// The worked example of the README ("How engagement is scored"), so that
+// what the LEAP team reads is what the engine does.
+func TestREADMEWorkedExample(t *testing.T) {
+	e := engine(t, basePolicy())
+	week := map[string]map[v1alpha1.Activity]int32{
+		"2026-10-15": {"moodle_course": 10, "moodle_login": 3, "listen_again": 2},
+		"2026-10-16": {"tap_in": 4, "moodle_course": 10},
+		"2026-10-19": {"tap_in": 3, "moodle_course": 12, "moodle_login": 2},
+		"2026-10-20": {"tap_in": 4, "listen_again": 1, "moodle_mobile": 5},
+		"2026-10-21": {},
+		"2026-10-22": {"faser_upload": 1, "faser_view": 3, "moodle_course": 5, "moodle_login": 3, "pc_lab_login": 2},
+		"2026-10-23": {"tap_in": 2, "moodle_course": 10, "library_loan": 1},
+	}
+	want := map[string]float64{"2026-10-15": 35.7, "2026-10-16": 35.7, "2026-10-19": 35.1, "2026-10-20": 35.7, "2026-10-21": 0, "2026-10-22": 50, "2026-10-23": 25}
+	m := map[calendar.Day]Counts{}
+	for d, c := range week {
+		m[day(t, d)] = counts(c)
+		if got, _ := e.DailyScore(counts(c)); round1(got) != want[d] {
+			t.Errorf("%s scores %.1f, the README says %.1f", d, got, want[d])
+		}
+	}
+	ind, _ := e.Indicator(ug, m, day(t, "2026-10-23"))
+	if ind.Score != 31 || ind.Band != Partial || ind.WindowDays != 7 {
+		t.Errorf("Friday's indicator %+v, the README says 31.0, partial", ind)
+	}
+	// Monday morning, nothing yet: still Friday's.
+	if mon, _ := e.IndicatorToday(ug, m, day(t, "2026-10-26")); !reflect.DeepEqual(mon, ind) {
+		t.Errorf("Monday morning %+v, want Friday's %+v", mon, ind)
+	}
+	// With attendance off (renormalize false) Monday 19 October scores 19.0.
+	doc := basePolicy()
+	off := false
+	doc.Attendance.Enabled = &off
+	if got, _ := engine(t, doc).DailyScore(m[day(t, "2026-10-19")]); round1(got) != 19 {
+		t.Errorf("with attendance off Monday scores %.1f, the README says 19.0", got)
+	}
+}
