@@ -30,8 +30,11 @@ func TestDayInProgressIsNotOnTheLine(t *testing.T) {
 		{Date: "2026-10-19", Teaching: true, Score: score(0), Band: "very_low", InProgress: true},
 	}}
 	svg := string(trendChart(e, typicalPolicy(t)))
-	line := svg[strings.Index(svg, `<polyline class="line" points="`):]
-	line = line[:strings.Index(line, `"/>`)]
+	_, line, ok := strings.Cut(svg, `<polyline class="line" points="`)
+	line, _, closed := strings.Cut(line, `"/>`)
+	if !ok || !closed {
+		t.Fatalf("no trend line: %s", svg)
+	}
 	if n := strings.Count(line, ","); n != 2 {
 		t.Errorf("the line has %d points, want the 2 ended days: %s", n, line)
 	}
