@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -321,4 +323,100 @@ func TestTutorAlertsAtTheWeekend(t *testing.T) {
 			t.Errorf("%s: tutor's alerts %+v, want w1's run since 5 October of 15 days", wall, got)
 		}
 	}
+}
+
+// The attendance switch flips on Monday 2 November, from that day: October
+// keeps its scores, as it was the evening before, and the days from the
+// switch count no taps. A weight corrected for the whole year, by choice,
+// re-scores October too. The policy comes from a file the service watches,
+// as in a pod, and the cache follows each change.
+func TestPolicyChangeFromADay(t *testing.T) {
+	const switchOff = "  attendance:\n    enabled: false\n    reason: \"No physical teaching\"\n" +
+		"  policyHistory:\n  - until: \"2026-11-01\"\n    attendance: {enabled: true}\n"
+	textA := sample(t)
+	textB := sample(t, "  attendance:\n    enabled: true\n", switchOff)
+	textC := sample(t, "  attendance:\n    enabled: true\n", switchOff, "tap_in: 3, faser_upload: 3", "tap_in: 3, faser_upload: 1")
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(text string) {
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(textA)
+	src, err := policy.Open(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go src.Watch(ctx, 5*time.Millisecond)
+	switchTo := func(text string) {
+		t.Helper()
+		want := parsePolicy(t, text).Hash
+		write(text)
+		for deadline := time.Now().Add(5 * time.Second); src.Current().Hash != want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the policy file changed but the source still has %s", src.Current().Hash)
+			}
+		}
+	}
+
+	f := start(t, nil)
+	url, clk := f.serveClocked(t, src)
+	if err := store.PutStudents(ctx, f.rdb, []store.Student{{ID: "sw1", Name: "S", Department: "Law", Course: "LLB Law", Year: 1, Level: "ug", Mode: "FT"}}); err != nil {
+		t.Fatal(err)
+	}
+	var acts []activity
+	for d := day(t, "2026-10-05"); d.Before(day(t, "2026-11-07")); d = d.AddDays(1) {
+		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
+			acts = append(acts, activity{"sw1", d.String(), v1alpha1.TapIn, 4}, activity{"sw1", d.String(), v1alpha1.MoodleCourse, 10})
+		}
+	}
+	acts = append(acts, activity{"sw1", "2026-10-16", v1alpha1.FaserUpload, 1})
+	f.record(t, acts...)
+	const october = "/v1/students/sw1/engagement?from=2026-10-05&to=2026-10-30"
+
+	clk.set(t, "2026-11-01 20:00")
+	before := decode[Engagement](t, get(t, url, october, http.StatusOK))
+
+	switchTo(textB)
+	for _, wall := range []string{"2026-11-02 08:00", "2026-11-03 10:00"} {
+		clk.set(t, wall)
+		after := decode[Engagement](t, get(t, url, october, http.StatusOK))
+		if after.PolicyHash == before.PolicyHash {
+			t.Fatalf("%s: answered under the old policy", wall)
+		}
+		if a, b := scores(before.Days), scores(after.Days); a != b {
+			t.Errorf("%s: October changed when attendance was switched off from 2 November:\n%s\n%s", wall, a, b)
+		}
+	}
+	monday := dayOf(t, decode[Engagement](t, get(t, url, "/v1/students/sw1/engagement?from=2026-11-02&to=2026-11-02", http.StatusOK)), "2026-11-02")
+	friday := dayOf(t, before, "2026-10-30")
+	if monday.Score == nil || friday.Score == nil || *monday.Score != 14.3 || *friday.Score != 35.7 {
+		t.Errorf("2 November scores %v (taps no longer count: want 14.3), 30 October %v (want 35.7)", monday.Score, friday.Score)
+	}
+
+	// A weight corrected for the whole year re-scores October.
+	switchTo(textC)
+	corrected := decode[Engagement](t, get(t, url, october, http.StatusOK))
+	if fri := dayOf(t, corrected, "2026-10-30"); fri.Score == nil || *fri.Score != 41.7 { // 5 of 12
+		t.Errorf("30 October after a whole-year correction: %v, want 41.7", fri.Score)
+	}
+}
+
+// scores writes days as date, score and band, for comparing answers.
+func scores(days []DayJSON) string {
+	var b strings.Builder
+	for _, d := range days {
+		fmt.Fprintf(&b, "%s:", d.Date)
+		if d.Score != nil {
+			fmt.Fprintf(&b, "%.1f", *d.Score)
+		}
+		fmt.Fprintf(&b, ":%s ", d.Band)
+	}
+	return b.String()
 }

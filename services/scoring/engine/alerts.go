@@ -47,36 +47,44 @@ func (e *Engine) Alerts(s Student, counts map[calendar.Day]Counts, asOf calendar
 		return nil
 	}
 	past := e.teaching[:e.teachingUpTo(asOf)] // ends at the last teaching day up to asOf
+	if len(past) == 0 {
+		return nil
+	}
 	var alerts []Alert
+	// Each day is judged under the policy of its day; the length of run
+	// that alerts, and the window, are those of the last day's policy.
+	now := e.on(past[len(past)-1])
 
 	// Display-only activity, and taps while attendance is off, are not
 	// engagement the policy counts, so they do not stop this alert.
 	run := 0
 	for run < len(past) {
-		c := counts[past[len(past)-1-run]]
-		if e.counted(&c) {
+		d := past[len(past)-1-run]
+		c := counts[d]
+		if e.on(d).counted(&c) {
 			break
 		}
 		run++
 	}
-	if run >= e.alertDays {
+	if run >= now.alertDays {
 		alerts = append(alerts, newAlert(NoEngagement, past[len(past)-run], run))
 	}
 
 	// Walk back from the end while the indicator stays very low, scoring
 	// each teaching day once, only as far back as the walk needs.
-	w := e.windowFor(s)
 	scores := make([]float64, len(past))
 	scored := len(past) // scores[scored:] are known
 	run = 0
 	for ; run < len(past); run++ {
 		end := len(past) - run // the indicator as of past[end-1]
-		start := max(0, end-w)
+		r := e.on(past[end-1])
+		start := max(0, end-r.windowFor(s))
 		for ; scored > start; scored-- {
-			c := counts[past[scored-1]]
-			scores[scored-1] = e.score(&c, nil)
+			d := past[scored-1]
+			c := counts[d]
+			scores[scored-1] = e.on(d).score(&c, nil)
 		}
-		if e.Band(mean(scores[start:end])) != VeryLow {
+		if r.Band(mean(scores[start:end])) != VeryLow {
 			break
 		}
 	}
@@ -100,7 +108,7 @@ func (e *Engine) AlertsToday(s Student, counts map[calendar.Day]Counts, today ca
 	ended := func(k AlertKind) bool {
 		switch k {
 		case NoEngagement:
-			return e.counted(&c)
+			return e.on(today).counted(&c)
 		case VeryLowForAWeek:
 			ind, _ := e.indicator(s, counts, today)
 			return ind != nil && ind.Band != VeryLow
@@ -171,13 +179,13 @@ func (e *Engine) AlertHistory(s Student, counts map[calendar.Day]Counts, today c
 	var open *Episode
 	run := 0
 	endBy := func(d calendar.Day, c *Counts) {
-		open.Ended, open.EndedBy = d, string(e.topActivity(c))
+		open.Ended, open.EndedBy = d, string(e.on(d).topActivity(c))
 		out = append(out, *open)
 		open = nil
 	}
 	for i, d := range past {
 		c := counts[d]
-		if e.counted(&c) {
+		if e.on(d).counted(&c) {
 			if open != nil {
 				endBy(d, &c)
 			}
@@ -185,14 +193,14 @@ func (e *Engine) AlertHistory(s Student, counts map[calendar.Day]Counts, today c
 			continue
 		}
 		run++
-		if run == e.alertDays {
+		if open == nil && run >= e.on(d).alertDays {
 			open = &Episode{Kind: NoEngagement, Since: past[i+1-run], Raised: d}
 		}
 		if open != nil {
 			open.Days = run
 		}
 	}
-	if c := counts[today]; open != nil && inProgress && e.counted(&c) {
+	if c := counts[today]; open != nil && inProgress && e.on(today).counted(&c) {
 		endBy(today, &c)
 	}
 	if open != nil {
@@ -201,16 +209,16 @@ func (e *Engine) AlertHistory(s Student, counts map[calendar.Day]Counts, today c
 
 	// Very low for a week: runs of teaching days as of each of which the
 	// indicator was very low.
-	w := e.windowFor(s)
 	scores := make([]float64, len(past))
 	for i, d := range past {
 		c := counts[d]
-		scores[i] = e.score(&c, nil)
+		scores[i] = e.on(d).score(&c, nil)
 	}
 	var low *Episode
 	run = 0
 	for i, d := range past {
-		band := e.Band(mean(scores[max(0, i+1-w) : i+1]))
+		r := e.on(d)
+		band := r.Band(mean(scores[max(0, i+1-r.windowFor(s)) : i+1]))
 		if band != VeryLow {
 			if low != nil {
 				low.Ended, low.EndedBy = d, "indicator rose to "+string(band)
@@ -244,7 +252,7 @@ func (e *Engine) AlertHistory(s Student, counts map[calendar.Day]Counts, today c
 
 // topActivity is the activity of c that scores most, the one that ended a
 // run of silence.
-func (e *Engine) topActivity(c *Counts) v1alpha1.Activity {
+func (e *rules) topActivity(c *Counts) v1alpha1.Activity {
 	var points [v1alpha1.NumActivities]float64
 	e.score(c, &points)
 	best := 0

@@ -678,3 +678,39 @@ func TestREADMEWorkedExample(t *testing.T) {
 		t.Errorf("with attendance off Monday scores %.1f, the README says 19.0", got)
 	}
 }
+
+// Attendance switched off from Monday 2 November: October is scored as it
+// was, taps count no more from that day, and a window across the change
+// averages each day under its own policy.
+func TestAttendanceSwitchedOffFromADay(t *testing.T) {
+	on := basePolicy()
+	off := basePolicy()
+	no := false
+	off.Attendance = v1alpha1.Attendance{Enabled: &no, Reason: "online"}
+	off.PolicyHistory = []v1alpha1.PolicyEra{{Until: "2026-11-01", Attendance: on.Attendance}}
+	before, after := engine(t, on), engine(t, off)
+	taps := counts(map[v1alpha1.Activity]int32{"tap_in": 4, "moodle_course": 10})
+	m := everyTeachingDay(before, day(t, "2026-10-05"), day(t, "2026-11-30"), taps)
+	for _, d := range []string{"2026-10-05", "2026-10-30", "2026-11-01"} {
+		a := before.Evaluate(ug, m, day(t, d), day(t, d), day(t, "2026-12-01")).Days[0]
+		b := after.Evaluate(ug, m, day(t, d), day(t, d), day(t, "2026-12-01")).Days[0]
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: %+v became %+v", d, a, b)
+		}
+	}
+	if got, _ := after.DailyScoreOn(day(t, "2026-11-02"), taps); round1(got) != 14.3 { // 2 of 14
+		t.Errorf("2 November scores %v, want 14.3: taps no longer count", got)
+	}
+	// Wednesday 4 November: 27..30 October under the old policy (5 of 14
+	// each), 2..4 November under the new (2 of 14): (4×35.71 + 3×14.29)/7
+	// = 26.5; all under the new one it would be 14.3.
+	ind, _ := after.Indicator(ug, m, day(t, "2026-11-04"))
+	if ind.Score != 26.5 {
+		t.Errorf("indicator across the change %+v, want 26.5", ind)
+	}
+	bad := off
+	bad.PolicyHistory = []v1alpha1.PolicyEra{{Until: "2026-11-01"}, {Until: "2026-10-01"}}
+	if _, err := New(bad); err == nil {
+		t.Error("history out of order taken")
+	}
+}

@@ -332,3 +332,46 @@ func TestPropertyHistoryAgreesWithAlerts(t *testing.T) {
 		}
 	})
 }
+
+// Scoring a day never depends on a policy change made after it: a change
+// from day X (the old policy kept in the history until X-1) leaves every
+// daily score, indicator and alert of the days before X as they were;
+// unless the change is retroactive (no history), which re-scores them.
+func TestPropertyLaterPolicyChangesLeaveThePast(t *testing.T) {
+	forEachCase(t, 8, func(r *rand.Rand, doc policy.Document, e *Engine) {
+		s := randomStudent(r)
+		m := randomHistory(t, r)
+		changeDay := randomDay(t, r)
+		later := randomPolicy(r)
+		changed := doc
+		changed.Attendance, changed.Scoring = later.Attendance, later.Scoring
+		old := doc.Scoring
+		changed.PolicyHistory = []v1alpha1.PolicyEra{{Until: v1alpha1.Date(changeDay.AddDays(-1).String()), Attendance: doc.Attendance, Scoring: &old}}
+		ce := engine(t, changed)
+		for d := day(t, propertyFrom); d.Before(changeDay); d = d.AddDays(1) {
+			a, _ := e.DailyScore(m[d])
+			b, _ := ce.DailyScoreOn(d, m[d])
+			if a != b {
+				t.Fatalf("%v, before a change on %v: score %v became %v", d, changeDay, a, b)
+			}
+		}
+		asOf := changeDay.AddDays(-1 - r.IntN(20))
+		was, _ := e.Indicator(s, m, asOf)
+		is, _ := ce.Indicator(s, m, asOf)
+		if !reflect.DeepEqual(was, is) {
+			t.Errorf("indicator as of %v, before a change on %v: %+v became %+v", asOf, changeDay, was, is)
+		}
+		if a, b := e.Alerts(s, m, asOf), ce.Alerts(s, m, asOf); !reflect.DeepEqual(a, b) {
+			t.Errorf("alerts as of %v, before a change on %v: %+v became %+v", asOf, changeDay, a, b)
+		}
+		// Retroactive: the same change without history scores the past
+		// as the new policy does.
+		retro := changed
+		retro.PolicyHistory = nil
+		re, now := engine(t, retro), engine(t, later)
+		d := randomDay(t, r)
+		if a, _ := re.DailyScoreOn(d, m[d]); a != func() float64 { b, _ := now.DailyScore(m[d]); return b }() {
+			t.Errorf("a retroactive change does not score %v as the new policy does", d)
+		}
+	})
+}
