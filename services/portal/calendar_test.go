@@ -1,13 +1,21 @@
 package portal
 
 import (
+	"context"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/store"
 )
 
 func typicalPolicy(t *testing.T) *policy.Loaded {
@@ -56,5 +64,109 @@ func TestStudentHelpText(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the student's page lacks %q", want)
 		}
+	}
+}
+
+var scoreRow = regexp.MustCompile(`<tr><td>2026-10-19</td><td>yes</td><td>([0-9.]+)</td>`)
+
+// switchAttendanceOff signs the LEAP team in and switches attendance off,
+// from today or for the whole year, and waits for the services to see it;
+// it returns the student s1's score of Monday 19 October before and after.
+func switchAttendanceOff(t *testing.T, f *adminFixture, form url.Values) (before, after string) {
+	t.Helper()
+	day, err := calendar.ParseDay("2026-10-19")
+	must(t, err)
+	_, err = store.Recorder{Client: f.rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(context.Background(), []store.Event{
+		{ID: "t1", Student: "s1", Activity: 0, Day: day}, {ID: "t2", Student: "s1", Activity: 0, Day: day}, {ID: "m1", Student: "s1", Activity: 5, Day: day},
+	})
+	must(t, err)
+	sc, _, _ := f.login(t, "s1", password)
+	score := func() string {
+		_, page := fetch(t, sc, f.url+"/me")
+		m := scoreRow.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no score for 19 October on the student's page")
+		}
+		return m[1]
+	}
+	before = score()
+	c, _, _ := f.login(t, "leap", password)
+	_, page := fetch(t, c, f.url+"/admin")
+	form.Set("csrf", csrfField.FindStringSubmatch(page)[1])
+	form.Set("enabled", "false")
+	form.Set("reason", "Teaching is online.")
+	resp, err := c.PostForm(f.url+"/admin/attendance", form)
+	must(t, err)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("switch: %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); f.policy.Current().Doc.Attendance.IsEnabled(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the services never saw attendance switched off")
+		}
+	}
+	return before, score()
+}
+
+// The LEAP team switches attendance off on Tuesday 20 October: from that
+// day, so Monday keeps its score; the student's band area says since when
+// and what it does, and the trend marks the day.
+func TestAttendanceSwitchedOffFromToday(t *testing.T) {
+	f := startAdmin(t)
+	before, after := switchAttendanceOff(t, f, url.Values{})
+	if before != after {
+		t.Errorf("Monday 19 October scored %s before the switch and %s after it", before, after)
+	}
+	b, err := os.ReadFile(f.termFile)
+	must(t, err)
+	if !strings.Contains(string(b), "policyHistory:") || !strings.Contains(string(b), "until: \"2026-10-19\"") || !strings.Contains(string(b), "# A typical academic year") {
+		t.Errorf("the LeapTerm file has no history ending on 19 October, or lost its comments:\n%s", b)
+	}
+	if h := f.policy.Current().Doc.PolicyHistory; len(h) != 1 || !h[0].Attendance.IsEnabled() {
+		t.Errorf("history %+v, want attendance on until 19 October", h)
+	}
+	sc, _, _ := f.login(t, "s1", password)
+	_, page := fetch(t, sc, f.url+"/me")
+	if !strings.Contains(page, "Attendance is not counted since 20 October; indicators run lower than usual.") {
+		t.Error("the band area does not say since when attendance is not counted")
+	}
+	if !strings.Contains(page, `class="policy-mark"`) || !strings.Contains(page, "Attendance off from 2026-10-20") {
+		t.Error("the trend does not mark the day of the switch")
+	}
+}
+
+// A change for the whole year is a choice: it re-scores Monday too.
+func TestAttendanceSwitchedOffForTheWholeYear(t *testing.T) {
+	f := startAdmin(t)
+	before, after := switchAttendanceOff(t, f, url.Values{"wholeYear": {"true"}})
+	if before == after {
+		t.Errorf("Monday 19 October kept its score %s after a change for the whole year", before)
+	}
+	if h := f.policy.Current().Doc.PolicyHistory; len(h) != 0 {
+		t.Errorf("history %+v after a change for the whole year", h)
+	}
+	sc, _, _ := f.login(t, "s1", password)
+	if _, page := fetch(t, sc, f.url+"/me"); !strings.Contains(page, "Attendance is not counted; indicators run lower than usual.") {
+		t.Error("the band area does not say attendance is not counted")
+	}
+}
+
+func TestAttendanceHistory(t *testing.T) {
+	doc := typicalPolicy(t).Doc
+	nov2, err := calendar.ParseDay("2026-11-02")
+	must(t, err)
+	h := attendanceHistory(doc, nov2)
+	if len(h) != 1 || h[0].Until != "2026-11-01" || !h[0].Attendance.IsEnabled() || h[0].Scoring != nil {
+		t.Fatalf("history %+v", h)
+	}
+	doc.PolicyHistory = h
+	if again := attendanceHistory(doc, nov2); len(again) != 1 {
+		t.Errorf("a second switch on the same day: %+v", again)
+	}
+	no := false
+	doc.Attendance = v1alpha1.Attendance{Enabled: &no, Renormalize: true}
+	if got := attendanceNotice(doc); got != "Attendance is not counted since 2 November; the other activities are re-weighted to make up for it." {
+		t.Errorf("notice %q", got)
 	}
 }

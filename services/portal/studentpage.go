@@ -188,6 +188,7 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 		"Chart":        trendChart(eng, pol),
 		"Activities":   activityTabs(eng, pol),
 		"Attendance":   pol.Doc.Attendance,
+		"PolicyNotice": attendanceNotice(pol.Doc),
 		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
 		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohortView(cohort.sum, st, eng),
 		"CanWrite": mayWrite(s, st), "Services": p.ReferralServices, "Saved": saved,
