@@ -170,3 +170,17 @@ func TestAttendanceHistory(t *testing.T) {
 		t.Errorf("notice %q", got)
 	}
 }
+
+// A tutee who dropped out and came back shows the alert that ended.
+func TestTutorListShowsEarlierAlerts(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	days := teachingDays(t) // 5..20 October
+	back := store.Student{ID: "b1", Name: "Bo Back", Department: "Maths", Course: "BSc Maths", Year: 2, Level: "ug", Mode: "FT"}
+	// Busy on 5 October, silent on the 7 teaching days 6..14, busy from 15.
+	f.tutees(t, "t2", []store.Student{back}, map[string][]calendar.Day{"b1": append([]calendar.Day{days[0]}, days[8:]...)})
+	t2 := f.signIn(t, "t2")
+	_, page := fetch(t, t2.Client, f.url+"/students")
+	if !strings.Contains(page, "1 earlier alert this year, since ended") {
+		t.Errorf("the list does not show b1's ended alert:\n%s", page)
+	}
+}

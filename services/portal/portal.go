@@ -319,13 +319,24 @@ func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement
 	return &e, nil
 }
 
-// alerts asks the scoring service for a student's alerts today.
-func (p *Portal) alerts(ctx context.Context, id string) ([]scoring.AlertJSON, error) {
-	var a []scoring.AlertJSON
-	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts", &a); err != nil {
-		return nil, err
+// alerts asks the scoring service for a student's alerts of the year:
+// those open today, and how many earlier ones have ended.
+func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSON, ended int, err error) {
+	var eps []scoring.EpisodeJSON
+	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts/history", &eps); err != nil {
+		return nil, 0, err
 	}
-	return a, nil
+	// Scoring lists the history by the day each was raised; today's
+	// alerts are shown no-engagement first, as scoring's own list is.
+	for _, ep := range eps {
+		if ep.Ended != "" {
+			ended++
+			continue
+		}
+		open = append(open, scoring.AlertJSON{Student: id, Kind: ep.Kind, Since: ep.Since, Days: ep.Days, Message: ep.Message})
+	}
+	slices.SortStableFunc(open, func(a, b scoring.AlertJSON) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
+	return open, ended, nil
 }
 
 // cohort asks the scoring service for the band distribution of a course

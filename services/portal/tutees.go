@@ -32,6 +32,9 @@ type TuteeRow struct {
 	Score  float64
 	Reason string
 	Alerts []scoring.AlertJSON
+	// EarlierAlerts counts this year's alerts that have ended: a student
+	// who keeps dropping out shows it.
+	EarlierAlerts int
 	// DaysSince is the number of days since the last activity of any
 	// kind; -1 when there was none this year.
 	DaysSince int
@@ -96,11 +99,11 @@ func (p *Portal) tuteeRow(ctx context.Context, id string) (TuteeRow, bool, error
 	if err != nil {
 		return TuteeRow{}, false, err
 	}
-	alerts, err := p.alerts(ctx, id)
+	alerts, ended, err := p.alerts(ctx, id)
 	if err != nil {
 		return TuteeRow{}, false, err
 	}
-	row := TuteeRow{Student: st, Reason: eng.Reason, Alerts: alerts, DaysSince: p.daysSinceActivity(eng)}
+	row := TuteeRow{Student: st, Reason: eng.Reason, Alerts: alerts, EarlierAlerts: ended, DaysSince: p.daysSinceActivity(eng)}
 	if eng.Indicator != nil {
 		row.Band, row.Score = string(eng.Indicator.Band), eng.Indicator.Score
 	}
