@@ -420,3 +420,37 @@ func scores(days []DayJSON) string {
 	}
 	return b.String()
 }
+
+// In a break, on the first morning after it and in vacation, the
+// indicator is the one of the last teaching day that ended.
+func TestIndicatorAcrossBreaksAndVacation(t *testing.T) {
+	f := start(t, nil)
+	url, clk := f.serveClocked(t, nil)
+	var acts []activity
+	for d := day(t, "2026-10-05"); d.Before(day(t, "2026-12-12")); d = d.AddDays(1) {
+		acts = append(acts, activity{"v1", d.String(), v1alpha1.MoodleCourse, 1 + d.Day%10})
+	}
+	if err := store.PutStudents(context.Background(), f.rdb, []store.Student{{ID: "v1", Name: "V", Department: "Law", Course: "LLB Law", Year: 1, Level: "ug", Mode: "FT"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.record(t, acts...)
+	at := func(wall string) IndicatorJSON {
+		t.Helper()
+		clk.set(t, wall)
+		e := decode[Engagement](t, get(t, url, "/v1/students/v1/engagement", http.StatusOK))
+		if e.Indicator == nil {
+			t.Fatalf("%s: no indicator", wall)
+		}
+		return *e.Indicator
+	}
+	friday := at("2026-11-07 09:00")
+	for _, wall := range []string{"2026-11-09 12:00", "2026-11-13 23:00", "2026-11-16 07:00"} {
+		// Activity in the break (shown, not averaged) changes nothing.
+		if got := at(wall); got != friday || got.AsOf != "2026-11-06" {
+			t.Errorf("%s: %+v, want Friday 6 November's %+v", wall, got, friday)
+		}
+	}
+	if got := at("2026-12-24 12:00"); got.AsOf != "2026-12-11" {
+		t.Errorf("in vacation: %+v, want the last day of term's", got)
+	}
+}
