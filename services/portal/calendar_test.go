@@ -184,3 +184,24 @@ func TestTutorListShowsEarlierAlerts(t *testing.T) {
 		t.Errorf("the list does not show b1's ended alert:\n%s", page)
 	}
 }
+
+// The tutor opens the student's page and reads the year's alerts: when
+// each run began, when it was raised, and what ended it (the activity
+// that counted most that day: an upload, weighted 3).
+func TestStaffSeeTheAlertHistory(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	days := teachingDays(t)
+	back := store.Student{ID: "b1", Name: "Bo Back", Department: "Maths", Course: "BSc Maths", Year: 2, Level: "ug", Mode: "FT"}
+	f.tutees(t, "t2", []store.Student{back}, map[string][]calendar.Day{"b1": append([]calendar.Day{days[0]}, days[8:]...)})
+	t2 := f.signIn(t, "t2")
+	_, page := fetch(t, t2.Client, f.url+"/students/b1")
+	for _, want := range []string{`id="alert-history"`, "<td>Nothing counted</td><td>Tuesday 6 October</td><td>Wednesday 14 October</td><td>7</td><td>Thursday 15 October (FASER uploads)</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the tutor's view of b1 lacks %q", want)
+		}
+	}
+	b1 := f.signIn(t, "s1")
+	if _, own := fetch(t, b1.Client, f.url+"/me"); strings.Contains(own, `id="alert-history"`) {
+		t.Error("a student's own page lists alerts")
+	}
+}

@@ -90,7 +90,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
 		"kindName": kindName, "challengeArgs": challengeArgs, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
-		"longDay": longDay,
+		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
@@ -322,8 +322,8 @@ func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement
 // alerts asks the scoring service for a student's alerts of the year:
 // those open today, and how many earlier ones have ended.
 func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSON, ended int, err error) {
-	var eps []scoring.EpisodeJSON
-	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts/history", &eps); err != nil {
+	eps, err := p.alertHistory(ctx, id)
+	if err != nil {
 		return nil, 0, err
 	}
 	// Scoring lists the history by the day each was raised; today's
@@ -337,6 +337,24 @@ func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSO
 	}
 	slices.SortStableFunc(open, func(a, b scoring.AlertJSON) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	return open, ended, nil
+}
+
+// alertHistory asks the scoring service for every alert of a student's
+// year, oldest first.
+func (p *Portal) alertHistory(ctx context.Context, id string) ([]scoring.EpisodeJSON, error) {
+	var eps []scoring.EpisodeJSON
+	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts/history", &eps); err != nil {
+		return nil, err
+	}
+	return eps, nil
+}
+
+// alertKindName says what an alert is about, for staff.
+func alertKindName(kind string) string {
+	if kind == "very_low_week" {
+		return "Very low for a week"
+	}
+	return "Nothing counted"
 }
 
 // cohort asks the scoring service for the band distribution of a course
