@@ -129,3 +129,15 @@ func Parse(b []byte) (Document, error) {
 	}
 	return d, nil
 }
+
+// AttendanceOn is the attendance switch in force on a day: that of the
+// first entry of the history that had not ended by it, or the current one.
+// Days are compared as YYYY-MM-DD strings, which orders them.
+func (d Document) AttendanceOn(day string) v1alpha1.Attendance {
+	for _, h := range d.PolicyHistory {
+		if day <= string(h.Until) {
+			return h.Attendance
+		}
+	}
+	return d.Attendance
+}
