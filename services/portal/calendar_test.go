@@ -134,6 +134,10 @@ func TestAttendanceSwitchedOffFromToday(t *testing.T) {
 	if !strings.Contains(page, `class="policy-mark"`) || !strings.Contains(page, "Attendance off from 2026-10-20") {
 		t.Error("the trend does not mark the day of the switch")
 	}
+	// Monday's taps, which counted, are still listed on the attendance tab.
+	if !strings.Contains(page, "the taps below were recorded before that") || !strings.Contains(page, "<tr><td>2026-10-19</td><td>2</td></tr>") {
+		t.Error("the attendance tab hides the taps of the days before the switch")
+	}
 }
 
 // A change for the whole year is a choice: it re-scores Monday too.
