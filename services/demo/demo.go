@@ -58,7 +58,14 @@ type person struct {
 	store.Student
 	engagement float64      // 0..1, how much they use what is on offer
 	driftFrom  calendar.Day // from this day on, engagement fades; zero for none
+	stopFrom   calendar.Day // from this day on, nothing at all; zero for none
 }
+
+// stoppedEvery picks the students who have stopped: one in stoppedEvery,
+// spread over the departments, so that whatever day make run starts on,
+// tutors have alerts to see (a drift alone may have run its course, or not
+// yet begun).
+const stoppedEvery = 25
 
 // Generate makes n students and their events from the first day of cal up
 // to until (or the end of the year, whichever is first).
@@ -68,6 +75,10 @@ func Generate(seed uint64, n int, cal *calendar.Calendar, until time.Time) Data 
 		last = cal.LastDay()
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x1ea9))
+	// The teaching days that have ended by until, newest first: those who
+	// have stopped did so 8 to 12 of them ago, past the usual
+	// no-engagement alert of 7.
+	ended := cal.TeachingDaysBefore(cal.Today(until).AddDays(-1), 12)
 	var d Data
 	for i, dep := range departments {
 		for j := range 3 {
@@ -105,9 +116,20 @@ func Generate(seed uint64, n int, cal *calendar.Calendar, until time.Time) Data 
 		if rng.Float64() < 0.08 {
 			p.driftFrom = cal.FirstDay().AddDays(14 + rng.IntN(35))
 		}
+		tutor := d.Staff[(i%len(departments))*4+rng.IntN(3)]
+		if i%stoppedEvery == 0 {
+			// The first tutor of each department, whom make run prints
+			// for the first, has one of them; they are undergraduates,
+			// who have an indicator. Who they are does not depend on
+			// until, so the roster is the same whenever it is made.
+			p.Level, p.Course, p.Year = "ug", "BSc "+dep.name, 1+i%3
+			tutor = d.Staff[(i%len(departments))*4]
+			if k := 8 + i/stoppedEvery%5; len(ended) >= 7 {
+				p.stopFrom = ended[min(k, len(ended))-1]
+			}
+		}
 		people[i] = p
 		d.Students = append(d.Students, p.Student)
-		tutor := d.Staff[(i%len(departments))*4+rng.IntN(3)]
 		d.Tutors = append(d.Tutors, store.Tutoring{Staff: tutor.ID, Student: p.ID})
 	}
 
@@ -129,6 +151,9 @@ func Generate(seed uint64, n int, cal *calendar.Calendar, until time.Time) Data 
 
 // day is one student's events on one day.
 func (p person) day(rng *rand.Rand, cal *calendar.Calendar, day calendar.Day, period v1alpha1.Period) []timedEvent {
+	if !p.stopFrom.IsZero() && !day.Before(p.stopFrom) {
+		return nil
+	}
 	e := p.engagement
 	if !p.driftFrom.IsZero() && p.driftFrom.Before(day) {
 		e *= math.Exp(-float64(daysBetween(p.driftFrom, day)) / 6)

@@ -314,7 +314,9 @@ func (b *batch) add(i int, rec Record, recErr error) {
 			b.reject(i, rec.ID, fmt.Sprintf("source %q does not match the token's source %q", rec.Source, b.source), source)
 			return
 		}
-		if ev.Activity == tapIn && !b.pol.Doc.Attendance.IsEnabled() {
+		// A tap counts when attendance did on its day: a late tap of a day
+		// before the switch went off is still taken.
+		if ev.Activity == tapIn && !b.pol.Doc.AttendanceOn(ev.Day.String()).IsEnabled() {
 			b.ignore(i, rec.ID, ReasonAttendanceOff, source)
 			return
 		}

@@ -92,7 +92,35 @@ func parseLeapTerm(b []byte) (*v1alpha1.LeapTerm, error) {
 // Validate applies the LeapTerm API's rules to a document, for policies
 // that did not come through an API server.
 func Validate(d Document) error {
-	s := d.Scoring
+	if err := validateScoring(d.Scoring); err != nil {
+		return err
+	}
+	seen := map[v1alpha1.Date]bool{}
+	for i, h := range d.PolicyHistory {
+		if _, err := calendar.ParseDay(string(h.Until)); err != nil {
+			return fmt.Errorf("policyHistory[%d].until: %w", i, err)
+		}
+		if seen[h.Until] {
+			return fmt.Errorf("policyHistory entries must end on different days: %s twice", h.Until)
+		}
+		if i > 0 && h.Until < d.PolicyHistory[i-1].Until {
+			return fmt.Errorf("policyHistory must be ordered by until: %s after %s", h.Until, d.PolicyHistory[i-1].Until)
+		}
+		seen[h.Until] = true
+		if h.Scoring != nil {
+			if err := validateScoring(*h.Scoring); err != nil {
+				return fmt.Errorf("policyHistory[%d].scoring: %w", i, err)
+			}
+		}
+	}
+	if d.Privacy.MinCohortSize < 2 {
+		return fmt.Errorf("minCohortSize must be at least 2")
+	}
+	return validateXAPI(d.XAPI)
+}
+
+// validateScoring applies the API's rules on a scoring policy.
+func validateScoring(s v1alpha1.Scoring) error {
 	for _, w := range []struct {
 		name string
 		v    int32
@@ -123,10 +151,7 @@ func Validate(d Document) error {
 	if b.High <= b.Good || b.Good <= b.Partial || b.Partial <= b.Low || b.Low < 0 || b.High > 100 {
 		return fmt.Errorf("band thresholds must be strictly descending within 0..100: high > good > partial > low")
 	}
-	if d.Privacy.MinCohortSize < 2 {
-		return fmt.Errorf("minCohortSize must be at least 2")
-	}
-	return validateXAPI(d.XAPI)
+	return nil
 }
 
 // iri is the shape the API's IRI type enforces: a scheme, no spaces.

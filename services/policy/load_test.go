@@ -91,6 +91,10 @@ func TestBadLeapTermFilesAreRefusedWithTheReason(t *testing.T) {
 		"xapi mobile": {base + "  xapi: {mobile: {platforms: [], extensions: []}, mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], mobile: true, activity: moodle_mobile}]}\n",
 			"mobile: true needs xapi.mobile"},
 		"xapi unknown field": {base + "  xapi: {mapping: []}\n", "unknown field"},
+		"history bad day":    {base + "  policyHistory: [{until: \"2026-02-30\"}]\n", "policyHistory[0].until"},
+		"history twice":      {base + "  policyHistory: [{until: \"2026-11-01\"}, {until: \"2026-11-01\"}]\n", "different days"},
+		"history scoring":    {base + "  policyHistory: [{until: \"2026-11-01\", scoring: {windowDays: 0}}]\n", "policyHistory[0].scoring: windowDays"},
+		"history unknown":    {base + "  policyHistory: [{until: \"2026-11-01\", when: 1}]\n", "unknown field"},
 	}
 	for name, c := range cases {
 		if _, err := ParseFile(name, []byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -145,6 +149,8 @@ func FuzzParseFile(f *testing.F) {
 	f.Add(repoFile(&testing.T{}, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
 	f.Add([]byte("kind: LeapTerm\napiVersion: leap.dev/v1alpha1\nspec: {terms: [{name: a, start: '2026-01-01', end: '2026-01-02'}]}"))
 	f.Add([]byte("{}"))
+	f.Add([]byte("kind: LeapTerm\napiVersion: leap.dev/v1alpha1\nspec: {terms: [{name: a, start: '2026-01-01', end: '2026-01-02'}], " +
+		"policyHistory: [{until: '2026-01-01', attendance: {enabled: false}, scoring: {windowDays: 3}}]}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := ParseFile("fuzz", b)
 		if err != nil {
@@ -154,4 +160,40 @@ func FuzzParseFile(f *testing.F) {
 			t.Fatalf("accepted an invalid policy: %+v", l.Doc)
 		}
 	})
+}
+
+// A LeapTerm file's policy history is defaulted as the API server would:
+// attendance always, scoring when given, with its weights whole.
+func TestPolicyHistoryFromAFile(t *testing.T) {
+	base := string(repoFile(t, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
+	l, err := ParseFile("history", []byte(base+"  policyHistory:\n"+
+		"  - {until: \"2026-11-20\", scoring: {weights: {moodle_login: 1}}}\n"+
+		"  - {until: \"2026-11-01\", attendance: {enabled: false}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Doc.PolicyHistory
+	if len(h) != 2 || h[0].Until != "2026-11-01" || h[1].Until != "2026-11-20" {
+		t.Fatalf("history %+v, want two entries ordered by day", h)
+	}
+	if h[0].Attendance.IsEnabled() || h[0].Scoring != nil || !h[1].Attendance.IsEnabled() {
+		t.Errorf("attendance %+v / %+v, scoring %+v", h[0].Attendance, h[1].Attendance, h[0].Scoring)
+	}
+	if s := h[1].Scoring; s == nil || len(s.Weights) != 1 || s.WindowDays != 7 || s.Bands.High != 70 {
+		t.Errorf("scoring of the second entry %+v, want its one weight and the default window and bands", s)
+	}
+	plain, err := ParseFile("plain", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(must(plain.Doc.Marshal())), "policyHistory") {
+		t.Error("a policy without history writes policyHistory, which would change its hash")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
@@ -30,7 +31,12 @@ type Document struct {
 	Breaks     []v1alpha1.DateRange `json:"breaks"`
 	Attendance v1alpha1.Attendance  `json:"attendance"`
 	Scoring    v1alpha1.Scoring     `json:"scoring"`
-	Privacy    v1alpha1.Privacy     `json:"privacy"`
+	// PolicyHistory holds the policies in force before Attendance and
+	// Scoring, ordered by the day each ended. Absent (as from an operator
+	// older than policy history) when there are none, so that such a
+	// policy keeps its hash.
+	PolicyHistory []v1alpha1.PolicyEra `json:"policyHistory,omitempty"`
+	Privacy       v1alpha1.Privacy     `json:"privacy"`
 	// XAPI maps xAPI statements to activities. A document without it (from
 	// an operator older than xAPI) maps nothing: services apply no defaults
 	// of their own, so the document is the whole policy.
@@ -52,6 +58,13 @@ func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
 	}
 	if d.Breaks == nil {
 		d.Breaks = []v1alpha1.DateRange{}
+	}
+	d.PolicyHistory = s.PolicyHistory
+	slices.SortFunc(d.PolicyHistory, func(a, b v1alpha1.PolicyEra) int { return strings.Compare(string(a.Until), string(b.Until)) })
+	for i := range d.PolicyHistory {
+		if sc := d.PolicyHistory[i].Scoring; sc != nil {
+			slices.Sort(sc.DisplayOnly)
+		}
 	}
 	// Sets are unordered in the API; sort them so that the same policy
 	// always hashes the same.
@@ -115,4 +128,16 @@ func Parse(b []byte) (Document, error) {
 		return Document{}, fmt.Errorf("decode policy document: no terms")
 	}
 	return d, nil
+}
+
+// AttendanceOn is the attendance switch in force on a day: that of the
+// first entry of the history that had not ended by it, or the current one.
+// Days are compared as YYYY-MM-DD strings, which orders them.
+func (d Document) AttendanceOn(day string) v1alpha1.Attendance {
+	for _, h := range d.PolicyHistory {
+		if day <= string(h.Until) {
+			return h.Attendance
+		}
+	}
+	return d.Attendance
 }

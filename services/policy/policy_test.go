@@ -138,3 +138,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAttendanceOn(t *testing.T) {
+	off, on := false, true
+	d := Document{Attendance: v1alpha1.Attendance{Enabled: &off}, PolicyHistory: []v1alpha1.PolicyEra{
+		{Until: "2026-10-19", Attendance: v1alpha1.Attendance{Enabled: &on}},
+		{Until: "2026-11-01", Attendance: v1alpha1.Attendance{Enabled: &off}},
+		{Until: "2026-11-20", Attendance: v1alpha1.Attendance{Enabled: &on}},
+	}}
+	for day, want := range map[string]bool{"2026-10-05": true, "2026-10-19": true, "2026-10-20": false, "2026-11-01": false,
+		"2026-11-02": true, "2026-11-20": true, "2026-11-21": false, "2027-06-01": false} {
+		if got := d.AttendanceOn(day).IsEnabled(); got != want {
+			t.Errorf("%s: attendance %v, want %v", day, got, want)
+		}
+	}
+}

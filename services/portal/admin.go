@@ -13,6 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -119,6 +122,21 @@ func (p *Portal) adminPage(c echo.Context) error {
 	})
 }
 
+// attendanceHistory is the policy history after a change of attendance
+// from the day from on: the attendance in force until then joins the
+// history, ending the day before. A second change on the same day replaces
+// the first, so the history already ends the day before and stays as it
+// is. The entry has no scoring of its own: a later correction of the
+// weights for the whole year applies to those days too.
+func attendanceHistory(doc policy.Document, from calendar.Day) []v1alpha1.PolicyEra {
+	until := v1alpha1.Date(from.AddDays(-1).String())
+	history := slices.Clone(doc.PolicyHistory)
+	if n := len(history); n > 0 && history[n-1].Until >= until {
+		return history
+	}
+	return append(history, v1alpha1.PolicyEra{Until: until, Attendance: doc.Attendance})
+}
+
 // postAttendance flips the attendance switch and records who did it.
 func (p *Portal) postAttendance(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -137,12 +155,25 @@ func (p *Portal) postAttendance(c echo.Context) error {
 	if !enabled && reason == "" {
 		return server.Problem(http.StatusBadRequest, "Reason needed", "students read the reason on their attendance tab: say why attendance is off")
 	}
-	if err := p.PolicyWriter.SetAttendance(ctx, enabled, reason); err != nil {
+	// From today unless the LEAP team chose the whole year: the days
+	// before keep the policy they were scored under.
+	pol := p.Policy.Current()
+	wholeYear := c.FormValue("wholeYear") == "true"
+	var history []v1alpha1.PolicyEra
+	if !wholeYear {
+		history = attendanceHistory(pol.Doc, pol.Calendar.Today(p.now()))
+	}
+	if err := p.PolicyWriter.SetAttendance(ctx, enabled, reason, history); err != nil {
 		return server.Problemf(http.StatusBadGateway, "Policy not changed", "%v", err)
 	}
 	what := "policy change: attendance on"
 	if !enabled {
 		what = "policy change: attendance off (" + reason + ")"
+	}
+	if wholeYear {
+		what += ", for the whole year"
+	} else {
+		what += ", from " + pol.Calendar.Today(p.now()).String()
 	}
 	if err := p.audit(ctx, s, "", what); err != nil {
 		return err

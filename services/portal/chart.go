@@ -50,18 +50,91 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 			fmt.Fprintf(&b, `<rect class="off off-%s" x="%.1f" y="0" width="%.1f" height="%.1f"/>`, strings.ToLower(string(p)), x(i)-(chartW-padL)/(2*n), (chartW-padL)/n, chartH-padB)
 		}
 	}
+	// The day in progress is not on the line: its score is the day so far,
+	// and joining it would draw a fall every morning. It is a mark of its
+	// own, labelled as such.
 	var pts []string
 	for i, d := range e.Days {
-		if d.Teaching && d.Score != nil {
+		if d.Teaching && d.Score != nil && !d.InProgress {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(*d.Score)))
 		}
 	}
 	if len(pts) > 0 {
 		fmt.Fprintf(&b, `<polyline class="line" points="%s"/>`, strings.Join(pts, " "))
 	}
+	for i, d := range e.Days {
+		if d.InProgress && d.Teaching && d.Score != nil {
+			fmt.Fprintf(&b, `<circle class="so-far" cx="%.1f" cy="%.1f" r="3"><title>Today so far: %.1f</title></circle>`, x(i), y(*d.Score), *d.Score)
+		}
+	}
+	// A policy change is marked on the day it took effect, so that a step
+	// in the line has its reason beside it.
+	for _, ch := range policyChanges(pol.Doc) {
+		for i, d := range e.Days {
+			if d.Date == ch.From.String() {
+				fmt.Fprintf(&b, `<line class="policy-mark" x1="%.1f" y1="0" x2="%.1f" y2="%.1f"><title>%s from %s</title></line><text class="policy-mark-label" x="%.1f" y="10">%s</text>`,
+					x(i), x(i), chartH-padB, ch.What, d.Date, x(i)+3, ch.What)
+			}
+		}
+	}
 	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text><text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text></svg>`,
 		padL, chartH-4, e.Days[0].Date, chartW, chartH-4, e.Days[len(e.Days)-1].Date)
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers and dates only
+}
+
+// PolicyChange is a day from which another policy was in force.
+type PolicyChange struct {
+	From calendar.Day
+	// What changed, in a few words: "Attendance off", "Attendance on" or
+	// "Policy changed".
+	What string
+	// Attendance is the attendance switch from that day.
+	Attendance v1alpha1.Attendance
+}
+
+// policyChanges lists the days the policy history says a policy began,
+// oldest first: the day after each entry's until.
+func policyChanges(doc policy.Document) []PolicyChange {
+	var out []PolicyChange
+	for i, h := range doc.PolicyHistory {
+		until, err := calendar.ParseDay(string(h.Until))
+		if err != nil {
+			continue
+		}
+		next := doc.Attendance
+		if i+1 < len(doc.PolicyHistory) {
+			next = doc.PolicyHistory[i+1].Attendance
+		}
+		what := "Policy changed"
+		switch {
+		case h.Attendance.IsEnabled() && !next.IsEnabled():
+			what = "Attendance off"
+		case !h.Attendance.IsEnabled() && next.IsEnabled():
+			what = "Attendance on"
+		}
+		out = append(out, PolicyChange{From: until.AddDays(1), What: what, Attendance: next})
+	}
+	return out
+}
+
+// attendanceNotice is what the student's band area says while attendance
+// is off: since when, when the history says, and what it does to the
+// figures. Empty while attendance counts.
+func attendanceNotice(doc policy.Document) string {
+	if doc.Attendance.IsEnabled() {
+		return ""
+	}
+	since := ""
+	if changes := policyChanges(doc); len(changes) > 0 {
+		if last := changes[len(changes)-1]; last.What == "Attendance off" {
+			since = fmt.Sprintf(" since %d %s", last.From.Day, last.From.Month)
+		}
+	}
+	effect := "indicators run lower than usual"
+	if doc.Attendance.Renormalize {
+		effect = "the other activities are re-weighted to make up for it"
+	}
+	return "Attendance is not counted" + since + "; " + effect + "."
 }
 
 // Tab is one activity's daily counts, for the activity tabs.

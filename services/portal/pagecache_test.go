@@ -159,7 +159,7 @@ func TestStudentPageShowsEveryChangeAtOnce(t *testing.T) {
 	}
 
 	// A policy change: attendance off.
-	must(t, f.writer.SetAttendance(ctx, false, "Teaching is online this week."))
+	must(t, f.writer.SetAttendance(ctx, false, "Teaching is online this week.", nil))
 	deadline := time.Now().Add(5 * time.Second)
 	for f.policy.Current().Doc.Attendance.IsEnabled() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -17,13 +17,18 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
 // PolicyWriter changes the policy in force where it lives: the LeapTerm
 // through the Kubernetes API in a cluster, or the LeapTerm file locally.
 // Either way every service sees the change through its policy source.
 type PolicyWriter interface {
-	SetAttendance(ctx context.Context, enabled bool, reason string) error
+	// SetAttendance switches attendance and writes the policy history that
+	// goes with the change (see attendanceHistory); an empty history
+	// leaves the one there as it is.
+	SetAttendance(ctx context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error
 	// Where says, for the LEAP team, what a change is written to.
 	Where() string
 }
@@ -69,9 +74,18 @@ func InClusterWriter(namespace, name string) (*KubeWriter, error) {
 // Where implements PolicyWriter.
 func (k *KubeWriter) Where() string { return "LeapTerm " + k.Namespace + "/" + k.Name }
 
-// SetAttendance implements PolicyWriter with a JSON merge patch of spec.attendance.
-func (k *KubeWriter) SetAttendance(ctx context.Context, enabled bool, reason string) error {
-	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"attendance": map[string]any{"enabled": enabled, "reason": reason}}})
+// SetAttendance implements PolicyWriter with a JSON merge patch of
+// spec.attendance and, when given, the whole of spec.policyHistory (a merge
+// patch replaces a list).
+func (k *KubeWriter) SetAttendance(ctx context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error {
+	spec := map[string]any{"attendance": map[string]any{"enabled": enabled, "reason": reason}}
+	if len(history) > 0 {
+		spec["policyHistory"] = history
+	}
+	body, err := json.Marshal(map[string]any{"spec": spec})
+	if err != nil {
+		return fmt.Errorf("encode the attendance change: %w", err)
+	}
 	u := k.leapTermURL() + "?fieldManager=leap-portal"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
 	if err != nil {
@@ -110,7 +124,7 @@ type FileWriter struct{ Path string }
 func (f FileWriter) Where() string { return "the file " + f.Path }
 
 // SetAttendance implements PolicyWriter.
-func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string) error {
+func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error {
 	b, err := os.ReadFile(f.Path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.Path, err)
@@ -134,6 +148,11 @@ func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string
 	att.Style = 0 // block style, whatever it was
 	setScalar(att, "enabled", strconv.FormatBool(enabled), "!!bool")
 	setScalar(att, "reason", reason, "!!str")
+	if len(history) > 0 {
+		if err := setHistory(spec, history); err != nil {
+			return err
+		}
+	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
@@ -146,6 +165,29 @@ func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string
 		return err
 	}
 	return os.Rename(tmp, f.Path)
+}
+
+// setHistory writes spec.policyHistory, with the API's field names (its
+// JSON ones, which yaml.v3 does not read from the Go types).
+func setHistory(spec *yaml.Node, history []v1alpha1.PolicyEra) error {
+	b, err := json.Marshal(history)
+	if err != nil {
+		return fmt.Errorf("encode the policy history: %w", err)
+	}
+	var generic []any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return fmt.Errorf("encode the policy history: %w", err)
+	}
+	var n yaml.Node
+	if err := n.Encode(generic); err != nil {
+		return fmt.Errorf("encode the policy history: %w", err)
+	}
+	if old := mappingChild(spec, "policyHistory"); old != nil {
+		*old = n
+		return nil
+	}
+	spec.Content = append(spec.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "policyHistory"}, &n)
+	return nil
 }
 
 func mappingChild(m *yaml.Node, key string) *yaml.Node {

@@ -28,8 +28,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/scoring/engine"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -88,6 +90,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
 		"kindName": kindName, "challengeArgs": challengeArgs, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
+		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
@@ -316,13 +319,42 @@ func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement
 	return &e, nil
 }
 
-// alerts asks the scoring service for a student's alerts today.
-func (p *Portal) alerts(ctx context.Context, id string) ([]scoring.AlertJSON, error) {
-	var a []scoring.AlertJSON
-	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts", &a); err != nil {
+// alerts asks the scoring service for a student's alerts of the year:
+// those open today, and how many earlier ones have ended.
+func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSON, ended int, err error) {
+	eps, err := p.alertHistory(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Scoring lists the history by the day each was raised; today's
+	// alerts are shown no-engagement first, as scoring's own list is.
+	for _, ep := range eps {
+		if ep.Ended != "" {
+			ended++
+			continue
+		}
+		open = append(open, scoring.AlertJSON{Student: id, Kind: ep.Kind, Since: ep.Since, Days: ep.Days, Message: ep.Message})
+	}
+	slices.SortStableFunc(open, func(a, b scoring.AlertJSON) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
+	return open, ended, nil
+}
+
+// alertHistory asks the scoring service for every alert of a student's
+// year, oldest first.
+func (p *Portal) alertHistory(ctx context.Context, id string) ([]scoring.EpisodeJSON, error) {
+	var eps []scoring.EpisodeJSON
+	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts/history", &eps); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return eps, nil
+}
+
+// alertKindName says what an alert is about, for staff.
+func alertKindName(kind string) string {
+	if kind == "very_low_week" {
+		return "Very low for a week"
+	}
+	return "Nothing counted"
 }
 
 // cohort asks the scoring service for the band distribution of a course
@@ -335,6 +367,16 @@ func (p *Portal) cohort(ctx context.Context, course string, year int) (*scoring.
 		return nil, err
 	}
 	return &sum, nil
+}
+
+// longDay writes a YYYY-MM-DD date as people read it, "Friday 16 October";
+// anything else as it is.
+func longDay(date string) string {
+	d, err := calendar.ParseDay(date)
+	if err != nil {
+		return date
+	}
+	return engine.LongDay(d)
 }
 
 // bandWords says what a band means, in plain words for the student.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,26 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	url string
 	rdb *redis.Client
+	// clock is what the portal and scoring take for now; tests move it.
+	clock *testClock
+}
+
+// testClock is a settable clock, read by the services under test.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
 
 // start runs Redis with a small roster, a scoring service and the portal.
@@ -79,8 +100,9 @@ func start(t testing.TB, attendance string) *fixture {
 	must(t, err)
 
 	log := slog.New(slog.DiscardHandler)
+	clk := &testClock{t: now}
 	sco := server.New(server.Options{Name: "scoring", Logger: log})
-	(&scoring.Service{Redis: rdb, Policy: pol, Now: func() time.Time { return now }, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: clk.Now, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
 	scoringTS := httptest.NewServer(sco.Echo)
 	t.Cleanup(scoringTS.Close)
 
@@ -93,11 +115,11 @@ func start(t testing.TB, attendance string) *fixture {
 		users[u.Username] = u
 	}
 	ps := server.New(server.Options{Name: "portal", Logger: log})
-	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Users: users, Now: func() time.Time { return now }}
+	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Users: users, Now: clk.Now}
 	must(t, p.Register(ps.Echo))
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)
-	return &fixture{url: ts.URL, rdb: rdb}
+	return &fixture{url: ts.URL, rdb: rdb, clock: clk}
 }
 
 func must(t testing.TB, err error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/store"
 )
 
@@ -181,13 +182,22 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	if err != nil {
 		return err
 	}
+	// Staff see the year's alerts, so that a student who keeps dropping
+	// out shows it; the student's own page does not list them.
+	var history []scoring.EpisodeJSON
+	if !self {
+		if history, err = p.alertHistory(ctx, id); err != nil {
+			return err
+		}
+	}
 	view := *s
 	view.CSRF = cache.placeholder
 	rendered, err := p.renderBytes("student.html", map[string]any{
-		"Session": &view, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor,
+		"Session": &view, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor, "Today": day, "AlertHistory": history,
 		"Chart":        trendChart(eng, pol),
 		"Activities":   activityTabs(eng, pol),
 		"Attendance":   pol.Doc.Attendance,
+		"PolicyNotice": attendanceNotice(pol.Doc),
 		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
 		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohortView(cohort.sum, st, eng),
 		"CanWrite": mayWrite(s, st), "Services": p.ReferralServices, "Saved": saved,

@@ -32,6 +32,9 @@ type TuteeRow struct {
 	Score  float64
 	Reason string
 	Alerts []scoring.AlertJSON
+	// EarlierAlerts counts this year's alerts that have ended: a student
+	// who keeps dropping out shows it.
+	EarlierAlerts int
 	// DaysSince is the number of days since the last activity of any
 	// kind; -1 when there was none this year.
 	DaysSince int
@@ -113,11 +116,11 @@ func (p *Portal) tuteeRow(ctx context.Context, s *Session, staffDept *string, id
 	if err != nil {
 		return TuteeRow{}, false, err
 	}
-	alerts, err := p.alerts(ctx, id)
+	alerts, ended, err := p.alerts(ctx, id)
 	if err != nil {
 		return TuteeRow{}, false, err
 	}
-	row := TuteeRow{Student: st, Reason: eng.Reason, Alerts: alerts, DaysSince: p.daysSinceActivity(eng)}
+	row := TuteeRow{Student: st, Reason: eng.Reason, Alerts: alerts, EarlierAlerts: ended, DaysSince: p.daysSinceActivity(eng)}
 	if eng.Indicator != nil {
 		row.Band, row.Score = string(eng.Indicator.Band), eng.Indicator.Score
 	}
@@ -143,11 +146,12 @@ func (p *Portal) daysSinceActivity(e *scoring.Engagement) int {
 	return -1
 }
 
-// lastScores are the scores of the last n teaching days, oldest first.
+// lastScores are the scores of the last n teaching days that have ended,
+// oldest first: the day in progress would draw a fall every morning.
 func lastScores(e *scoring.Engagement, n int) []float64 {
 	var out []float64
 	for i := len(e.Days) - 1; i >= 0 && len(out) < n; i-- {
-		if d := e.Days[i]; d.Teaching && d.Score != nil {
+		if d := e.Days[i]; d.Teaching && d.Score != nil && !d.InProgress {
 			out = append(out, *d.Score)
 		}
 	}

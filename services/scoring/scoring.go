@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +75,8 @@ func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
 	reg.MustRegister(s.cache)
 	e.GET("/v1/students/:id/engagement", s.getEngagement)
 	e.GET("/v1/students/:id/alerts", s.getAlerts)
+	e.GET("/v1/students/:id/alerts/history", s.getAlertHistory)
+	e.GET("/v1/departments/:department/alerts/weekly", s.getWeeklyAlerts)
 	e.GET("/v1/tutors/:id/alerts", s.getTutorAlerts)
 	e.GET("/v1/cohorts/:course/:year", s.getCohort)
 	e.GET("/v1/policy", func(c echo.Context) error {
@@ -131,6 +135,8 @@ type DayJSON struct {
 	Score    *float64         `json:"score"`
 	Band     engine.Band      `json:"band,omitempty"`
 	Counts   map[string]int32 `json:"counts"`
+	// InProgress marks today: its score is the day so far.
+	InProgress bool `json:"inProgress,omitempty"`
 }
 
 func contributions(cs []engine.Contribution) []ContributionOut {
@@ -153,9 +159,10 @@ func profile(ctx context.Context, rdb redis.UniversalClient, id string) (engine.
 	return engine.Student{ID: st.ID, Level: v1alpha1.StudyLevel(st.Level), PartTime: st.Mode == "PT"}, nil
 }
 
-// span reads from, to and asOf: by default the academic year so far.
-func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, asOf calendar.Day, err error) {
-	today := cal.Today(now)
+// span reads from and to (by default the academic year so far) and gives
+// today, the day in progress, in the calendar's timezone.
+func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, today calendar.Day, err error) {
+	today = cal.Today(now)
 	from, to = cal.FirstDay(), today
 	if cal.LastDay().Before(to) {
 		to = cal.LastDay()
@@ -164,7 +171,7 @@ func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, asOf
 		if v := c.QueryParam(name); v != "" {
 			d, perr := calendar.ParseDay(v)
 			if perr != nil {
-				return from, to, asOf, server.Problemf(http.StatusBadRequest, "Bad date", "%s=%q: want YYYY-MM-DD", name, v)
+				return from, to, today, server.Problemf(http.StatusBadRequest, "Bad date", "%s=%q: want YYYY-MM-DD", name, v)
 			}
 			*dst = d
 		}
@@ -173,27 +180,30 @@ func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, asOf
 		to = from // before the year begins: its first day, with no indicator yet
 	}
 	if to.Before(from) {
-		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "to is before from")
+		return from, to, today, server.Problem(http.StatusBadRequest, "Bad range", "to is before from")
 	}
 	if to.Compare(from.AddDays(399)) > 0 {
-		return from, to, asOf, server.Problem(http.StatusBadRequest, "Bad range", "at most 400 days at a time")
+		return from, to, today, server.Problem(http.StatusBadRequest, "Bad range", "at most 400 days at a time")
 	}
-	asOf = to
-	if today.Before(asOf) {
-		asOf = today
-	}
-	return from, to, asOf, nil
+	return from, to, today, nil
 }
 
 func (s *Service) getEngagement(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
 	pol := s.Policy.Current()
-	from, to, asOf, err := span(c, pol.Calendar, s.Now())
+	from, to, today, err := span(c, pol.Calendar, s.Now())
 	if err != nil {
 		return err
 	}
-	field := fmt.Sprintf("%s:%s:%s:%s", pol.Hash, from, to, asOf)
+	// An answer for a range that ended before today does not depend on
+	// today; one that reaches today does (the day in progress), and is
+	// kept for today only.
+	asked := "ended"
+	if !to.Before(today) {
+		asked = today.String()
+	}
+	field := fmt.Sprintf("%s:%s:%s:%s", pol.Hash, from, to, asked)
 	// The cached answer is good while the student's data version is the
 	// one it was computed at (a new event bumps the version) and their
 	// level and mode are the ones it was computed for: a roster change does
@@ -219,7 +229,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	}
 	s.cache.WithLabelValues("miss").Inc()
 
-	body, err := s.computeEngagement(ctx, pol, id, from, to, asOf)
+	body, err := s.computeEngagement(ctx, pol, id, from, to, today)
 	if err != nil {
 		return err
 	}
@@ -233,7 +243,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
-func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id string, from, to, asOf calendar.Day) ([]byte, error) {
+func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id string, from, to, today calendar.Day) ([]byte, error) {
 	st, err := profile(ctx, s.Redis, id)
 	if err != nil {
 		return nil, err
@@ -243,22 +253,27 @@ func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id 
 		return nil, err
 	}
 	// The indicator's window reaches back before from.
+	asOf := to
+	if today.Before(asOf) {
+		asOf = today
+	}
 	windowStart := from
-	if w := pol.Calendar.TeachingDaysBefore(asOf, 56); len(w) > 0 && w[len(w)-1].Before(windowStart) {
+	// 57: the longest window (56), and yesterday's for the day in progress.
+	if w := pol.Calendar.TeachingDaysBefore(asOf, 57); len(w) > 0 && w[len(w)-1].Before(windowStart) {
 		windowStart = w[len(w)-1]
 	}
 	counts, err := store.StudentCounts(ctx, s.Redis, id, windowStart, to)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	r := eng.Evaluate(st, counts, from, to, asOf)
+	r := eng.Evaluate(st, counts, from, to, today)
 	out := Engagement{Student: id, Reason: r.Reason, Explanation: []ContributionOut{}, PolicyHash: pol.Hash, Days: make([]DayJSON, 0, len(r.Days))}
 	if r.Indicator != nil {
 		out.Indicator = &IndicatorJSON{Band: r.Indicator.Band, Score: r.Indicator.Score, AsOf: r.Indicator.AsOf.String(), WindowDays: r.Indicator.WindowDays}
 		out.Explanation = contributions(r.Indicator.Explanation)
 	}
 	for _, d := range r.Days {
-		dj := DayJSON{Date: d.Date.String(), Teaching: d.Teaching, Band: d.Band, Counts: map[string]int32{}}
+		dj := DayJSON{Date: d.Date.String(), Teaching: d.Teaching, Band: d.Band, Counts: map[string]int32{}, InProgress: d.InProgress}
 		if d.Band != "" {
 			score := d.Score
 			dj.Score = &score
@@ -287,23 +302,32 @@ func (s *Service) alerts(ctx context.Context, pol *policy.Loaded, eng *engine.En
 	if err != nil {
 		return nil, err
 	}
-	asOf := pol.Calendar.Today(s.Now())
-	// The engine walks back over the whole year so far to find where a run
-	// of silence began, so it gets the whole year: a day it is not given
-	// counts as a day without activity.
-	from := pol.Calendar.FirstDay()
-	if asOf.Before(from) {
-		from = asOf
-	}
-	counts, err := store.StudentCounts(ctx, s.Redis, id, from, asOf)
+	today := pol.Calendar.Today(s.Now())
+	counts, err := s.yearSoFar(ctx, pol, id, today)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	out := []AlertJSON{}
-	for _, a := range eng.Alerts(st, counts, asOf) {
+	for _, a := range eng.AlertsToday(st, counts, today) {
 		out = append(out, AlertJSON{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
 	}
 	return out, nil
+}
+
+// yearSoFar reads a student's counts from the first day of the year to
+// today. The engine walks back over the whole year so far to find where a
+// run of silence began, so it gets the whole year: a day it is not given
+// counts as a day without activity.
+func (s *Service) yearSoFar(ctx context.Context, pol *policy.Loaded, id string, today calendar.Day) (map[calendar.Day]engine.Counts, error) {
+	from := pol.Calendar.FirstDay()
+	if today.Before(from) {
+		from = today
+	}
+	counts, err := store.StudentCounts(ctx, s.Redis, id, from, today)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return counts, nil
 }
 
 func (s *Service) getAlerts(c echo.Context) error {
@@ -315,6 +339,109 @@ func (s *Service) getAlerts(c echo.Context) error {
 	out, err := s.alerts(c.Request().Context(), pol, eng, c.Param("id"))
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// EpisodeJSON is one alert of a student's history as the API shows it:
+// ended and endedBy are empty while it is open, and only an open one has
+// a message (it is an alert of today).
+type EpisodeJSON struct {
+	Kind    engine.AlertKind `json:"kind"`
+	Since   string           `json:"since"`
+	Raised  string           `json:"raised"`
+	Days    int              `json:"days"`
+	Ended   string           `json:"ended,omitempty"`
+	EndedBy string           `json:"endedBy,omitempty"`
+	Message string           `json:"message,omitempty"`
+}
+
+func (s *Service) history(ctx context.Context, pol *policy.Loaded, eng *engine.Engine, id string) ([]engine.Episode, error) {
+	st, err := profile(ctx, s.Redis, id)
+	if err != nil {
+		return nil, err
+	}
+	today := pol.Calendar.Today(s.Now())
+	counts, err := s.yearSoFar(ctx, pol, id, today)
+	if err != nil {
+		return nil, err
+	}
+	return eng.AlertHistory(st, counts, today), nil
+}
+
+// getAlertHistory lists every alert of the year for a student, so that a
+// tutor sees one who keeps dropping out. It is worked out from the counts
+// each time, so it is the same on every replica and needs no store of its
+// own.
+func (s *Service) getAlertHistory(c echo.Context) error {
+	pol := s.Policy.Current()
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return err
+	}
+	eps, err := s.history(c.Request().Context(), pol, eng, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]EpisodeJSON, 0, len(eps))
+	for _, ep := range eps {
+		j := EpisodeJSON{Kind: ep.Kind, Since: ep.Since.String(), Raised: ep.Raised.String(), Days: ep.Days, EndedBy: ep.EndedBy}
+		if ep.Open() {
+			j.Message = ep.Alert().Message
+		} else {
+			j.Ended = ep.Ended.String()
+		}
+		out = append(out, j)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// WeekJSON counts the alerts raised in one week, Monday to Sunday.
+type WeekJSON struct {
+	Week   string                   `json:"week"` // its Monday
+	Raised map[engine.AlertKind]int `json:"raised"`
+}
+
+// getWeeklyAlerts counts, for the LEAP team, the alerts raised among a
+// department's students in each week of the year so far.
+func (s *Service) getWeeklyAlerts(c echo.Context) error {
+	ctx := c.Request().Context()
+	dept := c.Param("department")
+	pol := s.Policy.Current()
+	eng, err := s.engineFor(pol)
+	if err != nil {
+		return err
+	}
+	ids, err := s.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	byWeek := map[calendar.Day]map[engine.AlertKind]int{}
+	for _, id := range ids {
+		eps, err := s.history(ctx, pol, eng, id)
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusNotFound {
+			continue // in the index, not in the roster
+		}
+		if err != nil {
+			return err
+		}
+		for _, ep := range eps {
+			monday := ep.Raised.AddDays(-(int(ep.Raised.Weekday()) + 6) % 7)
+			if byWeek[monday] == nil {
+				byWeek[monday] = map[engine.AlertKind]int{}
+			}
+			byWeek[monday][ep.Kind]++
+		}
+	}
+	weeks := slices.SortedFunc(maps.Keys(byWeek), calendar.Day.Compare)
+	out := struct {
+		Department string     `json:"department"`
+		Students   int        `json:"students"`
+		Weeks      []WeekJSON `json:"weeks"`
+	}{Department: dept, Students: len(ids), Weeks: make([]WeekJSON, 0, len(weeks))}
+	for _, w := range weeks {
+		out.Weeks = append(out.Weeks, WeekJSON{Week: w.String(), Raised: byWeek[w]})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -373,13 +500,17 @@ func (s *Service) getCohort(c echo.Context) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	asOf := pol.Calendar.Today(s.Now())
-	window := pol.Calendar.TeachingDaysBefore(asOf, 56)
-	from := asOf
+	// Each student's indicator follows the rule for the day in progress,
+	// so the cohort's figures never fall in the morning either; the
+	// summary is as of the latest day any of them is for.
+	today := pol.Calendar.Today(s.Now())
+	window := pol.Calendar.TeachingDaysBefore(today, 57)
+	from := today
 	if len(window) > 0 {
 		from = window[len(window)-1]
 	}
 	indicators := make([]*engine.Indicator, 0, len(ids))
+	var asOf calendar.Day
 	for _, id := range ids {
 		st, err := profile(ctx, s.Redis, id)
 		var he *echo.HTTPError
@@ -389,11 +520,14 @@ func (s *Service) getCohort(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		counts, err := store.StudentCounts(ctx, s.Redis, id, from, asOf)
+		counts, err := store.StudentCounts(ctx, s.Redis, id, from, today)
 		if err != nil {
 			return unavailable(err)
 		}
-		ind, _ := eng.Indicator(st, counts, asOf)
+		ind, _ := eng.IndicatorToday(st, counts, today)
+		if ind != nil && asOf.Before(ind.AsOf) {
+			asOf = ind.AsOf
+		}
 		indicators = append(indicators, ind)
 	}
 	sum, err := eng.Cohort(indicators)

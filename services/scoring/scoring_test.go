@@ -433,11 +433,12 @@ func TestEngagementThroughTheCache(t *testing.T) {
 	}
 
 	// The default range is the year so far; the part-timer's window is 21
-	// teaching days, of which 12 have passed.
+	// teaching days, of which 11 have ended: today, in progress and empty
+	// so far, would only lower the figure.
 	all := decode[Engagement](t, get(t, f.api.url, "/v1/students/pt1/engagement", http.StatusOK))
 	f.wantEngagement(t, all, pol, "pt1", "2026-10-05")
-	if all.Indicator == nil || all.Indicator.WindowDays != 12 {
-		t.Errorf("part-timer's indicator %+v, want 12 window days", all.Indicator)
+	if all.Indicator == nil || all.Indicator.WindowDays != 11 || all.Indicator.AsOf != "2026-10-19" {
+		t.Errorf("part-timer's indicator %+v, want 11 window days, as of 2026-10-19", all.Indicator)
 	}
 	if d := dayOf(t, all, "2026-10-15"); d.Counts["moodle_mobile"] != 6 {
 		t.Errorf("15 October: counts %v, want moodle_mobile 6 (counts are not capped)", d.Counts)
@@ -501,8 +502,9 @@ func TestRosterChangeInvalidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := decode[Engagement](t, get(t, f.api.url, ug1Range, http.StatusOK))
-	if after.Indicator == nil || after.Indicator.WindowDays != 12 {
-		t.Errorf("after going part time: indicator %+v, want 12 window days (a stale cached answer?)", after.Indicator)
+	// 11 ended days: today's listening so far does not lift the mean.
+	if after.Indicator == nil || after.Indicator.WindowDays != 11 {
+		t.Errorf("after going part time: indicator %+v, want 11 window days (a stale cached answer?)", after.Indicator)
 	}
 
 	// ug1 becomes a research student: the indicator must go at once.
@@ -664,10 +666,13 @@ func TestNoEngagementAlerts(t *testing.T) {
 	f := start(t, nil)
 	pol := f.api.svc.Policy.Current()
 	eng := newEngine(t, pol)
-	asOf := day(t, "2026-10-20")
+	url, clk := f.serveClocked(t, nil)
+	// Wednesday morning: Tuesday has ended.
+	clk.set(t, "2026-10-21 08:00")
+	today := day(t, "2026-10-21")
 	want := func(id string) []AlertJSON {
 		out := []AlertJSON{}
-		for _, a := range eng.Alerts(engineStudent(rosterEntry(t, id)), f.ledger[id], asOf) {
+		for _, a := range eng.AlertsToday(engineStudent(rosterEntry(t, id)), f.ledger[id], today) {
 			out = append(out, AlertJSON{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
 		}
 		return out
@@ -675,15 +680,20 @@ func TestNoEngagementAlerts(t *testing.T) {
 
 	// quiet1 last did something counted on Friday 9 October: nothing on
 	// the 7 teaching days 12..16, 19 and 20 (a display-only loan does not
-	// count).
-	quiet := decode[[]AlertJSON](t, get(t, f.api.url, "/v1/students/quiet1/alerts", http.StatusOK))
+	// count). On Tuesday at noon 6 of them have ended: no alert yet.
+	for _, a := range decode[[]AlertJSON](t, get(t, f.api.url, "/v1/students/quiet1/alerts", http.StatusOK)) {
+		if a.Kind == engine.NoEngagement {
+			t.Errorf("Tuesday noon, 6 silent days ended: %+v", a)
+		}
+	}
+	quiet := decode[[]AlertJSON](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK))
 	if len(quiet) == 0 || quiet[0].Kind != engine.NoEngagement || quiet[0].Since != "2026-10-12" || quiet[0].Days != 7 || quiet[0].Student != "quiet1" {
 		t.Fatalf("quiet1 alerts %+v, want no_engagement since 2026-10-12 for 7 days first", quiet)
 	}
 	if !reflect.DeepEqual(quiet, want("quiet1")) {
 		t.Errorf("quiet1 alerts\n%+v\nwant\n%+v", quiet, want("quiet1"))
 	}
-	if ug := get(t, f.api.url, "/v1/students/ug1/alerts", http.StatusOK); string(ug) != "[]\n" {
+	if ug := get(t, url, "/v1/students/ug1/alerts", http.StatusOK); string(ug) != "[]\n" {
 		t.Errorf("ug1 alerts %s, want []", ug)
 	}
 
@@ -695,17 +705,17 @@ func TestNoEngagementAlerts(t *testing.T) {
 	if err := store.PutTutors(ctx, f.rdb, []store.Tutoring{{Staff: "t1", Student: "quiet1"}, {Staff: "t1", Student: "ug1"}, {Staff: "t1", Student: "pgr1"}}); err != nil {
 		t.Fatal(err)
 	}
-	tutor := decode[[]AlertJSON](t, get(t, f.api.url, "/v1/tutors/t1/alerts", http.StatusOK))
+	tutor := decode[[]AlertJSON](t, get(t, url, "/v1/tutors/t1/alerts", http.StatusOK))
 	if !reflect.DeepEqual(tutor, want("quiet1")) {
 		t.Errorf("tutor alerts\n%+v\nwant quiet1's\n%+v", tutor, want("quiet1"))
 	}
-	if none := get(t, f.api.url, "/v1/tutors/nobody/alerts", http.StatusOK); string(none) != "[]\n" {
+	if none := get(t, url, "/v1/tutors/nobody/alerts", http.StatusOK); string(none) != "[]\n" {
 		t.Errorf("alerts of a tutor without tutees %s, want []", none)
 	}
 
 	// One counted event today ends the run.
-	f.record(t, activity{"quiet1", "2026-10-20", v1alpha1.MoodleLogin, 1})
-	for _, a := range decode[[]AlertJSON](t, get(t, f.api.url, "/v1/students/quiet1/alerts", http.StatusOK)) {
+	f.record(t, activity{"quiet1", "2026-10-21", v1alpha1.MoodleLogin, 1})
+	for _, a := range decode[[]AlertJSON](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK)) {
 		if a.Kind == engine.NoEngagement {
 			t.Errorf("still %+v after a login today", a)
 		}
@@ -864,8 +874,8 @@ func TestConcurrentRequests(t *testing.T) {
 func TestLongSilence(t *testing.T) {
 	f := start(t, nil)
 	f.record(t, activity{"quiet1", "2026-10-14", v1alpha1.MoodleLogin, 1})
-	// 10 March 2027 is a Wednesday of the spring term, 70 teaching days
-	// after 14 October.
+	// 10 March 2027 is a Wednesday of the spring term, the 70th teaching
+	// day after 14 October.
 	march := time.Date(2027, 3, 10, 12, 0, 0, 0, time.UTC)
 	svc := &Service{Redis: f.rdb, Policy: f.api.svc.Policy, Now: func() time.Time { return march }, CacheTTL: time.Minute}
 	srv := server.New(server.Options{Name: "scoring", Logger: slog.New(slog.DiscardHandler)})
@@ -873,12 +883,13 @@ func TestLongSilence(t *testing.T) {
 	ts := httptest.NewServer(srv.Echo)
 	t.Cleanup(ts.Close)
 
+	// 10 March is in progress: the run is of the 69 days that have ended.
 	got := decode[[]AlertJSON](t, get(t, ts.URL, "/v1/students/quiet1/alerts", http.StatusOK))
-	if len(got) == 0 || got[0].Kind != engine.NoEngagement || got[0].Since != "2026-10-15" || got[0].Days != 70 {
-		t.Fatalf("alerts %+v, want no_engagement since 2026-10-15 for 70 teaching days first", got)
+	if len(got) == 0 || got[0].Kind != engine.NoEngagement || got[0].Since != "2026-10-15" || got[0].Days != 69 {
+		t.Fatalf("alerts %+v, want no_engagement since 2026-10-15 for 69 teaching days first", got)
 	}
 	eng := newEngine(t, svc.Policy.Current())
-	for i, a := range eng.Alerts(engineStudent(rosterEntry(t, "quiet1")), f.ledger["quiet1"], day(t, "2027-03-10")) {
+	for i, a := range eng.AlertsToday(engineStudent(rosterEntry(t, "quiet1")), f.ledger["quiet1"], day(t, "2027-03-10")) {
 		if i >= len(got) || got[i] != (AlertJSON{"quiet1", a.Kind, a.Since.String(), a.Days, a.Message}) {
 			t.Errorf("alert %d: %+v, want %+v", i, got, a)
 		}

@@ -153,6 +153,15 @@ func ApplyDefaults(obj map[string]any) {
 		obj["spec"] = spec
 	}
 	mergeDefaults(spec, specDefaults(), "")
+	// Each earlier policy is defaulted as the API server defaults the
+	// items of a list: its attendance always, its scoring when given.
+	history, _ := spec["policyHistory"].([]any)
+	for _, item := range history {
+		if era, ok := item.(map[string]any); ok {
+			defs := specDefaults()
+			mergeDefaults(era, map[string]any{"attendance": defs["attendance"], "scoring": ifPresent(defs["scoring"].(map[string]any))}, "")
+		}
+	}
 }
 
 func mergeDefaults(dst, defaults map[string]any, path string) {

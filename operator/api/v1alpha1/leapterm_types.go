@@ -346,6 +346,20 @@ type ClientSecretRef struct {
 	Key string `json:"key,omitempty"`
 }
 
+// PolicyEra is a policy that was in force up to a day.
+type PolicyEra struct {
+	// Until is the last day this policy was in force.
+	Until Date `json:"until"`
+	// Attendance is the attendance switch of those days.
+	// +kubebuilder:default={}
+	// +optional
+	Attendance Attendance `json:"attendance,omitzero"`
+	// Scoring, when set, is the scoring policy of those days; when absent
+	// they are scored under spec.scoring (only attendance changed).
+	// +optional
+	Scoring *Scoring `json:"scoring,omitempty"`
+}
+
 // LeapTermSpec is the policy of one academic year and the components that serve it.
 // +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
@@ -378,6 +392,18 @@ type LeapTermSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Scoring Scoring `json:"scoring,omitzero"`
+	// PolicyHistory lists the policies in force before the current one, so
+	// that a change takes effect from a day and the days before it keep
+	// being scored under the policy of their day. Each entry was in force
+	// up to and including its until day, from the day after the previous
+	// entry's; attendance and scoring above apply from the day after the
+	// last. A change meant for the whole year (correcting a weight) adds no
+	// entry. The portal's attendance switch adds one.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.until == a.until))",message="policyHistory entries must end on different days"
+	// +listType=atomic
+	// +optional
+	PolicyHistory []PolicyEra `json:"policyHistory,omitempty"`
 	// Privacy holds the data-protection rules.
 	// +kubebuilder:default={}
 	// +optional

@@ -177,6 +177,12 @@ var invalid = []struct {
 		"staffValues must not contain commas"},
 	{"OIDC client secret without a name", set("spec.portal.oidc", oidc("clientSecret", map[string]any{"key": "secret"})),
 		"spec.portal.oidc.clientSecret.name: Required value"},
+	{"policy history ending twice on a day", set("spec.policyHistory", []any{map[string]any{"until": "2026-11-01"}, map[string]any{"until": "2026-11-01"}}),
+		"policyHistory entries must end on different days"},
+	{"policy history with a bad day", set("spec.policyHistory", []any{map[string]any{"until": "1 November"}}),
+		"should match"},
+	{"policy history with a bad window", set("spec.policyHistory", []any{map[string]any{"until": "2026-11-01", "scoring": map[string]any{"windowDays": int64(0)}}}),
+		"windowDays must be between 1 and 56 teaching days"},
 }
 
 // oidc is a valid spec.portal.oidc with the given fields changed (a nil
@@ -371,6 +377,10 @@ func TestSchemaDefaultsEqualFileDefaults(t *testing.T) {
 			"clientSecret", map[string]any{"name": "leap-oidc", "key": "secret"}, "personClaim", "email",
 			"staffValues", []any{"tutor"}, "scopes", []any{"openid"})),
 		"oidc null": set("spec.portal.oidc", nil),
+		"policy history": set("spec.policyHistory", []any{
+			map[string]any{"until": "2026-11-01"},
+			map[string]any{"until": "2026-11-20", "attendance": map[string]any{"enabled": false}, "scoring": map[string]any{"weights": map[string]any{"moodle_login": int64(1)}}},
+		}),
 	}
 	i := 0
 	for name, change := range docs {

@@ -7,7 +7,9 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
 	"github.com/leap-dev/leap/services/portal"
 )
@@ -31,15 +33,21 @@ func TestPortalMayPatchItsOwnLeapTermOnly(t *testing.T) {
 		return &portal.KubeWriter{BaseURL: cfg.Host, Client: client, Namespace: ns, Name: name}
 	}
 
-	g.Expect(writer(other.Name).SetAttendance(context.Background(), false, "not mine")).To(MatchError(ContainSubstring(`cannot patch resource \"leapterms\" in API group \"leap.dev\"`)))
+	g.Expect(writer(other.Name).SetAttendance(context.Background(), false, "not mine", nil)).To(MatchError(ContainSubstring(`cannot patch resource \"leapterms\" in API group \"leap.dev\"`)))
 
+	// From 2 November: attendance was on until the 1st, and the history
+	// reaches the policy document through the LeapTerm.
+	history := []v1alpha1.PolicyEra{{Until: "2026-11-01", Attendance: v1alpha1.Attendance{Enabled: ptr.To(true)}}}
 	g.Eventually(func() error {
-		return writer(term.Name).SetAttendance(context.Background(), false, "Teaching is online.")
+		return writer(term.Name).SetAttendance(context.Background(), false, "Teaching is online.", history)
 	}).WithTimeout(5 * time.Second).Should(Succeed()) // RBAC caches settle within a moment
 	g.Eventually(func(g Gomega) {
 		doc, _ := policyIn(g, term)
 		g.Expect(doc.Attendance.IsEnabled()).To(BeFalse())
 		g.Expect(doc.Attendance.Reason).To(Equal("Teaching is online."))
+		g.Expect(doc.PolicyHistory).To(HaveLen(1))
+		g.Expect(doc.PolicyHistory[0].Until).To(Equal(v1alpha1.Date("2026-11-01")))
+		g.Expect(doc.PolicyHistory[0].Attendance.IsEnabled()).To(BeTrue())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	get(g, other)

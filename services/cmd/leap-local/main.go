@@ -47,6 +47,11 @@ func run(ctx context.Context) error {
 	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", true)
 	demoSSO := env.Bool("DEMO_SSO", true)
 	ssoPort := env.Int("DEMO_SSO_PORT", 8083, 1, 65535)
+	// LEAP_LOCAL_NOW starts make run's clock at another moment (a Saturday,
+	// the day after a break): the demo data run up to it and every service
+	// takes it for now, the clock moving on from there. Only this command
+	// reads it; the deployed services always take the real time.
+	startAt := env.String("LEAP_LOCAL_NOW", "")
 	level := app.LogLevel(env)
 	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
 	// the callback defaults to this machine's portal.
@@ -61,6 +66,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log := telemetry.Logger(os.Stderr, "leap-local", level)
+	clock, err := localClock(startAt, time.Now())
+	if err != nil {
+		return err
+	}
 
 	if redisURL == "" {
 		mr := miniredis.NewMiniRedis()
@@ -97,10 +106,10 @@ func run(ctx context.Context) error {
 	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
-		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: time.Now,
+		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock,
 	}).Register(ing.Echo, ing.Registry)
 	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
-	(&scoring.Service{Redis: rdb, Policy: pol, Now: time.Now, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
 
 	// The demo people (no events yet): for the password form and the demo
 	// provider alike.
@@ -123,7 +132,7 @@ func run(ctx context.Context) error {
 	}
 	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
 	if err := (&portal.Portal{
-		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: time.Now,
+		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: clock,
 		PolicyWriter: portal.FileWriter{Path: termFile},
 	}).Register(por.Echo); err != nil {
 		return err
@@ -157,7 +166,7 @@ func run(ctx context.Context) error {
 	l := pol.Current()
 	if students > 0 {
 		start := time.Now()
-		data := demo.Generate(uint64(seed), students, l.Calendar, start)
+		data := demo.Generate(uint64(seed), students, l.Calendar, clock())
 		if err := demo.Load(ctx, ingestURL, token, data); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}
@@ -170,6 +179,23 @@ func run(ctx context.Context) error {
 	<-ctx.Done()
 	wg.Wait()
 	return drain(errs)
+}
+
+// localClock is make run's clock: the real time, or, when startAt is set
+// (RFC 3339, or "YYYY-MM-DD HH:MM" in the machine's time zone), a clock
+// that starts there and moves on with the real one.
+func localClock(startAt string, real time.Time) (func() time.Time, error) {
+	if startAt == "" {
+		return time.Now, nil
+	}
+	at, err := time.Parse(time.RFC3339, startAt)
+	if err != nil {
+		if at, err = time.ParseInLocation("2006-01-02 15:04", startAt, time.Local); err != nil {
+			return nil, fmt.Errorf("LEAP_LOCAL_NOW=%q: want RFC 3339 (2026-10-24T11:00:00+01:00) or YYYY-MM-DD HH:MM", startAt)
+		}
+	}
+	offset := at.Sub(real)
+	return func() time.Time { return time.Now().Add(offset) }, nil
 }
 
 func drain(errs chan error) error {

@@ -125,3 +125,16 @@ func BenchmarkAlerts20kStudents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(cd.students))/b.Elapsed().Seconds(), "students/s")
 }
+
+// BenchmarkAlertHistory20kStudents works out every student's alerts of the
+// year, as the weekly counts by department do.
+func BenchmarkAlertHistory20kStudents(b *testing.B) {
+	cd := benchCohort()
+	histories := make([][]Episode, len(cd.students))
+	for b.Loop() {
+		recompute(cd, func(i int) {
+			histories[i] = cd.e.AlertHistory(cd.students[i], cd.counts[i], cd.to.AddDays(-2))
+		})
+	}
+	b.ReportMetric(float64(b.N*len(cd.students))/b.Elapsed().Seconds(), "students/s")
+}

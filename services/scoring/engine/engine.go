@@ -57,7 +57,16 @@
 // quiet reading week never pulls an indicator down; a teaching day without
 // data counts as zero, because no recorded activity is exactly what the
 // indicator is for. Early in the year, with fewer than W teaching days, the
-// mean is over those there are. Bands are compared with the unrounded score,
+// mean is over those there are. The figure is for the last teaching day of
+// its window (its AsOf): on a Saturday, Friday's.
+//
+// While a day is in progress its data are still arriving, so it counts as
+// zero only once it has ended: the indicator today is the higher of the one
+// as of the end of yesterday and the one as of today with today's activity
+// so far. A morning never lowers an indicator, and work done today raises
+// it at once. Alerts follow the same rule (see AlertsToday).
+//
+// Bands are compared with the unrounded score,
 // and a score equal to a threshold is in the upper band; scores are rounded
 // to one decimal only for people to read.
 //
@@ -129,6 +138,9 @@ type DayResult struct {
 	Band          Band
 	Counts        Counts
 	Contributions []Contribution
+	// InProgress marks today, which has not ended: its score is the day
+	// so far.
+	InProgress bool
 }
 
 // Indicator is a student's engagement indicator as of a day.
@@ -136,7 +148,9 @@ type Indicator struct {
 	Band Band
 	// Score is the mean daily score over the window, rounded to one decimal.
 	Score float64
-	AsOf  calendar.Day
+	// AsOf is the day the figure is for: the last teaching day of its
+	// window.
+	AsOf calendar.Day
 	// WindowDays is the number of teaching days averaged: the policy window,
 	// or fewer early in the year.
 	WindowDays int
@@ -204,9 +218,29 @@ func Cap(a v1alpha1.Activity) int32 {
 // maxWindow bounds both windows, as the API does; it sizes stack buffers.
 const maxWindow = 56
 
-// Engine scores under one policy. It is immutable and safe for concurrent
-// use.
+// Engine scores under one policy and its history. It is immutable and
+// safe for concurrent use.
 type Engine struct {
+	// rules are those of the policy in force now; its methods (Band) are
+	// the Engine's.
+	rules
+	// eras are the rules of earlier policies, each in force up to and
+	// including its until day, in order: a day is scored under the rules
+	// of its day.
+	eras []era
+
+	minCohort      int
+	noIndicatorFor []v1alpha1.StudyLevel
+
+	// teaching lists every teaching day of the year in ascending order, so
+	// that windows are a binary search and a sub-slice rather than a walk
+	// through the calendar for each of thousands of students.
+	teaching []calendar.Day
+}
+
+// rules are what one policy says about scoring: the effective weights and
+// their denominator, the band edges, the windows and the alert's length.
+type rules struct {
 	weights [v1alpha1.NumActivities]float64 // effective weights
 	denom   float64
 
@@ -214,13 +248,22 @@ type Engine struct {
 
 	windowDays, partTimeWindowDays int
 	alertDays                      int
-	minCohort                      int
-	noIndicatorFor                 []v1alpha1.StudyLevel
+}
 
-	// teaching lists every teaching day of the year in ascending order, so
-	// that windows are a binary search and a sub-slice rather than a walk
-	// through the calendar for each of thousands of students.
-	teaching []calendar.Day
+// era is an earlier policy and the last day it was in force.
+type era struct {
+	until calendar.Day
+	rules *rules
+}
+
+// on is the rules of day d: those of the first era that had not ended by
+// d, or else the policy in force now.
+func (e *Engine) on(d calendar.Day) *rules {
+	i, _ := slices.BinarySearchFunc(e.eras, d, func(x era, d calendar.Day) int { return cmpDay(x.until, d) })
+	if i < len(e.eras) {
+		return e.eras[i].rules
+	}
+	return &e.rules
 }
 
 // New builds the engine of a policy document. It refuses a document outside
@@ -231,59 +274,35 @@ func New(doc policy.Document) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoring policy: %w", err)
 	}
-	s := doc.Scoring
+	current, err := newRules(doc.Attendance, doc.Scoring)
+	if err != nil {
+		return nil, fmt.Errorf("scoring policy: %w", err)
+	}
 	e := &Engine{
-		high: float64(s.Bands.High), good: float64(s.Bands.Good),
-		partial: float64(s.Bands.Partial), low: float64(s.Bands.Low),
-		windowDays:         int(s.WindowDays),
-		partTimeWindowDays: int(s.PartTimeWindowDays),
-		alertDays:          int(s.NoEngagementAlertDays),
-		minCohort:          int(doc.Privacy.MinCohortSize),
-		noIndicatorFor:     slices.Clone(doc.Privacy.NoIndicatorFor),
-	}
-	for _, f := range []struct {
-		name string
-		days int
-	}{{"windowDays", e.windowDays}, {"partTimeWindowDays", e.partTimeWindowDays}, {"noEngagementAlertDays", e.alertDays}} {
-		if f.days < 1 || f.days > maxWindow {
-			return nil, fmt.Errorf("scoring policy: %s is %d, want 1..%d", f.name, f.days, maxWindow)
-		}
-	}
-	if b := s.Bands; b.High > 100 || b.High <= b.Good || b.Good <= b.Partial || b.Partial <= b.Low || b.Low < 0 {
-		return nil, fmt.Errorf("scoring policy: bands %+v are not strictly descending within 0..100", b)
+		rules:          *current,
+		minCohort:      int(doc.Privacy.MinCohortSize),
+		noIndicatorFor: slices.Clone(doc.Privacy.NoIndicatorFor),
 	}
 	if e.minCohort < 2 {
 		return nil, fmt.Errorf("scoring policy: minCohortSize is %d, want at least 2", e.minCohort)
 	}
-
-	var policyWeights [v1alpha1.NumActivities]float64
-	for _, key := range slices.Sorted(maps.Keys(s.Weights)) {
-		i, ok := v1alpha1.ActivityIndex(key)
-		if !ok {
-			return nil, fmt.Errorf("scoring policy: weight for unknown activity %q", key)
+	for i, h := range doc.PolicyHistory {
+		until, err := calendar.ParseDay(string(h.Until))
+		if err != nil {
+			return nil, fmt.Errorf("scoring policy: policyHistory[%d]: %w", i, err)
 		}
-		if s.Weights[key] < 0 {
-			return nil, fmt.Errorf("scoring policy: weight of %s is negative", key)
+		if i > 0 && cmpDay(until, e.eras[i-1].until) <= 0 {
+			return nil, fmt.Errorf("scoring policy: policyHistory[%d] ends on %s, not after the one before it", i, until)
 		}
-		policyWeights[i] = float64(s.Weights[key])
-	}
-	e.weights = policyWeights
-	for _, a := range s.DisplayOnly {
-		i, ok := v1alpha1.ActivityIndex(string(a))
-		if !ok {
-			return nil, fmt.Errorf("scoring policy: display-only activity %q is unknown", a)
+		sc := doc.Scoring
+		if h.Scoring != nil {
+			sc = *h.Scoring
 		}
-		e.weights[i] = 0
-	}
-	attendanceOff := !doc.Attendance.IsEnabled()
-	if attendanceOff {
-		e.weights[tapIn] = 0
-	}
-	for _, w := range e.weights {
-		e.denom += w
-	}
-	if attendanceOff && !doc.Attendance.Renormalize && !slices.Contains(s.DisplayOnly, v1alpha1.TapIn) {
-		e.denom += policyWeights[tapIn]
+		r, err := newRules(h.Attendance, sc)
+		if err != nil {
+			return nil, fmt.Errorf("scoring policy: policyHistory[%d] (until %s): %w", i, until, err)
+		}
+		e.eras = append(e.eras, era{until, r})
 	}
 
 	last := cal.LastDay()
@@ -295,9 +314,72 @@ func New(doc policy.Document) (*Engine, error) {
 	return e, nil
 }
 
-// DailyScore is the score of one day's counts, 0..100, with what each
-// counted activity added to it, in catalogue order.
+// newRules are the rules of an attendance switch and a scoring policy.
+func newRules(att v1alpha1.Attendance, s v1alpha1.Scoring) (*rules, error) {
+	e := &rules{
+		high: float64(s.Bands.High), good: float64(s.Bands.Good),
+		partial: float64(s.Bands.Partial), low: float64(s.Bands.Low),
+		windowDays:         int(s.WindowDays),
+		partTimeWindowDays: int(s.PartTimeWindowDays),
+		alertDays:          int(s.NoEngagementAlertDays),
+	}
+	for _, f := range []struct {
+		name string
+		days int
+	}{{"windowDays", e.windowDays}, {"partTimeWindowDays", e.partTimeWindowDays}, {"noEngagementAlertDays", e.alertDays}} {
+		if f.days < 1 || f.days > maxWindow {
+			return nil, fmt.Errorf("%s is %d, want 1..%d", f.name, f.days, maxWindow)
+		}
+	}
+	if b := s.Bands; b.High > 100 || b.High <= b.Good || b.Good <= b.Partial || b.Partial <= b.Low || b.Low < 0 {
+		return nil, fmt.Errorf("bands %+v are not strictly descending within 0..100", b)
+	}
+
+	var policyWeights [v1alpha1.NumActivities]float64
+	for _, key := range slices.Sorted(maps.Keys(s.Weights)) {
+		i, ok := v1alpha1.ActivityIndex(key)
+		if !ok {
+			return nil, fmt.Errorf("weight for unknown activity %q", key)
+		}
+		if s.Weights[key] < 0 {
+			return nil, fmt.Errorf("weight of %s is negative", key)
+		}
+		policyWeights[i] = float64(s.Weights[key])
+	}
+	e.weights = policyWeights
+	for _, a := range s.DisplayOnly {
+		i, ok := v1alpha1.ActivityIndex(string(a))
+		if !ok {
+			return nil, fmt.Errorf("display-only activity %q is unknown", a)
+		}
+		e.weights[i] = 0
+	}
+	attendanceOff := !att.IsEnabled()
+	if attendanceOff {
+		e.weights[tapIn] = 0
+	}
+	for _, w := range e.weights {
+		e.denom += w
+	}
+	if attendanceOff && !att.Renormalize && !slices.Contains(s.DisplayOnly, v1alpha1.TapIn) {
+		e.denom += policyWeights[tapIn]
+	}
+	return e, nil
+}
+
+// DailyScore is the score of one day's counts under the policy in force
+// now, 0..100, with what each counted activity added to it, in catalogue
+// order.
 func (e *Engine) DailyScore(c Counts) (score float64, contributions []Contribution) {
+	return e.dailyScore(c)
+}
+
+// DailyScoreOn is the score of day d's counts under the policy in force on d.
+func (e *Engine) DailyScoreOn(d calendar.Day, c Counts) (score float64, contributions []Contribution) {
+	return e.on(d).dailyScore(c)
+}
+
+func (e *rules) dailyScore(c Counts) (score float64, contributions []Contribution) {
 	var points [v1alpha1.NumActivities]float64
 	score = e.score(&c, &points)
 	for i, p := range points {
@@ -312,7 +394,7 @@ func (e *Engine) DailyScore(c Counts) (score float64, contributions []Contributi
 // unless that is nil.
 // The score is computed from the weighted sum, not by adding the points,
 // so that counts meant to give exactly a band threshold do.
-func (e *Engine) score(c *Counts, points *[v1alpha1.NumActivities]float64) float64 {
+func (e *rules) score(c *Counts, points *[v1alpha1.NumActivities]float64) float64 {
 	if e.denom == 0 {
 		return 0
 	}
@@ -331,7 +413,7 @@ func (e *Engine) score(c *Counts, points *[v1alpha1.NumActivities]float64) float
 }
 
 // counted reports whether c has any activity that scores.
-func (e *Engine) counted(c *Counts) bool {
+func (e *rules) counted(c *Counts) bool {
 	for i, w := range e.weights {
 		if w > 0 && c[i] > 0 {
 			return true
@@ -342,7 +424,7 @@ func (e *Engine) counted(c *Counts) bool {
 
 // Band is the band of an unrounded score; a score equal to a threshold is
 // in the band above it.
-func (e *Engine) Band(score float64) Band {
+func (e *rules) Band(score float64) Band {
 	switch {
 	case score >= e.high:
 		return High
@@ -358,37 +440,84 @@ func (e *Engine) Band(score float64) Band {
 }
 
 // Evaluate gives a student's days from..to, both included (a date without
-// counts has none), and the indicator as of asOf.
-func (e *Engine) Evaluate(s Student, counts map[calendar.Day]Counts, from, to, asOf calendar.Day) Result {
+// counts has none), and the indicator: as of to when to has ended, or, when
+// to is today or later, by the rule for a day in progress (IndicatorToday).
+// today is the civil date now, in the calendar's timezone: the engine reads
+// no clock.
+func (e *Engine) Evaluate(s Student, counts map[calendar.Day]Counts, from, to, today calendar.Day) Result {
 	r := Result{Student: s.ID}
-	r.Indicator, r.Reason = e.Indicator(s, counts, asOf)
+	if cmpDay(to, today) < 0 {
+		r.Indicator, r.Reason = e.Indicator(s, counts, to)
+	} else {
+		r.Indicator, r.Reason = e.IndicatorToday(s, counts, today)
+	}
 	withheld := e.withheld(s.Level) != ""
 	if n := daysBetween(from, to) + 1; n > 0 {
 		r.Days = make([]DayResult, 0, n)
 	}
 	for d := from; cmpDay(d, to) <= 0; d = d.AddDays(1) {
-		day := DayResult{Date: d, Teaching: e.isTeaching(d), Counts: counts[d]}
+		day := DayResult{Date: d, Teaching: e.isTeaching(d), Counts: counts[d], InProgress: d == today}
 		// A daily band is an indicator too, so levels without one get
 		// their counts only.
 		if !withheld {
-			score, contributions := e.DailyScore(day.Counts)
-			day.Score, day.Band, day.Contributions = round1(score), e.Band(score), contributions
+			r := e.on(d)
+			score, contributions := r.dailyScore(day.Counts)
+			day.Score, day.Band, day.Contributions = round1(score), r.Band(score), contributions
 		}
 		r.Days = append(r.Days, day)
 	}
 	return r
 }
 
-// Indicator is a student's indicator as of asOf; when there is none, it is
-// nil and reason says why. It is the part of Evaluate a nightly recompute
-// needs.
+// Indicator is a student's indicator as of the end of asOf: the mean over
+// the last W teaching days up to asOf. Its AsOf is the last of those days,
+// the day the figure is for (a Saturday's figure is Friday's). When there
+// is none, it is nil and reason says why. It is the part of Evaluate a
+// nightly recompute needs.
 func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calendar.Day) (ind *Indicator, reason string) {
 	if reason := e.withheld(s.Level); reason != "" {
 		return nil, reason
 	}
-	days := e.window(asOf, e.windowFor(s))
-	if len(days) == 0 {
+	ind, _ = e.indicator(s, counts, asOf)
+	if ind == nil {
 		return nil, "no teaching days yet this year"
+	}
+	return ind, ""
+}
+
+// IndicatorToday is a student's indicator while today is in progress: the
+// higher of the indicator as of the end of yesterday and the one as of
+// today, today's activity so far included. A day in progress, empty until
+// its data arrive, so never lowers an indicator, and activity today shows
+// as soon as it is counted. Before the first teaching day of the year has
+// ended, there is an indicator only once that day has activity that counts.
+func (e *Engine) IndicatorToday(s Student, counts map[calendar.Day]Counts, today calendar.Day) (ind *Indicator, reason string) {
+	if reason := e.withheld(s.Level); reason != "" {
+		return nil, reason
+	}
+	ended, endedScore := e.indicator(s, counts, today.AddDays(-1))
+	current, currentScore := e.indicator(s, counts, today)
+	switch {
+	case current == nil:
+		return nil, "no teaching days yet this year"
+	case ended == nil && currentScore == 0:
+		return nil, "the first teaching day of the year has not ended, and nothing has counted yet today"
+	case ended != nil && endedScore >= currentScore:
+		// On a tie the figure is the ended day's: today has added
+		// nothing to it yet.
+		return ended, ""
+	}
+	return current, ""
+}
+
+// indicator is the indicator as of the end of asOf and its unrounded
+// score; nil before the first teaching day.
+func (e *Engine) indicator(s Student, counts map[calendar.Day]Counts, asOf calendar.Day) (*Indicator, float64) {
+	// The window is the one of the policy of the day the figure is for;
+	// each day in it is scored under the policy of its own day.
+	days := e.window(asOf, e.on(asOf).windowFor(s))
+	if len(days) == 0 {
+		return nil, 0
 	}
 	var (
 		buf    [maxWindow]float64
@@ -398,13 +527,14 @@ func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calen
 	)
 	for k, d := range days {
 		c := counts[d]
-		scores[k] = e.score(&c, &points)
+		scores[k] = e.on(d).score(&c, &points)
 		for i := range c {
 			totals[i] += int64(max(c[i], 0))
 		}
 	}
 	score := mean(scores)
-	ind = &Indicator{Band: e.Band(score), Score: round1(score), AsOf: asOf, WindowDays: len(days)}
+	asOf = days[len(days)-1]
+	ind := &Indicator{Band: e.on(asOf).Band(score), Score: round1(score), AsOf: asOf, WindowDays: len(days)}
 	for i, p := range points {
 		if p > 0 {
 			ind.Explanation = append(ind.Explanation, Contribution{
@@ -416,7 +546,7 @@ func (e *Engine) Indicator(s Student, counts map[calendar.Day]Counts, asOf calen
 	}
 	// Stable, so equal points keep catalogue order.
 	slices.SortStableFunc(ind.Explanation, func(a, b Contribution) int { return cmp.Compare(b.Points, a.Points) })
-	return ind, ""
+	return ind, score
 }
 
 // mean is the indicator score of a window's daily scores. Alerts use it too,
@@ -449,7 +579,7 @@ func (e *Engine) withheld(level v1alpha1.StudyLevel) string {
 	return "no engagement indicator is calculated for " + who
 }
 
-func (e *Engine) windowFor(s Student) int {
+func (e *rules) windowFor(s Student) int {
 	if s.PartTime {
 		return e.partTimeWindowDays
 	}

@@ -417,17 +417,56 @@ func TestAlertsNoEngagement(t *testing.T) {
 	}
 }
 
-func TestAlertsNotRaisedOutsideTeaching(t *testing.T) {
+// Outside teaching days alerts neither appear nor clear: a weekend, a
+// break or vacation shows those of the last teaching day before it.
+func TestAlertsHoldOutsideTeaching(t *testing.T) {
 	e := engine(t, basePolicy())
-	for _, s := range []string{"2026-11-09", "2026-11-13", "2026-10-24", "2026-11-15", "2026-12-20", "2027-01-17", "2027-06-01"} {
-		if a := e.Alerts(ug, nil, day(t, s)); a != nil {
-			t.Errorf("%s: %+v", s, a)
+	for _, c := range []struct{ day, lastTeaching string }{
+		{"2026-11-09", "2026-11-06"}, {"2026-11-13", "2026-11-06"}, {"2026-10-24", "2026-10-23"},
+		{"2026-11-15", "2026-11-06"}, {"2026-12-20", "2026-12-11"}, {"2027-01-17", "2026-12-11"}, {"2027-06-30", "2027-06-18"},
+	} {
+		got, want := e.Alerts(ug, nil, day(t, c.day)), e.Alerts(ug, nil, day(t, c.lastTeaching))
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v, want those of %s: %+v", c.day, got, c.lastTeaching, want)
 		}
+	}
+	if a := e.Alerts(ug, nil, day(t, "2026-10-04")); a != nil {
+		t.Errorf("before the first teaching day: %+v", a)
 	}
 	// Back after the break, the run of nothing counts across it.
 	a := e.Alerts(ug, nil, day(t, "2026-11-16"))
 	if !hasNoEngagement(a) || a[0].Days != 26 || a[0].Since != day(t, "2026-10-05") {
 		t.Errorf("after the break: %+v", a)
+	}
+}
+
+// While a day is in progress it neither raises an alert nor lengthens
+// one; its first counted activity ends a no-engagement alert at once.
+func TestAlertsToday(t *testing.T) {
+	e := engine(t, basePolicy())
+	// Silent from the start of term: 6 teaching days have ended on the
+	// morning of Tuesday 13 October, the 7th is in progress.
+	if a := e.AlertsToday(ug, nil, day(t, "2026-10-13")); hasNoEngagement(a) {
+		t.Errorf("7th day in progress: %+v", a)
+	}
+	a := e.AlertsToday(ug, nil, day(t, "2026-10-14"))
+	if !hasNoEngagement(a) || a[0].Days != 7 || a[0].Message != "Nothing counted toward engagement since Monday 5 October: 7 teaching days." {
+		t.Errorf("7 days ended: %+v", a)
+	}
+	m := map[calendar.Day]Counts{day(t, "2026-10-14"): counts(map[v1alpha1.Activity]int32{"moodle_login": 1})}
+	if a := e.AlertsToday(ug, m, day(t, "2026-10-14")); hasNoEngagement(a) {
+		t.Errorf("a login today: %+v", a)
+	}
+	// The first teaching day after a break raises nothing from the days
+	// before it alone: 4 silent days before the reading week, then Monday.
+	m = everyTeachingDay(e, day(t, "2026-10-05"), day(t, "2026-11-02"), full())
+	for _, d := range []string{"2026-11-14", "2026-11-16", "2026-11-17"} {
+		if a := e.AlertsToday(ug, m, day(t, d)); hasNoEngagement(a) {
+			t.Errorf("%s: %+v", d, a)
+		}
+	}
+	if a := e.AlertsToday(ug, m, day(t, "2026-11-19")); !hasNoEngagement(a) || a[0].Since != day(t, "2026-11-03") || a[0].Days != 7 {
+		t.Errorf("19 November: %+v, want 7 days since 3 November", a)
 	}
 }
 
@@ -458,8 +497,8 @@ func TestAlertsVeryLowForAWeek(t *testing.T) {
 	if a := e.Alerts(ug, m, day(t, "2026-11-17")); len(a) != 1 || a[0].Days != 11 {
 		t.Errorf("across the break: %+v", a)
 	}
-	if a := e.Alerts(ug, m, day(t, "2026-11-10")); a != nil {
-		t.Errorf("in the break: %+v", a)
+	if a := e.Alerts(ug, m, day(t, "2026-11-10")); !reflect.DeepEqual(a, e.Alerts(ug, m, day(t, "2026-11-06"))) {
+		t.Errorf("in the break: %+v, want those of Friday 6 November", a)
 	}
 	// A part-time student's longer window keeps the full weeks in view.
 	if a := e.Alerts(Student{ID: "p", Level: v1alpha1.Undergraduate, PartTime: true}, m, day(t, "2026-11-02")); a != nil {
@@ -569,5 +608,109 @@ func TestConcurrentUse(t *testing.T) {
 		if !reflect.DeepEqual(r, want) {
 			t.Fatal("a concurrent evaluation differs")
 		}
+	}
+}
+
+// A student who drops out twice has two no-engagement episodes: each with
+// its start, the day it was raised, the day it ended and by what.
+func TestAlertHistory(t *testing.T) {
+	e := engine(t, basePolicy())
+	login := counts(map[v1alpha1.Activity]int32{"moodle_login": 1})
+	m := everyTeachingDay(e, day(t, "2026-10-05"), day(t, "2026-10-09"), full())
+	m[day(t, "2026-10-21")] = login // ends the first run, 12..20 October (7 days)
+	m[day(t, "2026-10-22")] = full()
+	m[day(t, "2026-10-23")] = full()
+	// Silent from 26 October, across the reading week, to now.
+	var got []Episode
+	for _, ep := range e.AlertHistory(ug, m, day(t, "2026-11-18")) {
+		if ep.Kind == NoEngagement {
+			got = append(got, ep)
+		}
+	}
+	want := []Episode{
+		{Kind: NoEngagement, Since: day(t, "2026-10-12"), Raised: day(t, "2026-10-20"), Days: 7, Ended: day(t, "2026-10-21"), EndedBy: "moodle_login"},
+		// 26 October..6 November and 16, 17 November: 12 teaching days
+		// ended; 18 November is in progress.
+		{Kind: NoEngagement, Since: day(t, "2026-10-26"), Raised: day(t, "2026-11-03"), Days: 12},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("history\n%+v\nwant\n%+v", got, want)
+	}
+	if a := e.AlertsToday(ug, m, day(t, "2026-11-18")); !hasNoEngagement(a) || a[0].Message != "Nothing counted toward engagement since Monday 26 October: 12 teaching days." {
+		t.Errorf("alerts now %+v", a)
+	}
+}
+
+// The worked example of the README ("How engagement is scored"), so that
+// what the LEAP team reads is what the engine does.
+func TestREADMEWorkedExample(t *testing.T) {
+	e := engine(t, basePolicy())
+	week := map[string]map[v1alpha1.Activity]int32{
+		"2026-10-15": {"moodle_course": 10, "moodle_login": 3, "listen_again": 2},
+		"2026-10-16": {"tap_in": 4, "moodle_course": 10},
+		"2026-10-19": {"tap_in": 3, "moodle_course": 12, "moodle_login": 2},
+		"2026-10-20": {"tap_in": 4, "listen_again": 1, "moodle_mobile": 5},
+		"2026-10-21": {},
+		"2026-10-22": {"faser_upload": 1, "faser_view": 3, "moodle_course": 5, "moodle_login": 3, "pc_lab_login": 2},
+		"2026-10-23": {"tap_in": 2, "moodle_course": 10, "library_loan": 1},
+	}
+	want := map[string]float64{"2026-10-15": 35.7, "2026-10-16": 35.7, "2026-10-19": 35.1, "2026-10-20": 35.7, "2026-10-21": 0, "2026-10-22": 50, "2026-10-23": 25}
+	m := map[calendar.Day]Counts{}
+	for d, c := range week {
+		m[day(t, d)] = counts(c)
+		if got, _ := e.DailyScore(counts(c)); round1(got) != want[d] {
+			t.Errorf("%s scores %.1f, the README says %.1f", d, got, want[d])
+		}
+	}
+	ind, _ := e.Indicator(ug, m, day(t, "2026-10-23"))
+	if ind.Score != 31 || ind.Band != Partial || ind.WindowDays != 7 {
+		t.Errorf("Friday's indicator %+v, the README says 31.0, partial", ind)
+	}
+	// Monday morning, nothing yet: still Friday's.
+	if mon, _ := e.IndicatorToday(ug, m, day(t, "2026-10-26")); !reflect.DeepEqual(mon, ind) {
+		t.Errorf("Monday morning %+v, want Friday's %+v", mon, ind)
+	}
+	// With attendance off (renormalize false) Monday 19 October scores 19.0.
+	doc := basePolicy()
+	off := false
+	doc.Attendance.Enabled = &off
+	if got, _ := engine(t, doc).DailyScore(m[day(t, "2026-10-19")]); round1(got) != 19 {
+		t.Errorf("with attendance off Monday scores %.1f, the README says 19.0", got)
+	}
+}
+
+// Attendance switched off from Monday 2 November: October is scored as it
+// was, taps count no more from that day, and a window across the change
+// averages each day under its own policy.
+func TestAttendanceSwitchedOffFromADay(t *testing.T) {
+	on := basePolicy()
+	off := basePolicy()
+	no := false
+	off.Attendance = v1alpha1.Attendance{Enabled: &no, Reason: "online"}
+	off.PolicyHistory = []v1alpha1.PolicyEra{{Until: "2026-11-01", Attendance: on.Attendance}}
+	before, after := engine(t, on), engine(t, off)
+	taps := counts(map[v1alpha1.Activity]int32{"tap_in": 4, "moodle_course": 10})
+	m := everyTeachingDay(before, day(t, "2026-10-05"), day(t, "2026-11-30"), taps)
+	for _, d := range []string{"2026-10-05", "2026-10-30", "2026-11-01"} {
+		a := before.Evaluate(ug, m, day(t, d), day(t, d), day(t, "2026-12-01")).Days[0]
+		b := after.Evaluate(ug, m, day(t, d), day(t, d), day(t, "2026-12-01")).Days[0]
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: %+v became %+v", d, a, b)
+		}
+	}
+	if got, _ := after.DailyScoreOn(day(t, "2026-11-02"), taps); round1(got) != 14.3 { // 2 of 14
+		t.Errorf("2 November scores %v, want 14.3: taps no longer count", got)
+	}
+	// Wednesday 4 November: 27..30 October under the old policy (5 of 14
+	// each), 2..4 November under the new (2 of 14): (4×35.71 + 3×14.29)/7
+	// = 26.5; all under the new one it would be 14.3.
+	ind, _ := after.Indicator(ug, m, day(t, "2026-11-04"))
+	if ind.Score != 26.5 {
+		t.Errorf("indicator across the change %+v, want 26.5", ind)
+	}
+	bad := off
+	bad.PolicyHistory = []v1alpha1.PolicyEra{{Until: "2026-11-01"}, {Until: "2026-10-01"}}
+	if _, err := New(bad); err == nil {
+		t.Error("history out of order taken")
 	}
 }

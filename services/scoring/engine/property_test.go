@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -266,6 +267,111 @@ func TestPropertyPolicyChangesScores(t *testing.T) {
 			if lower > 0 && !(higher > lower) {
 				t.Errorf("renormalizing: %v to %v", lower, higher)
 			}
+		}
+	})
+}
+
+// For any counts, the day in progress never lowers the indicator below the
+// one as of the end of yesterday, and more activity today never lowers it.
+func TestPropertyDayInProgressNeverLowers(t *testing.T) {
+	forEachCase(t, 6, func(r *rand.Rand, _ policy.Document, e *Engine) {
+		s, today := randomStudent(r), randomDay(t, r)
+		m := randomHistory(t, r)
+		if r.IntN(2) == 0 {
+			delete(m, today) // the morning: nothing yet
+		}
+		yesterday, _ := e.Indicator(s, m, today.AddDays(-1))
+		now, _ := e.IndicatorToday(s, m, today)
+		if yesterday != nil && (now == nil || now.Score < yesterday.Score || rank(now.Band) < rank(yesterday.Band)) {
+			t.Errorf("%v in progress: %+v, below yesterday's %+v", today, now, yesterday)
+		}
+		if now != nil && cmpDay(now.AsOf, today) > 0 {
+			t.Errorf("%v in progress: a figure for a later day %+v", today, now)
+		}
+		more := maps.Clone(m)
+		c := more[today]
+		c[r.IntN(v1alpha1.NumActivities)] += 1 + r.Int32N(5)
+		more[today] = c
+		after, _ := e.IndicatorToday(s, more, today)
+		if now != nil && (after == nil || after.Score < now.Score) {
+			t.Errorf("%v: activity today lowered %+v to %+v", today, now, after)
+		}
+		// Alerts: the day in progress raises none and lengthens none.
+		before := e.Alerts(s, m, today.AddDays(-1))
+		for _, a := range e.AlertsToday(s, m, today) {
+			if !slices.Contains(before, a) {
+				t.Errorf("%v in progress raised %+v (yesterday: %+v)", today, a, before)
+			}
+		}
+	})
+}
+
+// The open episodes of a student's alert history are the alerts shown now,
+// and every closed one says when and by what it ended.
+func TestPropertyHistoryAgreesWithAlerts(t *testing.T) {
+	forEachCase(t, 7, func(r *rand.Rand, _ policy.Document, e *Engine) {
+		s, today := randomStudent(r), randomDay(t, r)
+		m := randomHistory(t, r)
+		// Long silences, so that alerts are common.
+		for d := randomDay(t, r); cmpDay(d, day(t, propertyTo)) <= 0 && r.IntN(30) != 0; d = d.AddDays(1) {
+			delete(m, d)
+		}
+		var open []Alert
+		for _, ep := range e.AlertHistory(s, m, today) {
+			if ep.Open() {
+				open = append(open, newAlert(ep.Kind, ep.Since, ep.Days))
+				continue
+			}
+			if ep.EndedBy == "" || cmpDay(ep.Ended, ep.Raised) <= 0 || cmpDay(ep.Ended, today) > 0 {
+				t.Errorf("closed episode %+v", ep)
+			}
+		}
+		slices.SortStableFunc(open, func(a, b Alert) int { return cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)) })
+		if now := e.AlertsToday(s, m, today); !reflect.DeepEqual(open, now) {
+			t.Errorf("%v: open episodes %+v, alerts %+v", today, open, now)
+		}
+	})
+}
+
+// Scoring a day never depends on a policy change made after it: a change
+// from day X (the old policy kept in the history until X-1) leaves every
+// daily score, indicator and alert of the days before X as they were;
+// unless the change is retroactive (no history), which re-scores them.
+func TestPropertyLaterPolicyChangesLeaveThePast(t *testing.T) {
+	forEachCase(t, 8, func(r *rand.Rand, doc policy.Document, e *Engine) {
+		s := randomStudent(r)
+		m := randomHistory(t, r)
+		changeDay := randomDay(t, r)
+		later := randomPolicy(r)
+		changed := doc
+		changed.Attendance, changed.Scoring = later.Attendance, later.Scoring
+		old := doc.Scoring
+		changed.PolicyHistory = []v1alpha1.PolicyEra{{Until: v1alpha1.Date(changeDay.AddDays(-1).String()), Attendance: doc.Attendance, Scoring: &old}}
+		ce := engine(t, changed)
+		for d := day(t, propertyFrom); d.Before(changeDay); d = d.AddDays(1) {
+			a, _ := e.DailyScore(m[d])
+			b, _ := ce.DailyScoreOn(d, m[d])
+			if a != b {
+				t.Fatalf("%v, before a change on %v: score %v became %v", d, changeDay, a, b)
+			}
+		}
+		asOf := changeDay.AddDays(-1 - r.IntN(20))
+		was, _ := e.Indicator(s, m, asOf)
+		is, _ := ce.Indicator(s, m, asOf)
+		if !reflect.DeepEqual(was, is) {
+			t.Errorf("indicator as of %v, before a change on %v: %+v became %+v", asOf, changeDay, was, is)
+		}
+		if a, b := e.Alerts(s, m, asOf), ce.Alerts(s, m, asOf); !reflect.DeepEqual(a, b) {
+			t.Errorf("alerts as of %v, before a change on %v: %+v became %+v", asOf, changeDay, a, b)
+		}
+		// Retroactive: the same change without history scores the past
+		// as the new policy does.
+		retro := changed
+		retro.PolicyHistory = nil
+		re, now := engine(t, retro), engine(t, later)
+		d := randomDay(t, r)
+		if a, _ := re.DailyScoreOn(d, m[d]); a != func() float64 { b, _ := now.DailyScore(m[d]); return b }() {
+			t.Errorf("a retroactive change does not score %v as the new policy does", d)
 		}
 	})
 }
