@@ -3,10 +3,12 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -185,5 +187,68 @@ func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
 	}
 	if f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 0 {
 		t.Error("a session past its absolute limit is still in Redis")
+	}
+}
+
+// TestLoginLimitHoldsUnderConcurrency: wrong passwords for one account sent
+// at once are counted before any is checked, so no more than the limit are
+// ever evaluated, however many arrive together.
+func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	const n = 40
+	type attempt struct {
+		c    *http.Client
+		csrf string
+	}
+	attempts := make([]attempt, n)
+	for i := range attempts {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		_, page := fetch(t, c, f.url+"/login")
+		m := csrfField.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no CSRF field on the login page")
+		}
+		attempts[i] = attempt{c, m[1]}
+	}
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	bodies := make([]string, n)
+	for i, a := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ready
+			resp, err := a.c.PostForm(f.url+"/login", url.Values{"username": {"s2"}, "password": {"guess"}, "csrf": {a.csrf}})
+			if err != nil {
+				bodies[i] = err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			bodies[i] = string(b)
+		}()
+	}
+	close(ready)
+	wg.Wait()
+	evaluated, refused := 0, 0
+	for _, b := range bodies {
+		switch {
+		case strings.Contains(b, "do not match"):
+			evaluated++
+		case strings.Contains(b, "Too many attempts"):
+			refused++
+		default:
+			t.Errorf("an attempt was answered neither way: %.200s", b)
+		}
+	}
+	if evaluated > perAccountLimit || evaluated+refused != n {
+		t.Errorf("%d concurrent wrong passwords: %d evaluated, %d refused; want at most %d evaluated", n, evaluated, refused, perAccountLimit)
+	}
+	if got, _ := f.rdb.Get(context.Background(), "leap:login:user:s2").Int(); got > perAccountLimit {
+		t.Errorf("the account's count reached %d, over the limit %d", got, perAccountLimit)
+	}
+	if _, code, body := f.login(t, "s2", password); code != http.StatusUnauthorized || !strings.Contains(body, "Too many attempts") {
+		t.Errorf("the right password after the burst: %d, want the limit's refusal", code)
 	}
 }
