@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -250,5 +251,39 @@ func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
 	}
 	if _, code, body := f.login(t, "s2", password); code != http.StatusUnauthorized || !strings.Contains(body, "Too many attempts") {
 		t.Errorf("the right password after the burst: %d, want the limit's refusal", code)
+	}
+}
+
+// TestForgedForwardedForDoesNotDodgeTheAddressLimit: with no trusted
+// proxy configured (the default in a cluster), an X-Forwarded-For a client
+// sets itself is not believed, so failures spread over accounts, each with
+// a different forged address, still use up the one real address's
+// allowance.
+func TestForgedForwardedForDoesNotDodgeTheAddressLimit(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	evaluated := 0
+	for i := range 60 {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		_, page := fetch(t, c, f.url+"/login")
+		m := csrfField.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no CSRF field on the login page")
+		}
+		form := url.Values{"username": {fmt.Sprintf("guess%d", i%12)}, "password": {"wrong"}, "csrf": {m[1]}}
+		req, err := http.NewRequest(http.MethodPost, f.url+"/login", strings.NewReader(form.Encode()))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		resp, err := c.Do(req)
+		must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "do not match") {
+			evaluated++
+		}
+	}
+	if evaluated > perAddressLimit {
+		t.Errorf("60 failures from one address with forged X-Forwarded-For: %d evaluated, want at most %d", evaluated, perAddressLimit)
 	}
 }

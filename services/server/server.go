@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -40,6 +41,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// TracerProvider for otelecho; the global one when nil.
 	TracerProvider trace.TracerProvider
+	// TrustedProxies are the proxies (an Ingress controller's pods) whose
+	// X-Forwarded-For is believed; none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is an echo server with the shared middleware installed, and the
@@ -68,10 +72,10 @@ func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The client's address (rate limits, logs) is the peer's, or behind
-	// the Ingress the X-Forwarded-For entry the first proxy on a private
-	// network saw: a header a client sets itself is believed from no one
-	// else, so it cannot dodge a per-address limit.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	// a trusted proxy the X-Forwarded-For entry it saw: a header a client
+	// sets itself is believed from no one else, so it cannot dodge a
+	// per-address limit or spend someone else's.
+	e.IPExtractor = ipExtractor(o.TrustedProxies)
 	e.HTTPErrorHandler = problemHandler(o.Logger)
 
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{

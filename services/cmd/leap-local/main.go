@@ -48,6 +48,9 @@ func run(ctx context.Context) error {
 	demoSSO := env.Bool("DEMO_SSO", true)
 	ssoPort := env.Int("DEMO_SSO_PORT", 8083, 1, 65535)
 	level := app.LogLevel(env)
+	// Only this machine reaches the ports, so a proxy on it (a local
+	// reverse proxy in front of the portal) is the one believed.
+	proxies := app.TrustedProxies(env, server.LoopbackProxies)
 	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
 	// the callback defaults to this machine's portal.
 	ssoEnv := &config.Env{Lookup: func(k string) (string, bool) {
@@ -94,12 +97,12 @@ func run(ctx context.Context) error {
 
 	token := randomToken()
 	ready := func(ctx context.Context) error { return store.Ping(ctx, rdb) }
-	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready})
+	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
 		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: time.Now,
 	}).Register(ing.Echo, ing.Registry)
-	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
+	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready, TrustedProxies: proxies})
 	(&scoring.Service{Redis: rdb, Policy: pol, Now: time.Now, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
 
 	// The demo people (no events yet): for the password form and the demo
@@ -121,7 +124,7 @@ func run(ctx context.Context) error {
 	if !local {
 		users, logins = nil, nil
 	}
-	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
+	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready, TrustedProxies: proxies})
 	if err := (&portal.Portal{
 		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: time.Now,
 		PolicyWriter: portal.FileWriter{Path: termFile},
