@@ -44,6 +44,9 @@ type Options struct {
 	// TrustedProxies are the proxies (an Ingress controller's pods) whose
 	// X-Forwarded-For is believed; none by default.
 	TrustedProxies []netip.Prefix
+	// Timeouts bound each connection and request; zero fields take
+	// DefaultTimeouts'.
+	Timeouts Timeouts
 }
 
 // Server is an echo server with the shared middleware installed, and the
@@ -53,6 +56,7 @@ type Server struct {
 	Registry *prometheus.Registry
 	metrics  http.Handler
 	log      *slog.Logger
+	timeouts Timeouts
 }
 
 // MetricsPath is where the metrics listener serves the registry.
@@ -90,8 +94,10 @@ func New(o Options) *Server {
 	o.Registry.MustRegister(requests, latency)
 
 	skipProbes := func(c echo.Context) bool { return probePaths[c.Path()] }
+	timeouts := o.Timeouts.withDefaults()
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
+	e.Use(timeouts.deadlines)
 	tracing := []otelecho.Option{otelecho.WithSkipper(skipProbes)}
 	if o.TracerProvider != nil {
 		tracing = append(tracing, otelecho.WithTracerProvider(o.TracerProvider))
@@ -151,7 +157,7 @@ func New(o Options) *Server {
 		return c.String(http.StatusOK, "ready\n")
 	})
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})
-	return &Server{Echo: e, Registry: o.Registry, metrics: metrics, log: o.Logger}
+	return &Server{Echo: e, Registry: o.Registry, metrics: metrics, log: o.Logger, timeouts: timeouts}
 }
 
 // MetricsHandler serves the registry in Prometheus's formats. The metrics
@@ -175,9 +181,12 @@ func (s *Server) Serve(ctx context.Context, api, metrics net.Listener, grace tim
 		srv *http.Server
 		l   net.Listener
 	}
-	all := []served{{&http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}, api}}
+	all := []served{{s.timeouts.httpServer(s.Echo), api}}
 	if metrics != nil {
-		all = append(all, served{&http.Server{Handler: s.metricsMux(), ReadHeaderTimeout: 10 * time.Second}, metrics})
+		// A scrape is a GET with no body: plain totals bound it.
+		ms := s.timeouts.httpServer(s.metricsMux())
+		ms.ReadTimeout, ms.WriteTimeout = s.timeouts.Request, s.timeouts.Request+s.timeouts.Write
+		all = append(all, served{ms, metrics})
 	}
 	done := make(chan error, len(all))
 	for _, sv := range all {

@@ -97,7 +97,7 @@ func run(ctx context.Context) error {
 
 	token := randomToken()
 	ready := func(ctx context.Context) error { return store.Ping(ctx, rdb) }
-	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies})
+	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies, Timeouts: server.BulkTimeouts})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
 		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: time.Now,

@@ -39,6 +39,9 @@ type Common struct {
 	Grace       time.Duration
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Timeouts of the service's connections and requests; zero fields
+	// take server.DefaultTimeouts'.
+	Timeouts server.Timeouts
 
 	shutdownTracing func(context.Context) error
 }
@@ -125,7 +128,7 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 // Server is the service's server with readiness tied to Redis and policy.
 func (c *Common) Server() *server.Server {
 	s := server.New(server.Options{
-		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer, TrustedProxies: c.TrustedProxies,
+		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer, TrustedProxies: c.TrustedProxies, Timeouts: c.Timeouts,
 		Ready: func(ctx context.Context) error {
 			if c.Policy.Current() == nil {
 				return errors.New("no policy loaded")
