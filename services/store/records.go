@@ -21,6 +21,8 @@ import (
 //	leap:{s:ID}:challenges              LIST  the student's challenges of a data point: JSON Challenges, oldest first
 //	leap:{s:ID}:challenges:decisions    HASH  challenge id -> JSON of the LEAP team's decision
 //	leap:challenges:open                SET   "studentID/challengeID" of every challenge not yet decided
+//	leap:{s:ID}:audit                   STREAM the audit entries about the student (the portal's index
+//	                                          of its log, so a download reads only these)
 //	leap:{s:ID}:notes:v                 INT   records version: bumped in the same transaction as every
 //	                                          write to the four keys above, so a page rendered from them
 //	                                          can be cached under it
@@ -43,6 +45,12 @@ func ObjectiveStatesKey(student string) string { return studentTag(student) + ":
 
 // ChallengesKey lists a student's challenges.
 func ChallengesKey(student string) string { return studentTag(student) + ":challenges" }
+
+// AuditKey is the stream of the audit entries about a student.
+func AuditKey(student string) string { return studentTag(student) + ":audit" }
+
+// ExportsKey counts a student's downloads of their data in the current window.
+func ExportsKey(student string) string { return studentTag(student) + ":exports" }
 
 // DecisionsKey holds the decisions on a student's challenges.
 func DecisionsKey(student string) string { return studentTag(student) + ":challenges:decisions" }

@@ -141,6 +141,14 @@ type Privacy struct {
 	// +kubebuilder:validation:Maximum=365
 	// +optional
 	LateArrivalDays *int32 `json:"lateArrivalDays,omitempty"`
+	// AuditRetentionDays is how long the audit log keeps an entry (who saw
+	// or wrote what about whom). Unset keeps DefaultAuditRetentionDays: at
+	// least a whole academic year, so a student's complaint about last
+	// year's access can still be answered.
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=3650
+	// +optional
+	AuditRetentionDays *int32 `json:"auditRetentionDays,omitempty"`
 }
 
 // RedisMode says who runs Redis.
@@ -541,6 +549,14 @@ func (p Privacy) LateArrivalDaysOr(def int32) int32 {
 		return def
 	}
 	return *p.LateArrivalDays
+}
+
+// AuditRetentionDaysOr is how many days the audit log keeps an entry, or def when absent.
+func (p Privacy) AuditRetentionDaysOr(def int32) int32 {
+	if p.AuditRetentionDays == nil {
+		return def
+	}
+	return *p.AuditRetentionDays
 }
 
 // PauseAnnotation is the annotation that, set to "disabled", stops the operator changing anything
