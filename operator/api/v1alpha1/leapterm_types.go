@@ -239,6 +239,17 @@ type Component struct {
 	// Resources of the service container; empty for sensible defaults.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// TrustedProxies are the CIDRs (or single addresses) of the proxies in
+	// front of the service, such as the Ingress controller's pods, whose
+	// X-Forwarded-For header the service believes. Empty: none, and the
+	// client's address is the connection's, so nobody can forge it to dodge
+	// the per-address sign-in limit.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="trustedProxies must be CIDRs such as 10.0.0.0/8, or single addresses"
+	// +listType=set
+	// +optional
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
 }
 
 // Ingress exposes the portal outside the cluster.
