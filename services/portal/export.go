@@ -135,21 +135,27 @@ const (
 // allowExport counts a download against the student's allowance, or
 // refuses it with 429 and when the allowance comes back.
 func (p *Portal) allowExport(c echo.Context, id string) error {
+	return p.rateLimit(c, store.ExportsKey(id), exportLimit, exportWindow,
+		fmt.Sprintf("you can download your data %d times an hour", exportLimit))
+}
+
+// rateLimit takes one of limit uses of key in a window that starts at the
+// first, or answers 429 with Retry-After: when the window ends.
+func (p *Portal) rateLimit(c echo.Context, key string, limit int, window time.Duration, what string) error {
 	ctx := c.Request().Context()
-	key := store.ExportsKey(id)
-	ok, err := takeAttempt.Run(ctx, p.Redis, []string{key}, exportLimit, exportWindow.Milliseconds()).Int()
+	ok, err := takeAttempt.Run(ctx, p.Redis, []string{key}, limit, window.Milliseconds()).Int()
 	if err != nil {
-		return fmt.Errorf("count download: %w", err)
+		return fmt.Errorf("rate limit %s: %w", key, err)
 	}
 	if ok == 1 {
 		return nil
 	}
 	wait := p.Redis.PTTL(ctx, key).Val()
 	if wait <= 0 {
-		wait = exportWindow
+		wait = window
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-	return server.Problemf(http.StatusTooManyRequests, "Too many downloads", "you can download your data %d times an hour; try again in %d minutes", exportLimit, int(wait.Minutes())+1)
+	return server.Problemf(http.StatusTooManyRequests, "Too many requests", "%s; try again in %d minutes", what, int(wait.Minutes())+1)
 }
 
 // yearOfCounts reads the student's counts from the first day of the
