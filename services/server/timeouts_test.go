@@ -104,6 +104,7 @@ func TestPacedBodyMayTakeLongerThanTheGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || string(b) != fmt.Sprint(chunks*chunk) {
 		t.Errorf("answer %d %q", resp.StatusCode, b)
