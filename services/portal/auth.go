@@ -197,7 +197,7 @@ const sessionRefresh = time.Minute
 // session reads the request's session, refreshing its idle expiry when it
 // was last refreshed more than sessionRefresh ago.
 func (p *Portal) session(c echo.Context) (*Session, error) {
-	ck, err := c.Cookie(sessionCookie)
+	ck, err := p.cookie(c, sessionCookie)
 	if err != nil || ck.Value == "" {
 		return nil, nil //nolint:nilerr // no cookie is no session, not a failure
 	}
@@ -242,9 +242,26 @@ func (p *Portal) session(c echo.Context) (*Session, error) {
 	return &s, nil
 }
 
+// cookieName is a cookie's name as the browser holds it: behind TLS (a
+// cluster) with the __Host- prefix, which browsers accept only Secure,
+// with Path=/ and no Domain, so a page on a sibling subdomain cannot plant
+// or overwrite it (a planted session or CSRF cookie). Plain-HTTP local
+// runs keep the bare name, which a browser would refuse with the prefix.
+func (p *Portal) cookieName(name string) string {
+	if p.SecureCookies {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// cookie reads a cookie set by setCookie.
+func (p *Portal) cookie(c echo.Context, name string) (*http.Cookie, error) {
+	return c.Cookie(p.cookieName(name))
+}
+
 func (p *Portal) setCookie(c echo.Context, name, value string, maxAge int) {
 	c.SetCookie(&http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Name: p.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: p.SecureCookies || c.Request().TLS != nil,
 	})
 }
@@ -281,7 +298,7 @@ func (p *Portal) loginPage(c echo.Context, status int, data map[string]any) erro
 		// One token per browser, kept while the form may be open: a second
 		// request for the page (a reload, a prefetch) must not void the first.
 		token := randomID()
-		if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
+		if ck, err := p.cookie(c, loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
 			token = ck.Value
 		}
 		p.setCookie(c, loginCSRFCookie, token, 600)
@@ -306,7 +323,7 @@ func (p *Portal) postLogin(c echo.Context) error {
 		return server.Problem(http.StatusNotFound, "Not found", "password sign-in is switched off; sign in with your university account")
 	}
 	ctx := c.Request().Context()
-	ck, err := c.Cookie(loginCSRFCookie)
+	ck, err := p.cookie(c, loginCSRFCookie)
 	if err != nil || !checkCSRF(c, ck.Value) {
 		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
 	}
@@ -360,7 +377,7 @@ func (p *Portal) startSession(c echo.Context, s Session) error {
 	b, _ := json.Marshal(s)
 	pipe := p.Redis.Pipeline()
 	// A session the browser still held ends: one browser, one person.
-	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
+	if old, err := p.cookie(c, sessionCookie); err == nil && old.Value != "" {
 		pipe.Del(ctx, sessionKey(old.Value))
 	}
 	pipe.Set(ctx, sessionKey(id), b, idleTimeout)
@@ -383,7 +400,7 @@ func (p *Portal) postLogout(c echo.Context) error {
 		if !checkCSRF(c, s.CSRF) {
 			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
 		}
-		ck, _ := c.Cookie(sessionCookie)
+		ck, _ := p.cookie(c, sessionCookie)
 		if err := p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err(); err != nil {
 			return err
 		}

@@ -5,13 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/server"
 )
 
 // TestSessionIdleExpiry: a session lives idleTimeout after its last use,
@@ -285,5 +292,77 @@ func TestForgedForwardedForDoesNotDodgeTheAddressLimit(t *testing.T) {
 	}
 	if evaluated > perAddressLimit {
 		t.Errorf("60 failures from one address with forged X-Forwarded-For: %d evaluated, want at most %d", evaluated, perAddressLimit)
+	}
+}
+
+// TestHostPrefixedCookiesWhenSecure: behind TLS (a cluster) every cookie
+// is named __Host-…, Secure, Path=/ and without Domain, so a sibling
+// subdomain cannot plant one; a cookie without the prefix is no session.
+func TestHostPrefixedCookiesWhenSecure(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ps := server.New(server.Options{Name: "portal", Logger: slog.New(slog.DiscardHandler)})
+	hash, err := HashPassword(password)
+	must(t, err)
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
+	must(t, err)
+	l, err := policy.ParseFile("test", b)
+	must(t, err)
+	p := &Portal{Redis: f.rdb, Policy: policy.Static(l), ScoringURL: "http://127.0.0.1:1", SecureCookies: true, Now: func() time.Time { return now },
+		Users: map[string]User{"t1": {"t1", hash, "t1", RoleTutor}}}
+	must(t, p.Register(ps.Echo))
+	ts := httptest.NewServer(ps.Echo)
+	defer ts.Close()
+
+	checkCookie := func(ck *http.Cookie) {
+		t.Helper()
+		if !strings.HasPrefix(ck.Name, "__Host-") || !ck.Secure || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("cookie %s: Secure %v, Path %q, Domain %q; want __Host- prefixed, Secure, Path=/, no Domain", ck.Name, ck.Secure, ck.Path, ck.Domain)
+		}
+	}
+	resp, err := http.Get(ts.URL + "/login")
+	must(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var csrfCookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		checkCookie(ck)
+		csrfCookie = ck
+	}
+	m := csrfField.FindStringSubmatch(string(page))
+	if csrfCookie == nil || m == nil {
+		t.Fatal("no CSRF cookie or field on the login page")
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(url.Values{"username": {"t1"}, "password": {password}, "csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(csrfCookie)
+	resp, err = noRedirect(http.DefaultClient).Do(req)
+	must(t, err)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		checkCookie(ck)
+		if strings.HasSuffix(ck.Name, sessionCookie) && ck.Value != "" {
+			session = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in: %d, session cookie %v", resp.StatusCode, session)
+	}
+	get := func(name string) int {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/admin", nil)
+		req.AddCookie(&http.Cookie{Name: name, Value: session.Value})
+		resp, err := noRedirect(http.DefaultClient).Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") == "/login" {
+			return 0
+		}
+		return resp.StatusCode
+	}
+	if code := get(session.Name); code == 0 {
+		t.Error("the __Host- session cookie is not taken")
+	}
+	if code := get(sessionCookie); code != 0 {
+		t.Errorf("a session cookie without the prefix was taken: %d", code)
 	}
 }

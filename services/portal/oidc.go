@@ -285,7 +285,7 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 	case err != nil:
 		return Session{}, err
 	}
-	if ck, err := c.Cookie(stateCookie); err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+	if ck, err := p.cookie(c, stateCookie); err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
 		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "state cookie missing or different")
 	}
 	if e := q.Get("error"); e != "" {
