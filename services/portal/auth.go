@@ -276,17 +276,22 @@ func checkCSRF(c echo.Context, want string) bool {
 const exchangeRefusal = "Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead."
 
 // registerSignOn adds the single sign-on routes when OIDC is configured.
-func (p *Portal) registerSignOn(e *echo.Echo) {
+func (p *Portal) registerSignOn(e *echo.Echo) error {
 	if p.OIDC == nil {
-		return
+		return nil
 	}
-	p.sso = newSignOn(*p.OIDC)
+	sso, err := newSignOn(*p.OIDC)
+	if err != nil {
+		return err
+	}
+	p.sso = sso
 	e.GET("/auth/login", p.startSignOn)
 	e.GET(CallbackPath, p.signOnCallback)
 	// Discover now, so that every replica knows the provider's sign-out
 	// address before anyone presses "Sign out"; a failure is tried again
 	// on the next sign-in.
 	go func() { _ = p.sso.discover(context.Background(), p.now) }()
+	return nil
 }
 
 // loginPage is the sign-in page: a button for the university's sign-in

@@ -102,7 +102,9 @@ func (p *Portal) Register(e *echo.Echo) error {
 	e.GET("/login", p.getLogin)
 	e.POST("/login", p.postLogin)
 	e.POST("/logout", p.postLogout)
-	p.registerSignOn(e)
+	if err := p.registerSignOn(e); err != nil {
+		return err
+	}
 	g := e.Group("", p.requireSession)
 	g.GET("/", p.home)
 	g.GET("/me", p.myPage)

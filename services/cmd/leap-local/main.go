@@ -52,12 +52,20 @@ func run(ctx context.Context) error {
 	// reverse proxy in front of the portal) is the one believed.
 	proxies := app.TrustedProxies(env, server.LoopbackProxies)
 	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
-	// the callback defaults to this machine's portal.
+	// the callback defaults to this machine's portal, and the key that
+	// seals sign-in state cookies to one made for this run.
+	sessionKey := randomToken()
 	ssoEnv := &config.Env{Lookup: func(k string) (string, bool) {
-		if v, ok := os.LookupEnv(k); ok || k != "PORTAL_OIDC_REDIRECT_URL" {
+		if v, ok := os.LookupEnv(k); ok {
 			return v, ok
 		}
-		return fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath), true
+		switch k {
+		case "PORTAL_OIDC_REDIRECT_URL":
+			return fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath), true
+		case "SESSION_KEY":
+			return sessionKey, true
+		}
+		return "", false
 	}}
 	sso := portal.OIDCFromEnv(ssoEnv)
 	if err := errors.Join(env.Err(), ssoEnv.Err()); err != nil {
@@ -321,5 +329,6 @@ func startDemoProvider(ctx context.Context, port, portalPort int, data demo.Data
 	return &portal.OIDC{
 		Issuer: issuer, ClientID: "leap-portal", ClientSecret: secret, RedirectURL: callback,
 		PersonClaim: portal.DefaultPersonClaim, StaffClaim: portal.DefaultStaffClaim, StaffValues: portal.DefaultStaffValues, Scopes: portal.DefaultScopes,
+		SessionKey: []byte(randomToken()),
 	}, nil
 }
