@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,13 +114,41 @@ func (p *Portal) adminPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	shown, pager := pageOf(challenges, c.QueryParam("cpage"), challengePage)
 	pol := p.Policy.Current()
 	return p.render(c, http.StatusOK, "admin.html", map[string]any{
-		"Status": status, "Challenges": challenges,
+		"Status": status, "Challenges": shown, "ChallengePager": pager, "OpenChallenges": len(challenges),
 		"Session": s, "Policy": pol.Doc, "Hash": pol.Hash, "Where": where, "CanWrite": p.PolicyWriter != nil,
 		"Attendance": pol.Doc.Attendance, "AttendanceOn": pol.Doc.Attendance.IsEnabled(),
 		"Fresh": fresh, "Audit": entries, "Filter": filter, "Saved": c.QueryParam("saved"),
 	})
+}
+
+// challengePage is how many open challenges the LEAP team's page shows at
+// a time: the page stays light however many are waiting.
+const challengePage = 25
+
+// Pager says where a page of a list is: its number, the previous and next
+// (0 when there is none) and the number of pages.
+type Pager struct{ Page, Prev, Next, Pages int }
+
+// pageOf is page number raw (1 when absent or not a number; the last when
+// past the end) of list, size items a page.
+func pageOf[T any](list []T, raw string, size int) ([]T, Pager) {
+	pages := max(1, (len(list)+size-1)/size)
+	page, err := strconv.Atoi(raw)
+	if err != nil || page < 1 {
+		page = 1
+	}
+	page = min(page, pages)
+	pg := Pager{Page: page, Pages: pages}
+	if page > 1 {
+		pg.Prev = page - 1
+	}
+	if page < pages {
+		pg.Next = page + 1
+	}
+	return list[(page-1)*size : min(page*size, len(list))], pg
 }
 
 // attendanceHistory is the policy history after a change of attendance

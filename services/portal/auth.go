@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,32 +125,68 @@ const (
 
 var errTooMany = errors.New("too many attempts")
 
-// allowLogin reports whether an account and an address may try again.
-func (p *Portal) allowLogin(ctx context.Context, username, addr string) error {
-	pipe := p.Redis.Pipeline()
-	acct := pipe.Get(ctx, "leap:login:user:"+username)
-	ip := pipe.Get(ctx, "leap:login:addr:"+addr)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return err
+// takeAttempt counts an attempt against one key before the password is
+// checked, and refuses it when the key's count has reached the limit: a
+// read before the check and a write after it let every one of a burst of
+// concurrent guesses through. One key per script, so that on a Redis
+// Cluster the account's and the address's keys need not share a slot.
+// KEYS[1] the count; ARGV[1] the limit, ARGV[2] the window in ms, which
+// starts at the first attempt and is never pushed back.
+var takeAttempt = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+
+// giveBackAttempt returns an attempt takeAttempt counted, when the
+// password was right: only failures use up an allowance, so a campus
+// behind one address is not locked out by its own sign-ins. A count that
+// expired meanwhile is left alone rather than taken below zero.
+var giveBackAttempt = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return n
+`)
+
+func accountKey(username string) string { return "leap:login:user:" + username }
+func addressKey(addr string) string     { return "leap:login:addr:" + addr }
+
+// takeLoginAttempt counts an attempt against the account and the address,
+// or refuses it with errTooMany when either has used its allowance; a
+// refusal by the address gives the account's attempt back.
+func (p *Portal) takeLoginAttempt(ctx context.Context, username, addr string) error {
+	window := strconv.FormatInt(loginWindow.Milliseconds(), 10)
+	ok, err := takeAttempt.Run(ctx, p.Redis, []string{accountKey(username)}, perAccountLimit, window).Int()
+	if err != nil {
+		return fmt.Errorf("count login attempt: %w", err)
 	}
-	a, _ := acct.Int()
-	i, _ := ip.Int()
-	if a >= perAccountLimit || i >= perAddressLimit {
+	if ok == 0 {
+		return errTooMany
+	}
+	if ok, err = takeAttempt.Run(ctx, p.Redis, []string{addressKey(addr)}, perAddressLimit, window).Int(); err != nil || ok == 0 {
+		if rerr := giveBackAttempt.Run(ctx, p.Redis, []string{accountKey(username)}).Err(); rerr != nil {
+			return fmt.Errorf("give back login attempt: %w", rerr)
+		}
+		if err != nil {
+			return fmt.Errorf("count login attempt: %w", err)
+		}
 		return errTooMany
 	}
 	return nil
 }
 
-// loginFailed counts a failed attempt against the account and the address;
-// each count lives loginWindow from its first failure.
-func (p *Portal) loginFailed(ctx context.Context, username, addr string) error {
-	pipe := p.Redis.Pipeline()
-	for _, key := range []string{"leap:login:user:" + username, "leap:login:addr:" + addr} {
-		pipe.Incr(ctx, key)
-		pipe.ExpireNX(ctx, key, loginWindow)
+// loginSucceeded clears the account's count of attempts and gives the
+// address its attempt back.
+func (p *Portal) loginSucceeded(ctx context.Context, username, addr string) error {
+	if err := p.Redis.Del(ctx, accountKey(username)).Err(); err != nil {
+		return fmt.Errorf("clear login attempts: %w", err)
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	if err := giveBackAttempt.Run(ctx, p.Redis, []string{addressKey(addr)}).Err(); err != nil {
+		return fmt.Errorf("give back login attempt: %w", err)
+	}
+	return nil
 }
 
 // sessionRefresh is how often a session's idle expiry is pushed back:
@@ -160,7 +197,7 @@ const sessionRefresh = time.Minute
 // session reads the request's session, refreshing its idle expiry when it
 // was last refreshed more than sessionRefresh ago.
 func (p *Portal) session(c echo.Context) (*Session, error) {
-	ck, err := c.Cookie(sessionCookie)
+	ck, err := p.cookie(c, sessionCookie)
 	if err != nil || ck.Value == "" {
 		return nil, nil //nolint:nilerr // no cookie is no session, not a failure
 	}
@@ -205,9 +242,26 @@ func (p *Portal) session(c echo.Context) (*Session, error) {
 	return &s, nil
 }
 
+// cookieName is a cookie's name as the browser holds it: behind TLS (a
+// cluster) with the __Host- prefix, which browsers accept only Secure,
+// with Path=/ and no Domain, so a page on a sibling subdomain cannot plant
+// or overwrite it (a planted session or CSRF cookie). Plain-HTTP local
+// runs keep the bare name, which a browser would refuse with the prefix.
+func (p *Portal) cookieName(name string) string {
+	if p.SecureCookies {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// cookie reads a cookie set by setCookie.
+func (p *Portal) cookie(c echo.Context, name string) (*http.Cookie, error) {
+	return c.Cookie(p.cookieName(name))
+}
+
 func (p *Portal) setCookie(c echo.Context, name, value string, maxAge int) {
 	c.SetCookie(&http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Name: p.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: p.SecureCookies || c.Request().TLS != nil,
 	})
 }
@@ -222,17 +276,22 @@ func checkCSRF(c echo.Context, want string) bool {
 const exchangeRefusal = "Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead."
 
 // registerSignOn adds the single sign-on routes when OIDC is configured.
-func (p *Portal) registerSignOn(e *echo.Echo) {
+func (p *Portal) registerSignOn(e *echo.Echo) error {
 	if p.OIDC == nil {
-		return
+		return nil
 	}
-	p.sso = newSignOn(*p.OIDC)
+	sso, err := newSignOn(*p.OIDC)
+	if err != nil {
+		return err
+	}
+	p.sso = sso
 	e.GET("/auth/login", p.startSignOn)
 	e.GET(CallbackPath, p.signOnCallback)
 	// Discover now, so that every replica knows the provider's sign-out
 	// address before anyone presses "Sign out"; a failure is tried again
 	// on the next sign-in.
 	go func() { _ = p.sso.discover(context.Background(), p.now) }()
+	return nil
 }
 
 // loginPage is the sign-in page: a button for the university's sign-in
@@ -244,7 +303,7 @@ func (p *Portal) loginPage(c echo.Context, status int, data map[string]any) erro
 		// One token per browser, kept while the form may be open: a second
 		// request for the page (a reload, a prefetch) must not void the first.
 		token := randomID()
-		if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
+		if ck, err := p.cookie(c, loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
 			token = ck.Value
 		}
 		p.setCookie(c, loginCSRFCookie, token, 600)
@@ -269,7 +328,7 @@ func (p *Portal) postLogin(c echo.Context) error {
 		return server.Problem(http.StatusNotFound, "Not found", "password sign-in is switched off; sign in with your university account")
 	}
 	ctx := c.Request().Context()
-	ck, err := c.Cookie(loginCSRFCookie)
+	ck, err := p.cookie(c, loginCSRFCookie)
 	if err != nil || !checkCSRF(c, ck.Value) {
 		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
 	}
@@ -280,7 +339,9 @@ func (p *Portal) postLogin(c echo.Context) error {
 	if len(username) > maxUsernameLen {
 		return fail("That username and password do not match.") // and no key named after it
 	}
-	if err := p.allowLogin(ctx, username, c.RealIP()); err != nil {
+	// The attempt is counted before the password is checked, and given
+	// back once the password proves right.
+	if err := p.takeLoginAttempt(ctx, username, c.RealIP()); err != nil {
 		if errors.Is(err, errTooMany) {
 			return fail("Too many attempts. Wait a quarter of an hour and try again.")
 		}
@@ -292,10 +353,12 @@ func (p *Portal) postLogin(c echo.Context) error {
 		hash = []byte(u.PasswordHash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || !known {
-		if err := p.loginFailed(ctx, username, c.RealIP()); err != nil {
-			return err
-		}
 		return fail("That username and password do not match.")
+	}
+	// A good password clears the account's count of attempts; the
+	// address's failures stand.
+	if err := p.loginSucceeded(ctx, username, c.RealIP()); err != nil {
+		return err
 	}
 	if u.Role == RoleStudent {
 		st, ok, err := store.GetStudent(ctx, p.Redis, u.Person)
@@ -307,11 +370,6 @@ func (p *Portal) postLogin(c echo.Context) error {
 		}
 	}
 	p.setCookie(c, loginCSRFCookie, "", -1)
-	// A good password clears the account's count of attempts; the
-	// address's stands.
-	if err := p.Redis.Del(ctx, "leap:login:user:"+username).Err(); err != nil {
-		return err
-	}
 	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role})
 }
 
@@ -324,7 +382,7 @@ func (p *Portal) startSession(c echo.Context, s Session) error {
 	b, _ := json.Marshal(s)
 	pipe := p.Redis.Pipeline()
 	// A session the browser still held ends: one browser, one person.
-	if old, err := c.Cookie(sessionCookie); err == nil && old.Value != "" {
+	if old, err := p.cookie(c, sessionCookie); err == nil && old.Value != "" {
 		pipe.Del(ctx, sessionKey(old.Value))
 	}
 	pipe.Set(ctx, sessionKey(id), b, idleTimeout)
@@ -347,7 +405,7 @@ func (p *Portal) postLogout(c echo.Context) error {
 		if !checkCSRF(c, s.CSRF) {
 			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
 		}
-		ck, _ := c.Cookie(sessionCookie)
+		ck, _ := p.cookie(c, sessionCookie)
 		if err := p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err(); err != nil {
 			return err
 		}

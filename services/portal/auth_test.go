@@ -3,12 +3,22 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/services/server"
 )
 
 // TestSessionIdleExpiry: a session lives idleTimeout after its last use,
@@ -185,5 +195,174 @@ func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
 	}
 	if f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 0 {
 		t.Error("a session past its absolute limit is still in Redis")
+	}
+}
+
+// TestLoginLimitHoldsUnderConcurrency: wrong passwords for one account sent
+// at once are counted before any is checked, so no more than the limit are
+// ever evaluated, however many arrive together.
+func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	const n = 40
+	type attempt struct {
+		c    *http.Client
+		csrf string
+	}
+	attempts := make([]attempt, n)
+	for i := range attempts {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		_, page := fetch(t, c, f.url+"/login")
+		m := csrfField.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no CSRF field on the login page")
+		}
+		attempts[i] = attempt{c, m[1]}
+	}
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	bodies := make([]string, n)
+	for i, a := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ready
+			resp, err := a.c.PostForm(f.url+"/login", url.Values{"username": {"s2"}, "password": {"guess"}, "csrf": {a.csrf}})
+			if err != nil {
+				bodies[i] = err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			bodies[i] = string(b)
+		}()
+	}
+	close(ready)
+	wg.Wait()
+	evaluated, refused := 0, 0
+	for _, b := range bodies {
+		switch {
+		case strings.Contains(b, "do not match"):
+			evaluated++
+		case strings.Contains(b, "Too many attempts"):
+			refused++
+		default:
+			t.Errorf("an attempt was answered neither way: %.200s", b)
+		}
+	}
+	if evaluated > perAccountLimit || evaluated+refused != n {
+		t.Errorf("%d concurrent wrong passwords: %d evaluated, %d refused; want at most %d evaluated", n, evaluated, refused, perAccountLimit)
+	}
+	if got, _ := f.rdb.Get(context.Background(), "leap:login:user:s2").Int(); got > perAccountLimit {
+		t.Errorf("the account's count reached %d, over the limit %d", got, perAccountLimit)
+	}
+	if _, code, body := f.login(t, "s2", password); code != http.StatusUnauthorized || !strings.Contains(body, "Too many attempts") {
+		t.Errorf("the right password after the burst: %d, want the limit's refusal", code)
+	}
+}
+
+// TestForgedForwardedForDoesNotDodgeTheAddressLimit: with no trusted
+// proxy configured (the default in a cluster), an X-Forwarded-For a client
+// sets itself is not believed, so failures spread over accounts, each with
+// a different forged address, still use up the one real address's
+// allowance.
+func TestForgedForwardedForDoesNotDodgeTheAddressLimit(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	evaluated := 0
+	for i := range 60 {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		_, page := fetch(t, c, f.url+"/login")
+		m := csrfField.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no CSRF field on the login page")
+		}
+		form := url.Values{"username": {fmt.Sprintf("guess%d", i%12)}, "password": {"wrong"}, "csrf": {m[1]}}
+		req, err := http.NewRequest(http.MethodPost, f.url+"/login", strings.NewReader(form.Encode()))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		resp, err := c.Do(req)
+		must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "do not match") {
+			evaluated++
+		}
+	}
+	if evaluated > perAddressLimit {
+		t.Errorf("60 failures from one address with forged X-Forwarded-For: %d evaluated, want at most %d", evaluated, perAddressLimit)
+	}
+}
+
+// TestHostPrefixedCookiesWhenSecure: behind TLS (a cluster) every cookie
+// is named __Host-…, Secure, Path=/ and without Domain, so a sibling
+// subdomain cannot plant one; a cookie without the prefix is no session.
+func TestHostPrefixedCookiesWhenSecure(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	ps := server.New(server.Options{Name: "portal", Logger: slog.New(slog.DiscardHandler)})
+	hash, err := HashPassword(password)
+	must(t, err)
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
+	must(t, err)
+	l, err := policy.ParseFile("test", b)
+	must(t, err)
+	p := &Portal{Redis: f.rdb, Policy: policy.Static(l), ScoringURL: "http://127.0.0.1:1", SecureCookies: true, Now: func() time.Time { return now },
+		Users: map[string]User{"t1": {"t1", hash, "t1", RoleTutor}}}
+	must(t, p.Register(ps.Echo))
+	ts := httptest.NewServer(ps.Echo)
+	defer ts.Close()
+
+	checkCookie := func(ck *http.Cookie) {
+		t.Helper()
+		if !strings.HasPrefix(ck.Name, "__Host-") || !ck.Secure || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("cookie %s: Secure %v, Path %q, Domain %q; want __Host- prefixed, Secure, Path=/, no Domain", ck.Name, ck.Secure, ck.Path, ck.Domain)
+		}
+	}
+	resp, err := http.Get(ts.URL + "/login")
+	must(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var csrfCookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		checkCookie(ck)
+		csrfCookie = ck
+	}
+	m := csrfField.FindStringSubmatch(string(page))
+	if csrfCookie == nil || m == nil {
+		t.Fatal("no CSRF cookie or field on the login page")
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(url.Values{"username": {"t1"}, "password": {password}, "csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(csrfCookie)
+	resp, err = noRedirect(http.DefaultClient).Do(req)
+	must(t, err)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		checkCookie(ck)
+		if strings.HasSuffix(ck.Name, sessionCookie) && ck.Value != "" {
+			session = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in: %d, session cookie %v", resp.StatusCode, session)
+	}
+	get := func(name string) int {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/admin", nil)
+		req.AddCookie(&http.Cookie{Name: name, Value: session.Value})
+		resp, err := noRedirect(http.DefaultClient).Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") == "/login" {
+			return 0
+		}
+		return resp.StatusCode
+	}
+	if code := get(session.Name); code == 0 {
+		t.Error("the __Host- session cookie is not taken")
+	}
+	if code := get(sessionCookie); code != 0 {
+		t.Errorf("a session cookie without the prefix was taken: %d", code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"mime"
 	"net/http"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
 
@@ -100,6 +102,9 @@ func (p *Portal) exportOf(c echo.Context, format string) (*Export, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.allowExport(c, st.ID); err != nil {
+		return nil, err
+	}
 	if err := p.audit(ctx, s, st.ID, "download my data ("+format+")"); err != nil {
 		return nil, err
 	}
@@ -117,6 +122,40 @@ func (p *Portal) exportOf(c echo.Context, format string) (*Export, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// A download reads everything held about a student: a few an hour is
+// plenty for a person, and bounds what a stolen session or a script can
+// make the portal do.
+const (
+	exportLimit  = 10
+	exportWindow = time.Hour
+)
+
+// allowExport counts a download against the student's allowance, or
+// refuses it with 429 and when the allowance comes back.
+func (p *Portal) allowExport(c echo.Context, id string) error {
+	return p.rateLimit(c, store.ExportsKey(id), exportLimit, exportWindow,
+		fmt.Sprintf("you can download your data %d times an hour", exportLimit))
+}
+
+// rateLimit takes one of limit uses of key in a window that starts at the
+// first, or answers 429 with Retry-After: when the window ends.
+func (p *Portal) rateLimit(c echo.Context, key string, limit int, window time.Duration, what string) error {
+	ctx := c.Request().Context()
+	ok, err := takeAttempt.Run(ctx, p.Redis, []string{key}, limit, window.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("rate limit %s: %w", key, err)
+	}
+	if ok == 1 {
+		return nil
+	}
+	wait := p.Redis.PTTL(ctx, key).Val()
+	if wait <= 0 {
+		wait = window
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	return server.Problemf(http.StatusTooManyRequests, "Too many requests", "%s; try again in %d minutes", what, int(wait.Minutes())+1)
 }
 
 // yearOfCounts reads the student's counts from the first day of the
@@ -147,29 +186,18 @@ func (p *Portal) yearOfCounts(ctx context.Context, id string) ([]ExportDay, erro
 	return days, nil
 }
 
-// auditPage is how many audit entries are read at a time: the stream holds
-// every view of every student, so it is read in pages, never whole.
-const auditPage = 1000
-
-// auditAbout reads the audit entries whose subject is the student, oldest
-// first. It scans the whole stream: fine for a download, which is rare.
+// auditAbout reads the student's audit index, oldest first: their entries
+// alone, however long the whole log.
 func (p *Portal) auditAbout(ctx context.Context, id string) ([]ExportAudit, error) {
-	out := []ExportAudit{}
-	for start := "-"; ; {
-		msgs, err := p.Redis.XRangeN(ctx, AuditStream, start, "+", auditPage).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			if field(m, "whom") == id {
-				out = append(out, ExportAudit{ID: m.ID, At: field(m, "at"), Who: field(m, "who"), Role: field(m, "role"), What: field(m, "what")})
-			}
-		}
-		if len(msgs) < auditPage {
-			return out, nil
-		}
-		start = "(" + msgs[len(msgs)-1].ID
+	msgs, err := p.Redis.XRange(ctx, store.AuditKey(id), "-", "+").Result()
+	if err != nil {
+		return nil, fmt.Errorf("read audit entries about %s: %w", id, err)
 	}
+	out := make([]ExportAudit, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, ExportAudit{ID: m.ID, At: field(m, "at"), Who: field(m, "who"), Role: field(m, "role"), What: field(m, "what")})
+	}
+	return out, nil
 }
 
 func field(m redis.XMessage, name string) string {

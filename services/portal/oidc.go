@@ -2,8 +2,9 @@ package portal
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/leap-dev/leap/services/config"
@@ -44,6 +44,9 @@ type OIDC struct {
 	StaffClaim  string
 	StaffValues []string
 	Scopes      []string
+	// SessionKey (SESSION_KEY, at least 32 bytes) seals the pending
+	// sign-in in the browser's state cookie.
+	SessionKey []byte
 	// HTTPClient reaches the provider; http.DefaultClient when nil.
 	HTTPClient *http.Client
 }
@@ -75,6 +78,7 @@ func OIDCFromEnv(env *config.Env) *OIDC {
 		StaffClaim:   env.String("PORTAL_OIDC_STAFF_CLAIM", DefaultStaffClaim),
 		StaffValues:  splitList(env.String("PORTAL_OIDC_STAFF_VALUES", ""), ","),
 		Scopes:       splitList(env.String("PORTAL_OIDC_SCOPES", ""), " ,"),
+		SessionKey:   []byte(env.Required("SESSION_KEY", "the key that seals sign-in state cookies, at least 32 random bytes (the operator's NAME-portal-session Secret)")),
 	}
 	if len(o.StaffValues) == 0 {
 		o.StaffValues = slices.Clone(DefaultStaffValues)
@@ -84,6 +88,9 @@ func OIDCFromEnv(env *config.Env) *OIDC {
 	}
 	if !slices.Contains(o.Scopes, oidc.ScopeOpenID) {
 		env.Fail(fmt.Errorf("PORTAL_OIDC_SCOPES=%q: must include openid", strings.Join(o.Scopes, " ")))
+	}
+	if n := len(o.SessionKey); n > 0 && n < minSessionKey {
+		env.Fail(fmt.Errorf("SESSION_KEY: %d bytes, want at least %d", n, minSessionKey))
 	}
 	if u, err := url.Parse(o.RedirectURL); o.RedirectURL != "" && (err != nil || u.Host == "" || u.Path != CallbackPath) {
 		env.Fail(fmt.Errorf("PORTAL_OIDC_REDIRECT_URL=%q: want an absolute URL ending in %s", o.RedirectURL, CallbackPath))
@@ -99,7 +106,8 @@ func splitList(s, seps string) []string {
 // use and kept, so a portal that starts while the provider is unreachable
 // still comes up, and tries again on the next sign-in.
 type signOn struct {
-	cfg OIDC
+	cfg   OIDC
+	state *stateSealer
 
 	mu         sync.Mutex
 	provider   *oidc.Provider
@@ -109,10 +117,14 @@ type signOn struct {
 	csp        atomic.Pointer[string] // formAction
 }
 
-func newSignOn(cfg OIDC) *signOn {
-	s := &signOn{cfg: cfg}
+func newSignOn(cfg OIDC) (*signOn, error) {
+	sealer, err := newStateSealer(cfg.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("single sign-on: %w", err)
+	}
+	s := &signOn{cfg: cfg, state: sealer}
 	s.setFormAction()
-	return s
+	return s, nil
 }
 
 // providerClient reaches the provider when OIDC.HTTPClient is nil: with a
@@ -187,63 +199,39 @@ func (s *signOn) setFormAction() {
 	s.csp.Store(&v)
 }
 
-// pendingSignIn is what the portal keeps between sending a person to the
-// provider and their return: the nonce the ID token must carry and the
-// PKCE verifier. It lives in Redis under the state, used once.
-type pendingSignIn struct {
-	Nonce    string `json:"nonce"`
-	Verifier string `json:"verifier"`
-}
-
 const (
 	signInWindow = 10 * time.Minute
 	stateCookie  = "leap_oidc_state"
 )
 
-func stateKey(state string) string { return "leap:oidc:state:" + state }
-
-// startSignOn sends the person to the provider.
+// startSignOn sends the person to the provider. What the callback needs
+// (state, nonce, PKCE verifier) goes sealed into a short-lived cookie
+// rather than into Redis: starting a sign-in, which anyone can do from
+// anywhere, leaves nothing on the server.
 func (p *Portal) startSignOn(c echo.Context) error {
 	ctx := c.Request().Context()
 	if err := p.sso.discover(ctx, p.now); err != nil {
 		slog.ErrorContext(ctx, "OpenID provider discovery failed", "issuer", p.sso.cfg.Issuer, "error", err)
 		return p.signInFailed(c, http.StatusServiceUnavailable, "The university's sign-in service cannot be reached just now. Try again in a few minutes.")
 	}
-	if err := p.allowSignOnStart(ctx, c.RealIP()); err != nil {
-		if errors.Is(err, errTooMany) {
-			return p.signInFailed(c, http.StatusTooManyRequests, "Too many sign-ins from this network just now. Wait a few minutes and try again.")
-		}
-		return err
+	pending := pendingSignIn{
+		State: randomID(), Nonce: randomID(), Verifier: oauth2.GenerateVerifier(),
+		Return: "/", Expires: p.now().Add(signInWindow).Unix(),
 	}
-	state, pending := randomID(), pendingSignIn{Nonce: randomID(), Verifier: oauth2.GenerateVerifier()}
-	b, _ := json.Marshal(pending)
-	if err := p.Redis.Set(ctx, stateKey(state), b, signInWindow).Err(); err != nil {
-		return err
-	}
-	// The state is also bound to this browser, so a callback link made in
-	// another browser (login CSRF) signs nobody in.
-	p.setCookie(c, stateCookie, state, int(signInWindow.Seconds()))
-	return c.Redirect(http.StatusFound, p.sso.oauth.AuthCodeURL(state, oidc.Nonce(pending.Nonce), oauth2.S256ChallengeOption(pending.Verifier)))
+	// The cookie also binds the state to this browser, so a callback link
+	// made in another browser (login CSRF) signs nobody in.
+	p.setCookie(c, stateCookie, p.sso.state.seal(pending), int(signInWindow.Seconds()))
+	return c.Redirect(http.StatusFound, p.sso.oauth.AuthCodeURL(pending.State, oidc.Nonce(pending.Nonce), oauth2.S256ChallengeOption(pending.Verifier)))
 }
 
-// signOnStarts bounds the sign-ins started from one address in a
-// signInWindow from the first: each keeps a state in Redis until it is used or expires,
-// so that nobody can fill Redis with them. The bound is generous, since a
-// campus can sit behind one address.
-const signOnStarts = 600
-
-func (p *Portal) allowSignOnStart(ctx context.Context, addr string) error {
-	key := "leap:oidc:starts:" + addr
-	pipe := p.Redis.Pipeline()
-	n := pipe.Incr(ctx, key)
-	pipe.ExpireNX(ctx, key, signInWindow) // a fixed window: steady use never locks a campus out for good
-	if _, err := pipe.Exec(ctx); err != nil {
-		return err
-	}
-	if n.Val() > signOnStarts {
-		return errTooMany
-	}
-	return nil
+// usedStateKey remembers a state whose sign-in got as far as a verified ID
+// token, until its cookie would have expired anyway, so that the same
+// cookie and callback URL sent again are refused even by a browser that
+// kept the cookie. Only verified sign-ins write it, so it is bounded by
+// real sign-ins at the provider, not by anonymous starts.
+func usedStateKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return "leap:oidc:used:" + hex.EncodeToString(h[:])
 }
 
 // errSignIn is a refusal with the words the person reads.
@@ -276,24 +264,31 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
 	state := q.Get("state")
-	// The state is spent whatever happens next.
+	// The state cookie is spent whatever happens next.
 	p.setCookie(c, stateCookie, "", -1)
-	raw, err := p.Redis.GetDel(ctx, stateKey(state)).Result()
+	const gone = "This sign-in link has expired or was already used. Start again."
+	ck, err := p.cookie(c, stateCookie)
+	if err != nil || ck.Value == "" {
+		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "no state cookie")
+	}
+	pending, err := p.sso.state.open(ck.Value, p.now())
 	switch {
-	case errors.Is(err, redis.Nil) || state == "":
-		return Session{}, signInRefused("This sign-in link has expired or was already used. Start again.", "unknown or replayed state %.8s…", state)
+	case errors.Is(err, errStateExpired):
+		return Session{}, signInRefused(gone, "state cookie expired at %v", time.Unix(pending.Expires, 0).UTC())
 	case err != nil:
+		return Session{}, signInRefused(gone, "state cookie does not open (altered, forged or another key)")
+	case state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(pending.State)) != 1:
+		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "state %.8s… is not this browser's", state)
+	}
+	used, err := p.Redis.Exists(ctx, usedStateKey(pending.State)).Result()
+	if err != nil {
 		return Session{}, err
 	}
-	if ck, err := c.Cookie(stateCookie); err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
-		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "state cookie missing or different")
+	if used > 0 {
+		return Session{}, signInRefused(gone, "replayed state %.8s…", state)
 	}
 	if e := q.Get("error"); e != "" {
 		return Session{}, signInRefused("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
-	}
-	var pending pendingSignIn
-	if err := json.Unmarshal([]byte(raw), &pending); err != nil {
-		return Session{}, fmt.Errorf("read sign-in state: %w", err)
 	}
 	if err := p.sso.discover(ctx, p.now); err != nil {
 		return Session{}, signInRefused("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
@@ -317,6 +312,16 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 		return Session{}, signInRefused("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1:
 		return Session{}, signInRefused("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
+	}
+	// The sign-in is genuine: spend its state for good, so that this
+	// cookie and callback sent again are refused (two at once: one wins).
+	ttl := min(time.Unix(pending.Expires, 0).Sub(p.now()), signInWindow) + time.Second
+	first, err := p.Redis.SetNX(ctx, usedStateKey(pending.State), 1, ttl).Result()
+	if err != nil {
+		return Session{}, err
+	}
+	if !first {
+		return Session{}, signInRefused(gone, "replayed state %.8s…", state)
 	}
 	claims, err := p.sso.claims(ctx, idt, tok)
 	if err != nil {

@@ -105,7 +105,9 @@ func (p *Portal) Register(e *echo.Echo) error {
 	e.GET("/login", p.getLogin)
 	e.POST("/login", p.postLogin)
 	e.POST("/logout", p.postLogout)
-	p.registerSignOn(e)
+	if err := p.registerSignOn(e); err != nil {
+		return err
+	}
 	g := e.Group("", p.requireSession)
 	g.GET("/", p.home)
 	g.GET("/me", p.myPage)
@@ -173,14 +175,41 @@ func (p *Portal) home(c echo.Context) error {
 // audit records a staff access to a student's data, or a refusal, in an
 // append-only Redis stream the product has no way to edit.
 func (p *Portal) audit(ctx context.Context, s *Session, whom, what string) error {
-	return p.Redis.XAdd(ctx, p.auditEntry(s, whom, what)).Err()
+	pipe := p.Redis.Pipeline()
+	w := p.auditTo(ctx, pipe, s, whom, what)
+	_, _ = pipe.Exec(ctx)
+	return w.Err()
 }
 
-// auditEntry is an audit record, for callers that send it in a pipeline.
-func (p *Portal) auditEntry(s *Session, whom, what string) *redis.XAddArgs {
-	return &redis.XAddArgs{Stream: AuditStream, Values: map[string]any{
-		"who": s.Person, "role": s.Role, "whom": whom, "what": what, "at": p.now().UTC().Format(time.RFC3339Nano),
-	}}
+// auditWrite is the commands of one audit entry, queued in a pipeline.
+type auditWrite []redis.Cmder
+
+// Err is the first of the commands' errors.
+func (w auditWrite) Err() error {
+	for _, c := range w {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("write audit entry: %w", err)
+		}
+	}
+	return nil
+}
+
+// auditTo queues an audit entry in pipe: in the log, and, when it is about
+// a student, in that student's index too, so that their download reads
+// their entries alone. Both streams drop entries older than the policy's
+// retention as new ones come; a student's index also expires whole after
+// it, should nothing more be written about them (an id nobody holds).
+func (p *Portal) auditTo(ctx context.Context, pipe redis.Pipeliner, s *Session, whom, what string) auditWrite {
+	now := p.now()
+	keep := time.Duration(p.Policy.Current().Doc.Privacy.AuditRetentionDaysOr(v1alpha1.DefaultAuditRetentionDays)) * 24 * time.Hour
+	minID := strconv.FormatInt(now.Add(-keep).UnixMilli(), 10)
+	values := map[string]any{"who": s.Person, "role": s.Role, "whom": whom, "what": what, "at": now.UTC().Format(time.RFC3339Nano)}
+	w := auditWrite{pipe.XAdd(ctx, &redis.XAddArgs{Stream: AuditStream, MinID: minID, Values: values})}
+	if store.ValidID(whom) {
+		key := store.AuditKey(whom)
+		w = append(w, pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MinID: minID, Values: values}), pipe.PExpire(ctx, key, keep))
+	}
+	return w
 }
 
 // AuditStream is the Redis stream of the audit log.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -200,7 +201,15 @@ func (p *Portal) postChallenge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ch, err = store.AddChallenge(ctx, p.Redis, s.Person, ch); err != nil {
+	if err := p.allowChallenge(c, s.Person); err != nil {
+		return err
+	}
+	ch, err = store.AddChallengeCapped(ctx, p.Redis, s.Person, ch, maxOpenChallenges)
+	if errors.Is(err, store.ErrTooManyOpen) {
+		return server.Problemf(http.StatusConflict, "Too many open challenges",
+			"you have %d challenges waiting for the LEAP team; you can add more once they are decided", maxOpenChallenges)
+	}
+	if err != nil {
 		return err
 	}
 	// Not a staff write, but the start of a process the LEAP team answers
@@ -209,6 +218,22 @@ func (p *Portal) postChallenge(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/me?saved=challenge#challenges")
+}
+
+// Bounds on a student's challenges: enough open at once for a bad week of
+// data, and a rate that no person reaches by hand, so that a script cannot
+// fill the LEAP team's queue or the student's page.
+const (
+	maxOpenChallenges = 20
+	challengeRate     = 30
+	challengeWindow   = time.Hour
+)
+
+// allowChallenge counts a challenge against the student's hourly rate, or
+// refuses it with 429 and when to try again.
+func (p *Portal) allowChallenge(c echo.Context, id string) error {
+	return p.rateLimit(c, store.ChallengeRateKey(id), challengeRate, challengeWindow,
+		fmt.Sprintf("you can send %d challenges an hour", challengeRate))
 }
 
 // challengeFromForm reads a challenge: a day of the year so far, an

@@ -133,9 +133,9 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 			tutorCmd = pipe.HGetAll(ctx, store.StaffKey(st.Tutor))
 		}
 	}
-	var audited *redis.StringCmd
+	var audited auditWrite
 	if !self {
-		audited = pipe.XAdd(ctx, p.auditEntry(s, id, "view student"))
+		audited = p.auditTo(ctx, pipe, s, id, "view student")
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -40,6 +41,12 @@ type Options struct {
 	Registry *prometheus.Registry
 	// TracerProvider for otelecho; the global one when nil.
 	TracerProvider trace.TracerProvider
+	// TrustedProxies are the proxies (an Ingress controller's pods) whose
+	// X-Forwarded-For is believed; none by default.
+	TrustedProxies []netip.Prefix
+	// Timeouts bound each connection and request; zero fields take
+	// DefaultTimeouts'.
+	Timeouts Timeouts
 }
 
 // Server is an echo server with the shared middleware installed, and the
@@ -49,6 +56,7 @@ type Server struct {
 	Registry *prometheus.Registry
 	metrics  http.Handler
 	log      *slog.Logger
+	timeouts Timeouts
 }
 
 // MetricsPath is where the metrics listener serves the registry.
@@ -68,10 +76,10 @@ func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The client's address (rate limits, logs) is the peer's, or behind
-	// the Ingress the X-Forwarded-For entry the first proxy on a private
-	// network saw: a header a client sets itself is believed from no one
-	// else, so it cannot dodge a per-address limit.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	// a trusted proxy the X-Forwarded-For entry it saw: a header a client
+	// sets itself is believed from no one else, so it cannot dodge a
+	// per-address limit or spend someone else's.
+	e.IPExtractor = ipExtractor(o.TrustedProxies)
 	e.HTTPErrorHandler = problemHandler(o.Logger)
 
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -86,8 +94,10 @@ func New(o Options) *Server {
 	o.Registry.MustRegister(requests, latency)
 
 	skipProbes := func(c echo.Context) bool { return probePaths[c.Path()] }
+	timeouts := o.Timeouts.withDefaults()
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
+	e.Use(timeouts.deadlines)
 	tracing := []otelecho.Option{otelecho.WithSkipper(skipProbes)}
 	if o.TracerProvider != nil {
 		tracing = append(tracing, otelecho.WithTracerProvider(o.TracerProvider))
@@ -147,7 +157,7 @@ func New(o Options) *Server {
 		return c.String(http.StatusOK, "ready\n")
 	})
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})
-	return &Server{Echo: e, Registry: o.Registry, metrics: metrics, log: o.Logger}
+	return &Server{Echo: e, Registry: o.Registry, metrics: metrics, log: o.Logger, timeouts: timeouts}
 }
 
 // MetricsHandler serves the registry in Prometheus's formats. The metrics
@@ -171,9 +181,12 @@ func (s *Server) Serve(ctx context.Context, api, metrics net.Listener, grace tim
 		srv *http.Server
 		l   net.Listener
 	}
-	all := []served{{&http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}, api}}
+	all := []served{{s.timeouts.httpServer(s.Echo), api}}
 	if metrics != nil {
-		all = append(all, served{&http.Server{Handler: s.metricsMux(), ReadHeaderTimeout: 10 * time.Second}, metrics})
+		// A scrape is a GET with no body: plain totals bound it.
+		ms := s.timeouts.httpServer(s.metricsMux())
+		ms.ReadTimeout, ms.WriteTimeout = s.timeouts.Request, s.timeouts.Request+s.timeouts.Write
+		all = append(all, served{ms, metrics})
 	}
 	done := make(chan error, len(all))
 	for _, sv := range all {

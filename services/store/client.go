@@ -8,9 +8,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,12 +59,19 @@ func Open(o Options) (redis.UniversalClient, error) {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		return nil, fmt.Errorf("redis URL %q: want redis://host:port or rediss://host:port", redactURL(o.URL))
 	}
+	// A Redis that is down or hung must cost a request seconds, not tens
+	// of them: no retry of a command that timed out (each retry waits the
+	// read timeout again; the caller's 503 asks for a retry instead), one
+	// dial attempt, and the request's own deadline honoured by every command.
 	uo := &redis.UniversalOptions{
-		Addrs:        []string{u.Host},
-		PoolSize:     o.PoolSize,
-		DialTimeout:  o.DialTimeout,
-		ReadTimeout:  o.ReadTimeout,
-		WriteTimeout: o.WriteTimeout,
+		Addrs:                 []string{u.Host},
+		PoolSize:              o.PoolSize,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
 	}
 	q := u.Query()
 	uo.Addrs = append(uo.Addrs, q["addr"]...)
@@ -110,6 +121,29 @@ func Open(o Options) (redis.UniversalClient, error) {
 		}
 	}
 	return client, nil
+}
+
+// Unavailable reports whether err means that Redis could not be reached or
+// did not answer in time (down, hung, out of connections, failing over),
+// rather than that a command was wrong: the first is a 503, the second a bug.
+func Unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &ne):
+		return true
+	}
+	// Redis's own refusals while it cannot serve.
+	msg := err.Error()
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+		if strings.HasPrefix(msg, prefix) || strings.Contains(msg, ": "+prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ping checks that Redis answers.

@@ -21,6 +21,10 @@ import (
 //	leap:{s:ID}:challenges              LIST  the student's challenges of a data point: JSON Challenges, oldest first
 //	leap:{s:ID}:challenges:decisions    HASH  challenge id -> JSON of the LEAP team's decision
 //	leap:challenges:open                SET   "studentID/challengeID" of every challenge not yet decided
+//	leap:{s:ID}:challenges:rate         INT   the student's challenges this hour (portal's rate limit)
+//	leap:{s:ID}:exports                 INT   the student's downloads this hour (portal's rate limit)
+//	leap:{s:ID}:audit                   STREAM the audit entries about the student (the portal's index
+//	                                          of its log, so a download reads only these)
 //	leap:{s:ID}:notes:v                 INT   records version: bumped in the same transaction as every
 //	                                          write to the four keys above, so a page rendered from them
 //	                                          can be cached under it
@@ -43,6 +47,15 @@ func ObjectiveStatesKey(student string) string { return studentTag(student) + ":
 
 // ChallengesKey lists a student's challenges.
 func ChallengesKey(student string) string { return studentTag(student) + ":challenges" }
+
+// AuditKey is the stream of the audit entries about a student.
+func AuditKey(student string) string { return studentTag(student) + ":audit" }
+
+// ChallengeRateKey counts a student's challenges in the current window.
+func ChallengeRateKey(student string) string { return studentTag(student) + ":challenges:rate" }
+
+// ExportsKey counts a student's downloads of their data in the current window.
+func ExportsKey(student string) string { return studentTag(student) + ":exports" }
 
 // DecisionsKey holds the decisions on a student's challenges.
 func DecisionsKey(student string) string { return studentTag(student) + ":challenges:decisions" }
@@ -86,6 +99,7 @@ var (
 	ErrNoSuchChallenge  = errors.New("no such challenge")
 	ErrChallengeDecided = errors.New("the challenge is already decided")
 	ErrInvalid          = errors.New("invalid")
+	ErrTooManyOpen      = errors.New("too many open challenges")
 )
 
 // Record is something staff wrote about a student: a note, an objective
@@ -239,11 +253,31 @@ func SetObjectiveState(ctx context.Context, c redis.UniversalClient, student, ob
 }
 
 // AddChallenge records a student's challenge, open, and queues it for the
-// LEAP team. The queue entry is written first: should the second write
-// fail, the student is told so and sees no challenge, and the queue holds
-// an entry that OpenChallenges passes over — whereas the other order could
-// leave a challenge the student sees as open and nobody is asked to decide.
+// LEAP team, with no cap on how many may be open; see AddChallengeCapped.
 func AddChallenge(ctx context.Context, c redis.UniversalClient, student string, ch Challenge) (Challenge, error) {
+	return AddChallengeCapped(ctx, c, student, ch, 0)
+}
+
+// pushChallenge appends a challenge unless the student already has maxOpen
+// open (maxOpen 0: no cap): open is written less decided, both keys on the
+// student's slot, so the check and the write are one atomic step however
+// many arrive at once. KEYS: the list, the decisions, the records version.
+var pushChallenge = redis.NewScript(`
+local max = tonumber(ARGV[2])
+if max > 0 and redis.call('LLEN', KEYS[1]) - redis.call('HLEN', KEYS[2]) >= max then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[3])
+return 1
+`)
+
+// AddChallengeCapped records a student's challenge, open, and queues it for
+// the LEAP team, or refuses it with ErrTooManyOpen when the student has
+// maxOpen open already. The queue entry is written first: should the
+// second write fail, the student is told so and sees no challenge, and the
+// queue holds an entry that OpenChallenges passes over — whereas the other
+// order could leave a challenge the student sees as open and nobody is
+// asked to decide.
+func AddChallengeCapped(ctx context.Context, c redis.UniversalClient, student string, ch Challenge, maxOpen int) (Challenge, error) {
 	if strings.TrimSpace(ch.Reason) == "" || ch.Date == "" || ch.Activity == "" {
 		return Challenge{}, fmt.Errorf("%w challenge: date, activity and reason are needed", ErrInvalid)
 	}
@@ -253,15 +287,18 @@ func AddChallenge(ctx context.Context, c redis.UniversalClient, student string, 
 	if err != nil {
 		return Challenge{}, err
 	}
-	if err := c.SAdd(ctx, OpenChallengesKey, queueEntry(student, ch.ID)).Err(); err != nil {
+	entry := queueEntry(student, ch.ID)
+	if err := c.SAdd(ctx, OpenChallengesKey, entry).Err(); err != nil {
 		return Challenge{}, fmt.Errorf("queue challenge of %s: %w", student, err)
 	}
-	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.RPush(ctx, ChallengesKey(student), b)
-		pipe.Incr(ctx, RecordsVersionKey(student))
-		return nil
-	}); err != nil {
+	keys := []string{ChallengesKey(student), DecisionsKey(student), RecordsVersionKey(student)}
+	added, err := pushChallenge.Run(ctx, c, keys, b, maxOpen).Int()
+	if err != nil {
 		return Challenge{}, fmt.Errorf("write challenge of %s: %w", student, err)
+	}
+	if added == 0 {
+		_ = c.SRem(ctx, OpenChallengesKey, entry).Err() // OpenChallenges would pass it over anyway
+		return Challenge{}, ErrTooManyOpen
 	}
 	return ch, nil
 }

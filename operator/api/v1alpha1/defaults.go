@@ -211,6 +211,10 @@ func withoutOptional(def any) any {
 const (
 	DefaultReplicas        int32 = 2
 	DefaultLateArrivalDays int32 = 7
+	// DefaultAuditRetentionDays keeps the audit log a year and a month, so
+	// the whole academic year is always kept. It has no schema default:
+	// a LeapTerm that sets nothing keeps its policy hash, and its pods.
+	DefaultAuditRetentionDays int32 = 400
 	// DefaultClientSecretKey is the key of an OIDC client secret in its Secret.
 	DefaultClientSecretKey = "client-secret"
 )

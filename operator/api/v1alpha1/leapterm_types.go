@@ -141,6 +141,14 @@ type Privacy struct {
 	// +kubebuilder:validation:Maximum=365
 	// +optional
 	LateArrivalDays *int32 `json:"lateArrivalDays,omitempty"`
+	// AuditRetentionDays is how long the audit log keeps an entry (who saw
+	// or wrote what about whom). Unset keeps DefaultAuditRetentionDays: at
+	// least a whole academic year, so a student's complaint about last
+	// year's access can still be answered.
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=3650
+	// +optional
+	AuditRetentionDays *int32 `json:"auditRetentionDays,omitempty"`
 }
 
 // RedisMode says who runs Redis.
@@ -231,6 +239,17 @@ type Component struct {
 	// Resources of the service container; empty for sensible defaults.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// TrustedProxies are the CIDRs (or single addresses) of the proxies in
+	// front of the service, such as the Ingress controller's pods, whose
+	// X-Forwarded-For header the service believes. Empty: none, and the
+	// client's address is the connection's, so nobody can forge it to dodge
+	// the per-address sign-in limit.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="trustedProxies must be CIDRs such as 10.0.0.0/8, or single addresses"
+	// +listType=set
+	// +optional
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
 }
 
 // Ingress exposes the portal outside the cluster.
@@ -567,6 +586,14 @@ func (p Privacy) LateArrivalDaysOr(def int32) int32 {
 		return def
 	}
 	return *p.LateArrivalDays
+}
+
+// AuditRetentionDaysOr is how many days the audit log keeps an entry, or def when absent.
+func (p Privacy) AuditRetentionDaysOr(def int32) int32 {
+	if p.AuditRetentionDays == nil {
+		return def
+	}
+	return *p.AuditRetentionDays
 }
 
 // PauseAnnotation is the annotation that, set to "disabled", stops the operator changing anything

@@ -588,3 +588,22 @@ func TestScoringMetricsScrapersAreLetIn(t *testing.T) {
 		t.Errorf("ip block %+v", b)
 	}
 }
+
+// TestTrustedProxiesReachTheirServiceOnly: a component's trusted proxies
+// become its TRUSTED_PROXIES; none set no variable, so a LeapTerm without
+// them keeps its pods as they were.
+func TestTrustedProxiesReachTheirServiceOnly(t *testing.T) {
+	term := leapTerm()
+	if v, ok := portalEnv(term)["TRUSTED_PROXIES"]; ok {
+		t.Errorf("TRUSTED_PROXIES = %q with none in the LeapTerm", v)
+	}
+	term.Spec.Portal.TrustedProxies = []string{"10.0.0.0/8", "192.168.4.2"}
+	if v := portalEnv(term)["TRUSTED_PROXIES"]; v != "10.0.0.0/8,192.168.4.2" {
+		t.Errorf("TRUSTED_PROXIES = %q, want the portal's proxies", v)
+	}
+	for _, e := range ServiceDeployment(term, Ingestion, images, "h").Spec.Template.Spec.Containers[0].Env {
+		if *e.Name == "TRUSTED_PROXIES" {
+			t.Error("the portal's proxies reached ingestion")
+		}
+	}
+}

@@ -210,6 +210,10 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 	}
 	env = append(env, redisEnv(t)...)
 	env = append(env, telemetryEnv(t, c)...)
+	if len(spec.TrustedProxies) > 0 {
+		// Unset when none, so a LeapTerm without proxies keeps its pods.
+		env = append(env, corev1ac.EnvVar().WithName("TRUSTED_PROXIES").WithValue(strings.Join(spec.TrustedProxies, ",")))
+	}
 	volumes := []*corev1ac.VolumeApplyConfiguration{
 		corev1ac.Volume().WithName("policy").WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(n.PolicyConfigMap())),
 		corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource().WithSizeLimit(resource.MustParse("64Mi"))),

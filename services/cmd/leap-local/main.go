@@ -53,13 +53,24 @@ func run(ctx context.Context) error {
 	// reads it; the deployed services always take the real time.
 	startAt := env.String("LEAP_LOCAL_NOW", "")
 	level := app.LogLevel(env)
+	// Only this machine reaches the ports, so a proxy on it (a local
+	// reverse proxy in front of the portal) is the one believed.
+	proxies := app.TrustedProxies(env, server.LoopbackProxies)
 	// Single sign-on is off unless PORTAL_OIDC_ISSUER names a provider;
-	// the callback defaults to this machine's portal.
+	// the callback defaults to this machine's portal, and the key that
+	// seals sign-in state cookies to one made for this run.
+	sessionKey := randomToken()
 	ssoEnv := &config.Env{Lookup: func(k string) (string, bool) {
-		if v, ok := os.LookupEnv(k); ok || k != "PORTAL_OIDC_REDIRECT_URL" {
+		if v, ok := os.LookupEnv(k); ok {
 			return v, ok
 		}
-		return fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath), true
+		switch k {
+		case "PORTAL_OIDC_REDIRECT_URL":
+			return fmt.Sprintf("http://127.0.0.1:%d%s", portalPort, portal.CallbackPath), true
+		case "SESSION_KEY":
+			return sessionKey, true
+		}
+		return "", false
 	}}
 	sso := portal.OIDCFromEnv(ssoEnv)
 	if err := errors.Join(env.Err(), ssoEnv.Err()); err != nil {
@@ -103,12 +114,12 @@ func run(ctx context.Context) error {
 
 	token := randomToken()
 	ready := func(ctx context.Context) error { return store.Ping(ctx, rdb) }
-	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready})
+	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies, Timeouts: server.BulkTimeouts})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
 		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock,
 	}).Register(ing.Echo, ing.Registry)
-	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready})
+	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready, TrustedProxies: proxies})
 	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
 
 	// The demo people (no events yet): for the password form and the demo
@@ -130,7 +141,7 @@ func run(ctx context.Context) error {
 	if !local {
 		users, logins = nil, nil
 	}
-	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready})
+	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready, TrustedProxies: proxies})
 	if err := (&portal.Portal{
 		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: clock,
 		PolicyWriter: portal.FileWriter{Path: termFile},
@@ -344,5 +355,6 @@ func startDemoProvider(ctx context.Context, port, portalPort int, data demo.Data
 	return &portal.OIDC{
 		Issuer: issuer, ClientID: "leap-portal", ClientSecret: secret, RedirectURL: callback,
 		PersonClaim: portal.DefaultPersonClaim, StaffClaim: portal.DefaultStaffClaim, StaffValues: portal.DefaultStaffValues, Scopes: portal.DefaultScopes,
+		SessionKey: []byte(randomToken()),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +37,11 @@ type Common struct {
 	Port        int
 	MetricsPort int
 	Grace       time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Timeouts of the service's connections and requests; zero fields
+	// take server.DefaultTimeouts'.
+	Timeouts server.Timeouts
 
 	shutdownTracing func(context.Context) error
 }
@@ -66,6 +72,21 @@ func Ports(env *config.Env) (api, metrics int) {
 	return api, metrics
 }
 
+// TrustedProxies reads TRUSTED_PROXIES: the CIDRs of the proxies (an
+// Ingress controller's pods) whose X-Forwarded-For is believed; def when
+// unset or blank. In a cluster the operator sets it from the LeapTerm.
+func TrustedProxies(env *config.Env, def []netip.Prefix) []netip.Prefix {
+	v := env.String("TRUSTED_PROXIES", "")
+	if v == "" {
+		return def
+	}
+	p, err := server.ParseTrustedProxies(v)
+	if err != nil {
+		env.Fail(fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	return p
+}
+
 // LogLevel reads LOG_LEVEL (debug, info, warn, error).
 func LogLevel(env *config.Env) slog.Level {
 	var l slog.Level
@@ -82,6 +103,7 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 	c.Log = telemetry.Logger(os.Stdout, name, LogLevel(env))
 	c.Port, c.MetricsPort = Ports(env)
 	c.Grace = env.Duration("SHUTDOWN_GRACE", 20*time.Second, 0, 5*time.Minute)
+	c.TrustedProxies = TrustedProxies(env, nil)
 	policyFile := env.Required("LEAP_POLICY_FILE", "the policy file: the ConfigMap's policy.json, or a LeapTerm YAML file")
 	redisOpts := RedisOptions(env)
 	if err := env.Err(); err != nil {
@@ -106,7 +128,7 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 // Server is the service's server with readiness tied to Redis and policy.
 func (c *Common) Server() *server.Server {
 	s := server.New(server.Options{
-		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer,
+		Name: c.Name, Logger: c.Log, TracerProvider: c.Tracer, TrustedProxies: c.TrustedProxies, Timeouts: c.Timeouts,
 		Ready: func(ctx context.Context) error {
 			if c.Policy.Current() == nil {
 				return errors.New("no policy loaded")

@@ -9,6 +9,7 @@ import (
 	"github.com/leap-dev/leap/services/config"
 	"github.com/leap-dev/leap/services/ingestion"
 	"github.com/leap-dev/leap/services/internal/app"
+	"github.com/leap-dev/leap/services/server"
 )
 
 func main() { app.Main("leap-ingestion", run) }
@@ -25,6 +26,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Batches are large: bounded by the pace of the body, not a short total.
+	c.Timeouts = server.BulkTimeouts
 	s := c.Server()
 	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens, MaxBodyBytes: int64(maxBody), Now: time.Now}
 	svc.Register(s.Echo, s.Registry)
