@@ -251,6 +251,44 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 }
 
+// TestRedisVolumeCannotChangeInPlace: a StatefulSet's volume claim cannot
+// change, so the API server refuses a new storage size or class of a
+// Managed Redis, saying how to resize; External Redis, and a change that
+// moves to or from it, are free.
+func TestRedisVolumeCannotChangeInPlace(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	u := typical(t, ns)
+	u.SetName("volume")
+	g.Expect(k8s.Create(ctx, u)).To(Succeed())
+	for name, change := range map[string]func(*unstructured.Unstructured){
+		"a larger volume":  set("spec.redis.storage", "5Gi"),
+		"a storage class":  set("spec.redis.storageClassName", "fast"),
+		"a smaller volume": set("spec.redis.storage", "512Mi"),
+	} {
+		changed := u.DeepCopy()
+		change(changed)
+		err := k8s.Update(ctx, changed)
+		g.Expect(err).To(HaveOccurred(), "%s was accepted", name)
+		g.Expect(err.Error()).To(ContainSubstring("spec.redis.storage and storageClassName cannot change while the Managed Redis exists"), name)
+		g.Expect(err.Error()).To(ContainSubstring("patch the PersistentVolumeClaim data-NAME-redis-0"), name)
+	}
+	// Other Redis fields still change.
+	set("spec.redis.image", "redis:8.0-alpine")(u)
+	g.Expect(k8s.Update(ctx, u)).To(Succeed())
+
+	ext := typical(t, ns)
+	ext.SetName("volume-external")
+	set("spec.redis", map[string]any{"mode": "External", "address": "redis://r:6379"})(ext)
+	g.Expect(k8s.Create(ctx, ext)).To(Succeed())
+	set("spec.redis.storage", "5Gi")(ext)
+	g.Expect(k8s.Update(ctx, ext)).To(Succeed(), "External Redis has no volume to keep")
+	set("spec.redis.mode", "Managed")(ext)
+	set("spec.redis.storage", "8Gi")(ext)
+	g.Expect(k8s.Update(ctx, ext)).To(Succeed(), "a Managed Redis made now gets the size asked")
+}
+
 // TestPortalSignInIsAccepted applies LeapTerms that configure sign-in in
 // each allowed way and checks what the API server keeps and defaults.
 func TestPortalSignInIsAccepted(t *testing.T) {

@@ -35,6 +35,10 @@ const (
 	ReasonPausedByAnnotation = "PausedByAnnotation"
 )
 
+// ReasonServiceRecreated is the Event of a Service that could not be
+// patched back to its desired state and was deleted and made anew.
+const ReasonServiceRecreated = "ServiceRecreated"
+
 // Event reasons for the portal's sign-in, which no condition's status
 // carries: a portal nobody can sign in to still serves ingestion and scoring,
 // so PortalReady follows the rollout and says so in its message.

@@ -92,7 +92,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil {
 		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
 			Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reasonOf(err),
-			Message: err.Error(), ObservedGeneration: term.Generation,
+			Message: readable(err), ObservedGeneration: term.Generation,
 		})
 	}
 	// The status is written whatever happened, and only when it changed.
@@ -112,48 +112,62 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return result, err
 }
 
-// reconcile runs the phases in order; each writes only what differs.
+// reconcile runs the phases in order; each writes only what differs. A
+// phase that fails stops none of the others: a child the API server refuses
+// (a hand-edited Service, a StatefulSet field that cannot change) must not
+// leave a widened NetworkPolicy or a stale policy in the pods. The status is
+// computed from what runs whatever failed; the failures come back together
+// as phaseErrors, and observedGeneration moves only when none failed.
 func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
 	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
 	if err != nil {
 		return ctrl.Result{}, invalidSpecError{err}
 	}
 	a := applier{client: r.Client}
-
-	hash, err := r.reconcilePolicy(ctx, a, term)
-	if err != nil {
-		return ctrl.Result{}, err
+	var failed phaseErrors
+	run := func(phase string, err error) {
+		if err != nil {
+			failed = append(failed, phaseError{phase: phase, err: err})
+		}
 	}
+
+	// The Deployments roll to the new policy's hash only once the
+	// ConfigMap holds it; until then status keeps the hash in force.
+	hash, err := r.reconcilePolicy(ctx, a, term)
+	run(phasePolicy, err)
+	policyWritten := err == nil
+	if !policyWritten {
+		hash = term.Status.PolicyHash
+	}
+	var requeue time.Duration
 	if err := r.reconcileSecrets(ctx, term); errors.Is(err, errStaleSecret) {
 		// Not a failure: the cache is a moment behind a Secret; look again
 		// shortly rather than report the LeapTerm not Ready.
 		log.FromContext(ctx).V(1).Info("Secret changed while adding keys; retrying", "reason", err.Error())
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
+		requeue = 100 * time.Millisecond
+	} else {
+		run(phaseSecrets, err)
 	}
-	if err := r.reconcileRedis(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.reconcilePortalAccess(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
+	run(phaseRedis, r.reconcileRedis(ctx, a, term))
+	run(phasePortalAccess, r.reconcilePortalAccess(ctx, a, term))
 	for _, c := range build.Services {
-		if err := r.reconcileComponent(ctx, a, term, c, hash); err != nil {
-			return ctrl.Result{}, err
+		if !policyWritten {
+			run(c, errors.New("not updated: the policy ConfigMap could not be written"))
+			continue
 		}
+		run(c, r.reconcileComponent(ctx, a, term, c, hash))
 	}
-	if err := r.reconcileIngress(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.reconcileScoringAccess(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
+	run(phaseIngress, r.reconcileIngress(ctx, a, term))
+	run(phaseScoringAccess, r.reconcileScoringAccess(ctx, a, term))
 
-	if err := r.updateStatus(ctx, term, hash); err != nil {
-		return ctrl.Result{}, err
-	}
+	run(phaseStatus, r.updateStatus(ctx, term, hash))
 	next := r.updatePeriod(term, cal)
+	if len(failed) > 0 {
+		return ctrl.Result{}, failed
+	}
+	if requeue > 0 {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
 	term.Status.ObservedGeneration = term.Generation
 	return ctrl.Result{RequeueAfter: next}, nil
 }
@@ -169,6 +183,10 @@ func reasonOf(err error) string {
 	var invalid invalidSpecError
 	if errors.As(err, &invalid) {
 		return ReasonInvalidCalendar
+	}
+	var failed phaseErrors
+	if errors.As(err, &failed) && len(failed) > 0 {
+		return failed[0].reason()
 	}
 	return ReasonReconcileError
 }

@@ -115,7 +115,7 @@ func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v
 		}
 		return nil
 	}
-	if _, err := apply(ctx, a, key(t, name), &corev1.Service{}, build.Service(t, build.Redis), corev1ac.ExtractService); err != nil {
+	if err := r.applyService(ctx, a, t, build.Redis); err != nil {
 		return err
 	}
 	if _, err := apply(ctx, a, key(t, name), &networkingv1.NetworkPolicy{}, build.RedisNetworkPolicy(t), networkingv1ac.ExtractNetworkPolicy); err != nil {
@@ -156,13 +156,39 @@ func (r *LeapTermReconciler) reconcilePortalAccess(ctx context.Context, a applie
 // PodDisruptionBudget.
 func (r *LeapTermReconciler) reconcileComponent(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c, hash string) error {
 	k := key(t, build.NamesOf(t).Component(c))
-	if _, err := apply(ctx, a, k, &corev1.Service{}, build.Service(t, c), corev1ac.ExtractService); err != nil {
+	if err := r.applyService(ctx, a, t, c); err != nil {
 		return err
 	}
 	if _, err := apply(ctx, a, k, &policyv1.PodDisruptionBudget{}, build.PodDisruptionBudget(t, c), policyv1ac.ExtractPodDisruptionBudget); err != nil {
 		return err
 	}
 	_, err := apply(ctx, a, k, &appsv1.Deployment{}, build.ServiceDeployment(t, c, r.Images, hash), appsv1ac.ExtractDeployment)
+	return err
+}
+
+// applyService writes the Service of component c. A Service edited by hand
+// can reach a shape that no apply can merge back: a port renumbered keeps
+// its name, so the desired port of that name is a duplicate and the API
+// server refuses every apply. A Service holds no data and its clients find
+// it by name, so it is deleted and made anew (with a Warning Event saying
+// why); its cluster IP changes, which DNS follows.
+func (r *LeapTermReconciler) applyService(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c string) error {
+	k := key(t, build.NamesOf(t).Component(c))
+	live := &corev1.Service{}
+	_, err := apply(ctx, a, k, live, build.Service(t, c), corev1ac.ExtractService)
+	if !apierrors.IsInvalid(err) || live.UID == "" {
+		return err
+	}
+	refused := describe(err)
+	uid := live.UID
+	if derr := r.Client.Delete(ctx, live, client.Preconditions{UID: &uid}); client.IgnoreNotFound(derr) != nil {
+		return errors.Join(err, fmt.Errorf("delete Service %s to recreate it: %w", k, derr))
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, ReasonServiceRecreated, "Reconcile",
+			"Service %s could not be patched back (%s); it was deleted and recreated", k.Name, refused)
+	}
+	_, err = apply(ctx, a, k, &corev1.Service{}, build.Service(t, c), corev1ac.ExtractService)
 	return err
 }
 
