@@ -178,6 +178,7 @@ type SecretKeyRef struct {
 
 // Redis is where the services keep counts, roster, notes, audit and cache.
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address.size() > 0)",message="External Redis needs an address"
+// +kubebuilder:validation:XValidation:rule="!has(self.address) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@]*:[^/?#@]*@')",message="spec.redis.address must not hold a password (it would reach every pod's environment in plain text): put the password in a Secret and name it in spec.redis.passwordSecret"
 // A StatefulSet's volume claim template cannot change, so a new size or
 // class would freeze the Redis phase; the API server refuses it instead.
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (self.storage == oldSelf.storage && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see the README, Resizing Redis"

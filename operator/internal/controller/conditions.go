@@ -17,6 +17,10 @@ const (
 	ConditionPolicyApplied = "PolicyApplied"
 	// ConditionPaused is True while the leap.dev/reconcile annotation is "disabled".
 	ConditionPaused = "Paused"
+	// ConditionSecretsRegenerated is True once a generated Secret was found
+	// missing and made anew (its message says which, when, and what
+	// follows); False while every generated Secret is the first one made.
+	ConditionSecretsRegenerated = "SecretsRegenerated"
 )
 
 // Condition reasons, CamelCase as Kubernetes asks.
@@ -33,6 +37,8 @@ const (
 	ReasonReconcileError     = "ReconcileError"
 	ReasonReconciling        = "Reconciling"
 	ReasonPausedByAnnotation = "PausedByAnnotation"
+	ReasonAsCreated          = "AsCreated"
+	ReasonSecretRegenerated  = "SecretRegenerated"
 )
 
 // ReasonServiceRecreated is the Event of a Service that could not be

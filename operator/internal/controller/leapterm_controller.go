@@ -139,8 +139,12 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	if !policyWritten {
 		hash = term.Status.PolicyHash
 	}
+	// The workloads carry a digest of the Secrets they read; while the
+	// Secrets are unknown they stay as they are.
 	var requeue time.Duration
-	if err := r.reconcileSecrets(ctx, term); errors.Is(err, errStaleSecret) {
+	secrets, err := r.reconcileSecrets(ctx, term)
+	stale := errors.Is(err, errStaleSecret)
+	if stale {
 		// Not a failure: the cache is a moment behind a Secret; look again
 		// shortly rather than report the LeapTerm not Ready.
 		log.FromContext(ctx).V(1).Info("Secret changed while adding keys; retrying", "reason", err.Error())
@@ -148,14 +152,22 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	} else {
 		run(phaseSecrets, err)
 	}
-	run(phaseRedis, r.reconcileRedis(ctx, a, term))
+	// held is a workload phase's error, unless it is only waiting for the
+	// cache to show a Secret.
+	held := func(err error) error {
+		if stale && errors.Is(err, errSecretsUnknown) {
+			return nil
+		}
+		return err
+	}
+	run(phaseRedis, held(r.reconcileRedis(ctx, a, term, secrets)))
 	run(phasePortalAccess, r.reconcilePortalAccess(ctx, a, term))
 	for _, c := range build.Services {
 		if !policyWritten {
 			run(c, errors.New("not updated: the policy ConfigMap could not be written"))
 			continue
 		}
-		run(c, r.reconcileComponent(ctx, a, term, c, hash))
+		run(c, held(r.reconcileComponent(ctx, a, term, c, hash, secrets)))
 	}
 	run(phaseIngress, r.reconcileIngress(ctx, a, term))
 	run(phaseScoringAccess, r.reconcileScoringAccess(ctx, a, term))
@@ -253,6 +265,9 @@ func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *
 		}
 		if old == nil && c.Type == ConditionPaused && c.Status == metav1.ConditionFalse {
 			continue // not being paused is no news
+		}
+		if c.Type == ConditionSecretsRegenerated {
+			continue // reconcileSecrets records a Warning for each Secret
 		}
 		// Losing a condition is a warning; not having it yet is not.
 		kind := corev1.EventTypeNormal

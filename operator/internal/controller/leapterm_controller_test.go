@@ -375,7 +375,7 @@ func TestExternalRedisRunsNoRedis(t *testing.T) {
 	ns := newNamespace(t)
 	term := reconciled(g, createTerm(t, ns, "ext", `
 terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
-redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topology: Sentinel, sentinelMaster: leap,
+redis: {mode: External, address: "redis://leap@redis.example:6379/0", topology: Sentinel, sentinelMaster: leap,
         passwordSecret: {name: uni-redis, key: password}}
 `))
 	n := build.NamesOf(term)
@@ -388,7 +388,7 @@ redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topolog
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e
 	}
-	g.Expect(env["REDIS_URL"].Value).To(Equal("redis://:secret@redis.example:6379/0"))
+	g.Expect(env["REDIS_URL"].Value).To(Equal("redis://leap@redis.example:6379/0"))
 	g.Expect(env["REDIS_TOPOLOGY"].Value).To(Equal("Sentinel"))
 	g.Expect(env["REDIS_PASSWORD"].ValueFrom.SecretKeyRef.Name).To(Equal("uni-redis"))
 
