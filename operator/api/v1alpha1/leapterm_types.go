@@ -9,8 +9,12 @@ import (
 
 // Date is a calendar day written as YYYY-MM-DD. Days are compared as strings,
 // which orders them correctly because the format is fixed.
+// The pattern admits days 29 to 31 in every month; the rule refuses those a
+// month does not have (2026-02-31, 2027-02-29), so the API server, not the
+// operator, says so.
 // +kubebuilder:validation:Pattern=`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`
 // +kubebuilder:validation:MaxLength=10
+// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || int(self.substring(5, 7)) < 1 || int(self.substring(5, 7)) > 12 || int(self.substring(8, 10)) <= [31, (int(self.substring(0, 4)) % 4 == 0 && (int(self.substring(0, 4)) % 100 != 0 || int(self.substring(0, 4)) % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][int(self.substring(5, 7)) - 1]",messageExpression="self + ' is not a day of the calendar: that month has fewer days'"
 type Date string
 
 // DateRange is a named span of days, both ends included.
@@ -351,7 +355,7 @@ type ClientSecretRef struct {
 }
 
 // LeapTermSpec is the policy of one academic year and the components that serve it.
-// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
+// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",messageExpression="'terms must not overlap: ' + self.terms.filter(a, self.terms.exists(b, a.name != b.name && !(a.end < b.start || b.end < a.start))).map(a, a.name + ' (' + a.start + ' to ' + a.end + ')').join(' and ')"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
@@ -444,7 +448,7 @@ type Telemetry struct {
 }
 
 // Period is where today falls in the academic calendar.
-// +kubebuilder:validation:Enum=InTerm;Break;Vacation
+// +kubebuilder:validation:Enum=InTerm;Break;Vacation;Ended
 type Period string
 
 // Periods.
@@ -452,6 +456,8 @@ const (
 	PeriodInTerm   Period = "InTerm"
 	PeriodBreak    Period = "Break"
 	PeriodVacation Period = "Vacation"
+	// PeriodEnded: the last term is over; the LeapTerm's year is past.
+	PeriodEnded Period = "Ended"
 )
 
 // ComponentStatus is the rollout state of one component.
@@ -481,6 +487,11 @@ type LeapTermStatus struct {
 	// PolicyHash identifies the policy document in force.
 	// +optional
 	PolicyHash string `json:"policyHash,omitempty"`
+	// AppliedAttendance is whether card taps count in the policy every
+	// service runs: it follows spec.attendance.enabled once the policy has
+	// rolled out (PolicyApplied), so it shows what runs, not what is asked.
+	// +optional
+	AppliedAttendance *bool `json:"appliedAttendance,omitempty"`
 	// Redis, Ingestion, Scoring and Portal report each component's rollout.
 	// +optional
 	Redis *ComponentStatus `json:"redis,omitempty"`
@@ -503,11 +514,15 @@ type LeapTermStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=lt,categories=leap
-// +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.spec.attendance.enabled`
+// +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.status.appliedAttendance`,description="Card taps count in the policy the services run"
 // +kubebuilder:printcolumn:name="Period",type=string,JSONPath=`.status.period`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
+// +kubebuilder:printcolumn:name="Asked",type=boolean,JSONPath=`.spec.attendance.enabled`,priority=1,description="Card taps count in the spec"
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit",fieldPath=".metadata.name"
 type LeapTerm struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -94,7 +94,11 @@ var invalid = []struct {
 	{"break ends before it starts", set("spec.breaks", []any{term("rw", "2026-11-13", "2026-11-09")}),
 		"a term or break must not end before it starts"},
 	{"overlapping terms", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("winter", "2026-12-01", "2027-01-10")}),
-		"terms must not overlap"},
+		"terms must not overlap: autumn (2026-10-05 to 2026-12-11) and winter (2026-12-01 to 2027-01-10)"},
+	{"a day February lacks", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("spring", "2027-01-18", "2027-02-29")}),
+		"2027-02-29 is not a day of the calendar"},
+	{"the 31st of a 30-day month", set("spec.breaks", []any{term("rw", "2026-11-09", "2026-11-31")}),
+		"2026-11-31 is not a day of the calendar"},
 	{"External Redis URL with a password", set("spec.redis", map[string]any{"mode": "External", "address": "redis://:hunter2@redis.example:6379/0"}),
 		"spec.redis.address must not hold a password"},
 	{"External Redis URL with a user and password", set("spec.redis", map[string]any{"mode": "External", "address": "rediss://leap:hunter2@redis.example:6380?addr=r2:6380"}),
@@ -137,7 +141,7 @@ var invalid = []struct {
 	{"not a date", set("spec.terms", []any{term("autumn", "5 October", "2026-12-11")}),
 		"should match"},
 	{"name too long", func(u *unstructured.Unstructured) { u.SetName(strings.Repeat("y", 41)) },
-		"a LeapTerm name must be at most 40 characters"},
+		"metadata.name: Invalid value: \"object\": a LeapTerm name must be at most 40 characters"},
 	{"xAPI mapping to an unknown activity", set("spec.xapi.mappings", []any{mapping("gym_visit", attended)}),
 		`Unsupported value: "gym_visit"`},
 	{"xAPI verb not an IRI", set("spec.xapi.mappings", []any{mapping("tap_in", "attended")}),
@@ -252,6 +256,34 @@ func TestSamplesAreAccepted(t *testing.T) {
 				t.Fatalf("sample %s rejected: %v", filepath.Base(f), err)
 			}
 		})
+	}
+}
+
+// TestCalendarDaysAreAccepted: the calendar rule refuses only days a month
+// lacks: the last day of each month, and the 29th of February in a leap
+// year (2028, 2000), are taken.
+func TestCalendarDaysAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	days := []string{"2027-01-31", "2027-02-28", "2028-02-29", "2027-03-31", "2027-04-30", "2027-05-31",
+		"2027-06-30", "2027-07-31", "2027-08-31", "2027-09-30", "2027-10-31", "2027-11-30", "2027-12-31", "2000-02-29"}
+	for i, day := range days {
+		t.Run(day, func(t *testing.T) {
+			u := typical(t, ns)
+			u.SetName(fmt.Sprintf("day-%d", i))
+			set("spec.terms", []any{term("only", "1999-01-01", day)})(u)
+			set("spec.breaks", []any{term("end", day, day)})(u)
+			if err := k8s.Create(context.Background(), u); err != nil {
+				t.Fatalf("%s refused: %v", day, err)
+			}
+		})
+	}
+	u := typical(t, ns)
+	u.SetName("day-1900")
+	set("spec.terms", []any{term("only", "1900-02-01", "1900-02-29")})(u)
+	set("spec.breaks", nil)(u)
+	err := k8s.Create(context.Background(), u)
+	if err == nil || !strings.Contains(err.Error(), "1900-02-29 is not a day of the calendar") {
+		t.Fatalf("1900 was no leap year; got %v", err)
 	}
 }
 

@@ -35,8 +35,9 @@ const (
 	ReasonAllReady           = "AllReady"
 	ReasonInvalidCalendar    = "InvalidCalendar"
 	ReasonReconcileError     = "ReconcileError"
-	ReasonReconciling        = "Reconciling"
+	ReasonReconcileEnabled   = "ReconcileEnabled"
 	ReasonPausedByAnnotation = "PausedByAnnotation"
+	ReasonPaused             = "Paused"
 	ReasonAsCreated          = "AsCreated"
 	ReasonSecretRegenerated  = "SecretRegenerated"
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,6 +77,13 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message:            v1alpha1.PauseAnnotation + "=disabled: no change is applied until it is removed",
 			ObservedGeneration: term.Generation,
 		})
+		// Ready would claim what nobody checks while paused: it says so,
+		// and the figures (replicas, period, hash) stay as last observed.
+		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPaused,
+			Message:            "paused: the operator neither applies changes nor checks the components; the other conditions and figures are as last observed",
+			ObservedGeneration: term.Generation,
+		})
 		if err := r.patchStatus(ctx, term, before); errors.Is(err, errStaleStatus) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		} else if err != nil {
@@ -84,7 +92,8 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 	meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
-		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconciling,
+		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconcileEnabled,
+		Message:            "the operator applies every change; annotate " + v1alpha1.PauseAnnotation + "=disabled to pause it",
 		ObservedGeneration: term.Generation,
 	})
 
@@ -191,6 +200,12 @@ type invalidSpecError struct{ err error }
 func (e invalidSpecError) Error() string { return e.err.Error() }
 func (e invalidSpecError) Unwrap() error { return e.err }
 
+// isFailure tells a reason that something is wrong (a spec that cannot be
+// served, a phase the API server refused) from one of progress.
+func isFailure(reason string) bool {
+	return reason == ReasonInvalidCalendar || reason == ReasonReconcileError || strings.HasSuffix(reason, "Failed")
+}
+
 func reasonOf(err error) string {
 	var invalid invalidSpecError
 	if errors.As(err, &invalid) {
@@ -210,6 +225,8 @@ func (r *LeapTermReconciler) updatePeriod(term *v1alpha1.LeapTerm, cal *calendar
 	term.Status.Period = place.Period
 	term.Status.PeriodName = place.Name
 	if !ok {
+		// No boundary ahead: the last term is over, and so is the year.
+		term.Status.Period = v1alpha1.PeriodEnded
 		term.Status.NextPeriodChange = nil
 		return 0
 	}
@@ -269,9 +286,11 @@ func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *
 		if c.Type == ConditionSecretsRegenerated {
 			continue // reconcileSecrets records a Warning for each Secret
 		}
-		// Losing a condition is a warning; not having it yet is not.
+		// Losing a condition is a warning, and so is a failure; not having
+		// it yet is not.
 		kind := corev1.EventTypeNormal
-		if old != nil && old.Status == metav1.ConditionTrue && c.Status == metav1.ConditionFalse && c.Type != ConditionPaused {
+		lost := old != nil && old.Status == metav1.ConditionTrue && c.Status == metav1.ConditionFalse
+		if c.Type != ConditionPaused && c.Status == metav1.ConditionFalse && (lost || isFailure(c.Reason)) {
 			kind = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(term, nil, kind, c.Reason, "Reconcile", "%s is %s: %s", c.Type, c.Status, c.Message)

@@ -120,6 +120,7 @@ func TestFailingPhaseLeavesStatusTrueToWhatRuns(t *testing.T) {
 		g.Expect(ready.Message).NotTo(ContainSubstring("apply *v1."), "no Go type names")
 		g.Expect(condition(g, term, ConditionPolicyApplied)).To(Equal(metav1.ConditionFalse), "the services are still rolling")
 		g.Expect(cur.Status.ObservedGeneration).To(BeNumerically("<", cur.Generation), "the generation was not fully reconciled")
+		g.Expect(cur.Status.AppliedAttendance).To(HaveValue(BeTrue()), "the pods still count card taps")
 	}).WithTimeout(15 * time.Second).Should(Succeed())
 
 	rollOut(g, term)
@@ -130,6 +131,7 @@ func TestFailingPhaseLeavesStatusTrueToWhatRuns(t *testing.T) {
 		applied := meta.FindStatusCondition(cur.Status.Conditions, ConditionPolicyApplied)
 		g.Expect(applied).NotTo(BeNil())
 		g.Expect(applied.Status).To(Equal(metav1.ConditionTrue), "every service runs the new policy")
+		g.Expect(cur.Status.AppliedAttendance).To(HaveValue(BeFalse()), "attendance is off where it runs")
 		g.Expect(meta.FindStatusCondition(cur.Status.Conditions, ConditionReady).Reason).To(Equal("RedisFailed"))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	get(g, sts)
