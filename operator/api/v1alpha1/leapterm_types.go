@@ -566,6 +566,11 @@ func (p Privacy) LateArrivalDaysOr(def int32) int32 {
 // for the LeapTerm; deletion still proceeds.
 const PauseAnnotation = "leap.dev/reconcile"
 
+// OperatorAnnotation names the operator instance (the chart's release, as
+// NAMESPACE/NAME) that reconciles the LeapTerm; another instance leaves it
+// alone. Removing it hands the LeapTerm to whichever instance sees it first.
+const OperatorAnnotation = "leap.dev/operator"
+
 // Paused reports whether reconciling is switched off by PauseAnnotation.
 func (t *LeapTerm) Paused() bool {
 	return t.Annotations[PauseAnnotation] == "disabled"

@@ -44,6 +44,10 @@ type LeapTermReconciler struct {
 	Images build.Images
 	// Random feeds generated Secrets: crypto/rand outside tests.
 	Random io.Reader
+	// Instance names this operator (the chart's NAMESPACE/RELEASE): it
+	// reconciles the LeapTerms it claims and leaves those another instance
+	// claimed. Empty claims nothing and reconciles every LeapTerm it sees.
+	Instance string
 }
 
 // +kubebuilder:rbac:groups=leap.dev,resources=leapterms,verbs=get;list;watch;update;patch
@@ -68,6 +72,11 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Owner references let the garbage collector remove the children; the
 		// operator holds no finalizer, so nothing here can block deletion.
 		return ctrl.Result{}, nil
+	}
+	if mine, err := r.claim(ctx, term); errors.Is(err, errStaleStatus) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	} else if err != nil || !mine {
+		return ctrl.Result{}, err
 	}
 
 	before := term.Status.DeepCopy()
