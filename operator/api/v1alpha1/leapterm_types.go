@@ -185,7 +185,7 @@ type SecretKeyRef struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.address) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@]*:[^/?#@]*@')",message="spec.redis.address must not hold a password (it would reach every pod's environment in plain text): put the password in a Secret and name it in spec.redis.passwordSecret"
 // A StatefulSet's volume claim template cannot change, so a new size or
 // class would freeze the Redis phase; the API server refuses it instead.
-// +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (self.storage == oldSelf.storage && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see the README, Resizing Redis"
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (has(self.storage) == has(oldSelf.storage) && (!has(self.storage) || self.storage == oldSelf.storage) && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see the README, Resizing Redis"
 type Redis struct {
 	// Mode is Managed (the operator runs Redis) or External.
 	// +kubebuilder:default=Managed
@@ -355,7 +355,7 @@ type ClientSecretRef struct {
 }
 
 // LeapTermSpec is the policy of one academic year and the components that serve it.
-// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",messageExpression="'terms must not overlap: ' + self.terms.filter(a, self.terms.exists(b, a.name != b.name && !(a.end < b.start || b.end < a.start))).map(a, a.name + ' (' + a.start + ' to ' + a.end + ')').join(' and ')"
+// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
@@ -522,7 +522,7 @@ type LeapTermStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Asked",type=boolean,JSONPath=`.spec.attendance.enabled`,priority=1,description="Card taps count in the spec"
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit",fieldPath=".metadata.name"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
 type LeapTerm struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
