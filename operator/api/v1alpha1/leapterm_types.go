@@ -9,8 +9,12 @@ import (
 
 // Date is a calendar day written as YYYY-MM-DD. Days are compared as strings,
 // which orders them correctly because the format is fixed.
+// The pattern admits days 29 to 31 in every month; the rule refuses those a
+// month does not have (2026-02-31, 2027-02-29), so the API server, not the
+// operator, says so.
 // +kubebuilder:validation:Pattern=`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`
 // +kubebuilder:validation:MaxLength=10
+// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || int(self.substring(5, 7)) < 1 || int(self.substring(5, 7)) > 12 || int(self.substring(8, 10)) <= [31, (int(self.substring(0, 4)) % 4 == 0 && (int(self.substring(0, 4)) % 100 != 0 || int(self.substring(0, 4)) % 400 == 0)) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][int(self.substring(5, 7)) - 1]",messageExpression="self + ' is not a day of the calendar: that month has fewer days'"
 type Date string
 
 // DateRange is a named span of days, both ends included.
@@ -186,6 +190,10 @@ type SecretKeyRef struct {
 
 // Redis is where the services keep counts, roster, notes, audit and cache.
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address.size() > 0)",message="External Redis needs an address"
+// +kubebuilder:validation:XValidation:rule="!has(self.address) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@]*:[^/?#@]*@')",message="spec.redis.address must not hold a password (it would reach every pod's environment in plain text): put the password in a Secret and name it in spec.redis.passwordSecret"
+// A StatefulSet's volume claim template cannot change, so a new size or
+// class would freeze the Redis phase; the API server refuses it instead.
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (has(self.storage) == has(oldSelf.storage) && (!has(self.storage) || self.storage == oldSelf.storage) && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see the README, Resizing Redis"
 type Redis struct {
 	// Mode is Managed (the operator runs Redis) or External.
 	// +kubebuilder:default=Managed
@@ -485,7 +493,7 @@ type Telemetry struct {
 }
 
 // Period is where today falls in the academic calendar.
-// +kubebuilder:validation:Enum=InTerm;Break;Vacation
+// +kubebuilder:validation:Enum=InTerm;Break;Vacation;Ended
 type Period string
 
 // Periods.
@@ -493,6 +501,8 @@ const (
 	PeriodInTerm   Period = "InTerm"
 	PeriodBreak    Period = "Break"
 	PeriodVacation Period = "Vacation"
+	// PeriodEnded: the last term is over; the LeapTerm's year is past.
+	PeriodEnded Period = "Ended"
 )
 
 // ComponentStatus is the rollout state of one component.
@@ -522,6 +532,11 @@ type LeapTermStatus struct {
 	// PolicyHash identifies the policy document in force.
 	// +optional
 	PolicyHash string `json:"policyHash,omitempty"`
+	// AppliedAttendance is whether card taps count in the policy every
+	// service runs: it follows spec.attendance.enabled once the policy has
+	// rolled out (PolicyApplied), so it shows what runs, not what is asked.
+	// +optional
+	AppliedAttendance *bool `json:"appliedAttendance,omitempty"`
 	// Redis, Ingestion, Scoring and Portal report each component's rollout.
 	// +optional
 	Redis *ComponentStatus `json:"redis,omitempty"`
@@ -544,10 +559,14 @@ type LeapTermStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=lt,categories=leap
-// +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.spec.attendance.enabled`
+// +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.status.appliedAttendance`,description="Card taps count in the policy the services run"
 // +kubebuilder:printcolumn:name="Period",type=string,JSONPath=`.status.period`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Asked",type=boolean,JSONPath=`.spec.attendance.enabled`,priority=1,description="Card taps count in the spec"
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
 type LeapTerm struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -599,6 +618,11 @@ func (p Privacy) AuditRetentionDaysOr(def int32) int32 {
 // PauseAnnotation is the annotation that, set to "disabled", stops the operator changing anything
 // for the LeapTerm; deletion still proceeds.
 const PauseAnnotation = "leap.dev/reconcile"
+
+// OperatorAnnotation names the operator instance (the chart's release, as
+// NAMESPACE/NAME) that reconciles the LeapTerm; another instance leaves it
+// alone. Removing it hands the LeapTerm to whichever instance sees it first.
+const OperatorAnnotation = "leap.dev/operator"
 
 // Paused reports whether reconciling is switched off by PauseAnnotation.
 func (t *LeapTerm) Paused() bool {

@@ -267,6 +267,11 @@ func (in *LeapTermStatus) DeepCopyInto(out *LeapTermStatus) {
 		in, out := &in.NextPeriodChange, &out.NextPeriodChange
 		*out = (*in).DeepCopy()
 	}
+	if in.AppliedAttendance != nil {
+		in, out := &in.AppliedAttendance, &out.AppliedAttendance
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Redis != nil {
 		in, out := &in.Redis, &out.Redis
 		*out = new(ComponentStatus)

@@ -25,6 +25,7 @@ func main() {
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one active operator among replicas")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease; empty: the pod's own")
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "reconcile LeapTerms of this namespace only; empty for all")
+	flag.StringVar(&o.Instance, "instance", "", "name of this operator instance (the chart passes NAMESPACE/RELEASE): it reconciles the LeapTerms it claims and leaves those another instance claimed; empty claims none")
 	flag.StringVar(&registry, "image-registry", "ghcr.io/leap-dev", "registry of the default component images")
 	flag.StringVar(&imageTag, "image-tag", "", "tag of the default component images; empty for the operator's version")
 	flag.StringVar(&redisImage, "redis-image", "", "default image of the Managed Redis; empty for the built-in default")

@@ -95,6 +95,14 @@ var invalid = []struct {
 		"a term or break must not end before it starts"},
 	{"overlapping terms", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("winter", "2026-12-01", "2027-01-10")}),
 		"terms must not overlap"},
+	{"a day February lacks", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("spring", "2027-01-18", "2027-02-29")}),
+		"2027-02-29 is not a day of the calendar"},
+	{"the 31st of a 30-day month", set("spec.breaks", []any{term("rw", "2026-11-09", "2026-11-31")}),
+		"2026-11-31 is not a day of the calendar"},
+	{"External Redis URL with a password", set("spec.redis", map[string]any{"mode": "External", "address": "redis://:hunter2@redis.example:6379/0"}),
+		"spec.redis.address must not hold a password"},
+	{"External Redis URL with a user and password", set("spec.redis", map[string]any{"mode": "External", "address": "rediss://leap:hunter2@redis.example:6380?addr=r2:6380"}),
+		"put the password in a Secret and name it in spec.redis.passwordSecret"},
 	{"break outside every term", set("spec.breaks", []any{term("xmas", "2026-12-20", "2027-01-02")}),
 		"every break must lie inside one term"},
 	{"break across two terms", set("spec.breaks", []any{term("long", "2026-12-10", "2027-01-19")}),
@@ -259,6 +267,72 @@ func TestSamplesAreAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCalendarDaysAreAccepted: the calendar rule refuses only days a month
+// lacks: the last day of each month, and the 29th of February in a leap
+// year (2028, 2000), are taken.
+func TestCalendarDaysAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	days := []string{"2027-01-31", "2027-02-28", "2028-02-29", "2027-03-31", "2027-04-30", "2027-05-31",
+		"2027-06-30", "2027-07-31", "2027-08-31", "2027-09-30", "2027-10-31", "2027-11-30", "2027-12-31", "2000-02-29"}
+	for i, day := range days {
+		t.Run(day, func(t *testing.T) {
+			u := typical(t, ns)
+			u.SetName(fmt.Sprintf("day-%d", i))
+			set("spec.terms", []any{term("only", "1999-01-01", day)})(u)
+			set("spec.breaks", []any{term("end", day, day)})(u)
+			if err := k8s.Create(context.Background(), u); err != nil {
+				t.Fatalf("%s refused: %v", day, err)
+			}
+		})
+	}
+	u := typical(t, ns)
+	u.SetName("day-1900")
+	set("spec.terms", []any{term("only", "1900-02-01", "1900-02-29")})(u)
+	set("spec.breaks", nil)(u)
+	err := k8s.Create(context.Background(), u)
+	if err == nil || !strings.Contains(err.Error(), "1900-02-29 is not a day of the calendar") {
+		t.Fatalf("1900 was no leap year; got %v", err)
+	}
+}
+
+// TestRedisVolumeCannotChangeInPlace: a StatefulSet's volume claim cannot
+// change, so the API server refuses a new storage size or class of a
+// Managed Redis, saying how to resize; External Redis, and a change that
+// moves to or from it, are free.
+func TestRedisVolumeCannotChangeInPlace(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	u := typical(t, ns)
+	u.SetName("volume")
+	g.Expect(k8s.Create(ctx, u)).To(Succeed())
+	for name, change := range map[string]func(*unstructured.Unstructured){
+		"a larger volume":  set("spec.redis.storage", "5Gi"),
+		"a storage class":  set("spec.redis.storageClassName", "fast"),
+		"a smaller volume": set("spec.redis.storage", "512Mi"),
+	} {
+		changed := u.DeepCopy()
+		change(changed)
+		err := k8s.Update(ctx, changed)
+		g.Expect(err).To(HaveOccurred(), "%s was accepted", name)
+		g.Expect(err.Error()).To(ContainSubstring("spec.redis.storage and storageClassName cannot change while the Managed Redis exists"), name)
+		g.Expect(err.Error()).To(ContainSubstring("patch the PersistentVolumeClaim data-NAME-redis-0"), name)
+	}
+	// Other Redis fields still change.
+	set("spec.redis.image", "redis:8.0-alpine")(u)
+	g.Expect(k8s.Update(ctx, u)).To(Succeed())
+
+	ext := typical(t, ns)
+	ext.SetName("volume-external")
+	set("spec.redis", map[string]any{"mode": "External", "address": "redis://r:6379"})(ext)
+	g.Expect(k8s.Create(ctx, ext)).To(Succeed())
+	set("spec.redis.storage", "5Gi")(ext)
+	g.Expect(k8s.Update(ctx, ext)).To(Succeed(), "External Redis has no volume to keep")
+	set("spec.redis.mode", "Managed")(ext)
+	set("spec.redis.storage", "8Gi")(ext)
+	g.Expect(k8s.Update(ctx, ext)).To(Succeed(), "a Managed Redis made now gets the size asked")
 }
 
 // TestPortalSignInIsAccepted applies LeapTerms that configure sign-in in

@@ -1,9 +1,13 @@
 package builder
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,4 +86,45 @@ func randomString(random io.Reader, n int) ([]byte, error) {
 		return nil, fmt.Errorf("read random bytes: %w", err)
 	}
 	return []byte(base64.RawURLEncoding.EncodeToString(b)), nil
+}
+
+// AnnotationSecretsHash on a pod template is a digest of the generated
+// Secrets its pods read: a Secret regenerated (deleted by someone, then made
+// anew) rolls the pods that use it, and the Managed Redis with its services
+// when its password is new, so that both sides move together.
+const AnnotationSecretsHash = "leap.dev/secrets-hash"
+
+// SecretsOf names the generated Secrets that component c of t reads: the
+// Redis password (Managed Redis) for Redis and every service, the ingest
+// tokens for ingestion, the session key for the portal.
+func SecretsOf(t *v1alpha1.LeapTerm, c string) []string {
+	n := NamesOf(t)
+	var names []string
+	if t.Spec.Redis.Mode == v1alpha1.RedisManaged {
+		names = append(names, n.RedisAuth())
+	}
+	switch c {
+	case Ingestion:
+		names = append(names, n.IngestTokens())
+	case Portal:
+		names = append(names, n.PortalSession())
+	}
+	return names
+}
+
+// SecretsHash is a digest of the data of the named Secrets, taken from data
+// (Secret name to its data). Keys are taken in order, and names and values
+// are length-prefixed, so that no two contents give the same input.
+func SecretsHash(data map[string]map[string][]byte, names []string) string {
+	h := sha256.New()
+	for _, name := range names {
+		d := data[name]
+		keys := slices.Sorted(maps.Keys(d))
+		fmt.Fprintf(h, "%d:%s;%d;", len(name), name, len(keys))
+		for _, k := range keys {
+			fmt.Fprintf(h, "%d:%s=%d:", len(k), k, len(d[k]))
+			h.Write(d[k])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -209,6 +209,9 @@ func checkRelease(t *testing.T, objs []object, w want) {
 	if args["leader-elect"] != "true" {
 		t.Errorf("--leader-elect=%q, want true", args["leader-elect"])
 	}
+	if want := releaseNamespace + "/" + releaseName; args["instance"] != want {
+		t.Errorf("--instance=%q, want %q: the release claims its LeapTerms under its own name", args["instance"], want)
+	}
 	if args["watch-namespace"] != w.watch {
 		t.Errorf("--watch-namespace=%q, want %q", args["watch-namespace"], w.watch)
 	}

@@ -48,6 +48,20 @@ var stages []byte
 // NodeName is the fake node every pod is scheduled on.
 const NodeName = "kwok-node-0"
 
+// The node's heartbeat. kube-controller-manager marks a node whose Lease in
+// kube-node-lease has not been renewed within NodeMonitorGracePeriod as
+// not ready, and every pod on it Ready=False; kwok renews the fake node's
+// Lease (every quarter of NodeLeaseDuration) only when it is given a lease
+// duration. Both are shorter than Kubernetes' defaults (40 s lease, 50 s
+// grace) so that a test can wait past the grace period in seconds; the lease
+// is still renewed five times within it, so a loaded machine does not trip it.
+const (
+	NodeLeaseDuration      = 8 * time.Second
+	NodeMonitorGracePeriod = 10 * time.Second
+	// NodeMonitorPeriod is how often the node lifecycle controller looks.
+	NodeMonitorPeriod = time.Second
+)
+
 // PersistentVolumes is how many hostPath PersistentVolumes (10Gi, no storage
 // class) Start creates, so that StatefulSets' claims bind through the real
 // PersistentVolume controller without a provisioner.
@@ -203,6 +217,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--secure-port=0",
 		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
 		"--concurrent-statefulset-syncs=10", "--concurrent-gc-syncs=20",
+		"--node-monitor-grace-period="+NodeMonitorGracePeriod.String(),
+		"--node-monitor-period="+NodeMonitorPeriod.String(),
 	); err != nil {
 		return c, err
 	}
@@ -228,6 +244,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--config="+stagesFile,
 		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort[0]),
 		"--node-ip=127.0.0.1",
+		// Without it kwok keeps no Lease, and the stage
+		// node-heartbeat-with-lease refreshes the node's status only every
+		// 10 to 20 minutes: the node goes NotReady after the grace period.
+		"--node-lease-duration-seconds="+strconv.Itoa(int(NodeLeaseDuration/time.Second)),
 	); err != nil {
 		return c, err
 	}

@@ -17,6 +17,10 @@ const (
 	ConditionPolicyApplied = "PolicyApplied"
 	// ConditionPaused is True while the leap.dev/reconcile annotation is "disabled".
 	ConditionPaused = "Paused"
+	// ConditionSecretsRegenerated is True once a generated Secret was found
+	// missing and made anew (its message says which, when, and what
+	// follows); False while every generated Secret is the first one made.
+	ConditionSecretsRegenerated = "SecretsRegenerated"
 )
 
 // Condition reasons, CamelCase as Kubernetes asks.
@@ -31,9 +35,16 @@ const (
 	ReasonAllReady           = "AllReady"
 	ReasonInvalidCalendar    = "InvalidCalendar"
 	ReasonReconcileError     = "ReconcileError"
-	ReasonReconciling        = "Reconciling"
+	ReasonReconcileEnabled   = "ReconcileEnabled"
 	ReasonPausedByAnnotation = "PausedByAnnotation"
+	ReasonPaused             = "Paused"
+	ReasonAsCreated          = "AsCreated"
+	ReasonSecretRegenerated  = "SecretRegenerated"
 )
+
+// ReasonServiceRecreated is the Event of a Service that could not be
+// patched back to its desired state and was deleted and made anew.
+const ReasonServiceRecreated = "ServiceRecreated"
 
 // Event reasons for the portal's sign-in, which no condition's status
 // carries: a portal nobody can sign in to still serves ingestion and scoring,

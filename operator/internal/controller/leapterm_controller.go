@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,6 +44,10 @@ type LeapTermReconciler struct {
 	Images build.Images
 	// Random feeds generated Secrets: crypto/rand outside tests.
 	Random io.Reader
+	// Instance names this operator (the chart's NAMESPACE/RELEASE): it
+	// reconciles the LeapTerms it claims and leaves those another instance
+	// claimed. Empty claims nothing and reconciles every LeapTerm it sees.
+	Instance string
 }
 
 // +kubebuilder:rbac:groups=leap.dev,resources=leapterms,verbs=get;list;watch;update;patch
@@ -68,12 +73,24 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// operator holds no finalizer, so nothing here can block deletion.
 		return ctrl.Result{}, nil
 	}
+	if mine, err := r.claim(ctx, term); errors.Is(err, errStaleStatus) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	} else if err != nil || !mine {
+		return ctrl.Result{}, err
+	}
 
 	before := term.Status.DeepCopy()
 	if term.Paused() {
 		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
 			Type: ConditionPaused, Status: metav1.ConditionTrue, Reason: ReasonPausedByAnnotation,
 			Message:            v1alpha1.PauseAnnotation + "=disabled: no change is applied until it is removed",
+			ObservedGeneration: term.Generation,
+		})
+		// Ready would claim what nobody checks while paused: it says so,
+		// and the figures (replicas, period, hash) stay as last observed.
+		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPaused,
+			Message:            "paused: the operator neither applies changes nor checks the components; the other conditions and figures are as last observed",
 			ObservedGeneration: term.Generation,
 		})
 		if err := r.patchStatus(ctx, term, before); errors.Is(err, errStaleStatus) {
@@ -84,7 +101,8 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 	meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
-		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconciling,
+		Type: ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonReconcileEnabled,
+		Message:            "the operator applies every change; annotate " + v1alpha1.PauseAnnotation + "=disabled to pause it",
 		ObservedGeneration: term.Generation,
 	})
 
@@ -92,7 +110,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil {
 		meta.SetStatusCondition(&term.Status.Conditions, metav1.Condition{
 			Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reasonOf(err),
-			Message: err.Error(), ObservedGeneration: term.Generation,
+			Message: readable(err), ObservedGeneration: term.Generation,
 		})
 	}
 	// The status is written whatever happened, and only when it changed.
@@ -112,48 +130,74 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return result, err
 }
 
-// reconcile runs the phases in order; each writes only what differs.
+// reconcile runs the phases in order; each writes only what differs. A
+// phase that fails stops none of the others: a child the API server refuses
+// (a hand-edited Service, a StatefulSet field that cannot change) must not
+// leave a widened NetworkPolicy or a stale policy in the pods. The status is
+// computed from what runs whatever failed; the failures come back together
+// as phaseErrors, and observedGeneration moves only when none failed.
 func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
 	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
 	if err != nil {
 		return ctrl.Result{}, invalidSpecError{err}
 	}
 	a := applier{client: r.Client}
-
-	hash, err := r.reconcilePolicy(ctx, a, term)
-	if err != nil {
-		return ctrl.Result{}, err
+	var failed phaseErrors
+	run := func(phase string, err error) {
+		if err != nil {
+			failed = append(failed, phaseError{phase: phase, err: err})
+		}
 	}
-	if err := r.reconcileSecrets(ctx, term); errors.Is(err, errStaleSecret) {
+
+	// The Deployments roll to the new policy's hash only once the
+	// ConfigMap holds it; until then status keeps the hash in force.
+	hash, err := r.reconcilePolicy(ctx, a, term)
+	run(phasePolicy, err)
+	policyWritten := err == nil
+	if !policyWritten {
+		hash = term.Status.PolicyHash
+	}
+	// The workloads carry a digest of the Secrets they read; while the
+	// Secrets are unknown they stay as they are.
+	var requeue time.Duration
+	secrets, err := r.reconcileSecrets(ctx, term)
+	stale := errors.Is(err, errStaleSecret)
+	if stale {
 		// Not a failure: the cache is a moment behind a Secret; look again
 		// shortly rather than report the LeapTerm not Ready.
 		log.FromContext(ctx).V(1).Info("Secret changed while adding keys; retrying", "reason", err.Error())
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
+		requeue = 100 * time.Millisecond
+	} else {
+		run(phaseSecrets, err)
 	}
-	if err := r.reconcileRedis(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.reconcilePortalAccess(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
-	for _, c := range build.Services {
-		if err := r.reconcileComponent(ctx, a, term, c, hash); err != nil {
-			return ctrl.Result{}, err
+	// held is a workload phase's error, unless it is only waiting for the
+	// cache to show a Secret.
+	held := func(err error) error {
+		if stale && errors.Is(err, errSecretsUnknown) {
+			return nil
 		}
+		return err
 	}
-	if err := r.reconcileIngress(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
+	run(phaseRedis, held(r.reconcileRedis(ctx, a, term, secrets)))
+	run(phasePortalAccess, r.reconcilePortalAccess(ctx, a, term))
+	for _, c := range build.Services {
+		if !policyWritten {
+			run(c, errors.New("not updated: the policy ConfigMap could not be written"))
+			continue
+		}
+		run(c, held(r.reconcileComponent(ctx, a, term, c, hash, secrets)))
 	}
-	if err := r.reconcileScoringAccess(ctx, a, term); err != nil {
-		return ctrl.Result{}, err
-	}
+	run(phaseIngress, r.reconcileIngress(ctx, a, term))
+	run(phaseScoringAccess, r.reconcileScoringAccess(ctx, a, term))
 
-	if err := r.updateStatus(ctx, term, hash); err != nil {
-		return ctrl.Result{}, err
-	}
+	run(phaseStatus, r.updateStatus(ctx, term, hash))
 	next := r.updatePeriod(term, cal)
+	if len(failed) > 0 {
+		return ctrl.Result{}, failed
+	}
+	if requeue > 0 {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
 	term.Status.ObservedGeneration = term.Generation
 	return ctrl.Result{RequeueAfter: next}, nil
 }
@@ -165,10 +209,20 @@ type invalidSpecError struct{ err error }
 func (e invalidSpecError) Error() string { return e.err.Error() }
 func (e invalidSpecError) Unwrap() error { return e.err }
 
+// isFailure tells a reason that something is wrong (a spec that cannot be
+// served, a phase the API server refused) from one of progress.
+func isFailure(reason string) bool {
+	return reason == ReasonInvalidCalendar || reason == ReasonReconcileError || strings.HasSuffix(reason, "Failed")
+}
+
 func reasonOf(err error) string {
 	var invalid invalidSpecError
 	if errors.As(err, &invalid) {
 		return ReasonInvalidCalendar
+	}
+	var failed phaseErrors
+	if errors.As(err, &failed) && len(failed) > 0 {
+		return failed[0].reason()
 	}
 	return ReasonReconcileError
 }
@@ -180,6 +234,8 @@ func (r *LeapTermReconciler) updatePeriod(term *v1alpha1.LeapTerm, cal *calendar
 	term.Status.Period = place.Period
 	term.Status.PeriodName = place.Name
 	if !ok {
+		// No boundary ahead: the last term is over, and so is the year.
+		term.Status.Period = v1alpha1.PeriodEnded
 		term.Status.NextPeriodChange = nil
 		return 0
 	}
@@ -236,9 +292,14 @@ func (r *LeapTermReconciler) recordTransitions(term *v1alpha1.LeapTerm, before *
 		if old == nil && c.Type == ConditionPaused && c.Status == metav1.ConditionFalse {
 			continue // not being paused is no news
 		}
-		// Losing a condition is a warning; not having it yet is not.
+		if c.Type == ConditionSecretsRegenerated {
+			continue // reconcileSecrets records a Warning for each Secret
+		}
+		// Losing a condition is a warning, and so is a failure; not having
+		// it yet is not.
 		kind := corev1.EventTypeNormal
-		if old != nil && old.Status == metav1.ConditionTrue && c.Status == metav1.ConditionFalse && c.Type != ConditionPaused {
+		lost := old != nil && old.Status == metav1.ConditionTrue && c.Status == metav1.ConditionFalse
+		if c.Type != ConditionPaused && c.Status == metav1.ConditionFalse && (lost || isFailure(c.Reason)) {
 			kind = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(term, nil, kind, c.Reason, "Reconcile", "%s is %s: %s", c.Type, c.Status, c.Message)

@@ -15,6 +15,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -300,9 +301,25 @@ func TestPauseStopsChangesButNotDeletion(t *testing.T) {
 	get(g, cm)
 	pausedRV := cm.ResourceVersion
 
-	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { t.Annotations = map[string]string{v1alpha1.PauseAnnotation: "disabled"} })
-	g.Eventually(func(g Gomega) { g.Expect(condition(g, term, ConditionPaused)).To(Equal(metav1.ConditionTrue)) }).
+	rollOut(g, term)
+	g.Eventually(func(g Gomega) { g.Expect(condition(g, term, ConditionReady)).To(Equal(metav1.ConditionTrue)) }).
 		WithTimeout(10 * time.Second).Should(Succeed())
+	get(g, term)
+	notPaused := meta.FindStatusCondition(term.Status.Conditions, ConditionPaused)
+	g.Expect(notPaused.Reason).To(Equal(ReasonReconcileEnabled))
+	g.Expect(notPaused.Message).To(ContainSubstring(v1alpha1.PauseAnnotation + "=disabled"))
+	figures := term.Status.Portal
+
+	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { t.Annotations = map[string]string{v1alpha1.PauseAnnotation: "disabled"} })
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(g, term, ConditionPaused)).To(Equal(metav1.ConditionTrue))
+		// Ready claims nothing the operator does not check while paused.
+		get(g, term)
+		ready := meta.FindStatusCondition(term.Status.Conditions, ConditionReady)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(ReasonPaused))
+		g.Expect(term.Status.Portal).To(Equal(figures), "the last observed figures are kept")
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { t.Spec.Scoring.Weights = map[string]int32{"moodle_login": 5} })
 	g.Consistently(func(g Gomega) {
@@ -375,7 +392,7 @@ func TestExternalRedisRunsNoRedis(t *testing.T) {
 	ns := newNamespace(t)
 	term := reconciled(g, createTerm(t, ns, "ext", `
 terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
-redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topology: Sentinel, sentinelMaster: leap,
+redis: {mode: External, address: "redis://leap@redis.example:6379/0", topology: Sentinel, sentinelMaster: leap,
         passwordSecret: {name: uni-redis, key: password}}
 `))
 	n := build.NamesOf(term)
@@ -388,7 +405,7 @@ redis: {mode: External, address: "redis://:secret@redis.example:6379/0", topolog
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e
 	}
-	g.Expect(env["REDIS_URL"].Value).To(Equal("redis://:secret@redis.example:6379/0"))
+	g.Expect(env["REDIS_URL"].Value).To(Equal("redis://leap@redis.example:6379/0"))
 	g.Expect(env["REDIS_TOPOLOGY"].Value).To(Equal("Sentinel"))
 	g.Expect(env["REDIS_PASSWORD"].ValueFrom.SecretKeyRef.Name).To(Equal("uni-redis"))
 
@@ -494,7 +511,8 @@ func TestPeriodFollowsTheClock(t *testing.T) {
 		{time.Date(2026, 11, 13, 23, 59, 0, 0, london), v1alpha1.PeriodBreak, "reading-week", time.Date(2026, 11, 14, 0, 0, 0, 0, london)},
 		{time.Date(2026, 11, 14, 0, 0, 0, 0, london), v1alpha1.PeriodInTerm, "autumn", time.Date(2026, 12, 12, 0, 0, 0, 0, london)},
 		{time.Date(2026, 12, 25, 12, 0, 0, 0, london), v1alpha1.PeriodVacation, "", time.Date(2027, 1, 18, 0, 0, 0, 0, london)},
-		{time.Date(2027, 3, 27, 0, 0, 0, 0, london), v1alpha1.PeriodVacation, "", time.Time{}},
+		// After the last term the year is over: Ended, not Vacation.
+		{time.Date(2027, 3, 27, 0, 0, 0, 0, london), v1alpha1.PeriodEnded, "", time.Time{}},
 	}
 	for _, s := range steps {
 		clock.SetTime(s.at)
@@ -534,5 +552,10 @@ terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
 			HaveField("Reason", ReasonInvalidCalendar),
 			HaveField("Message", ContainSubstring("Europe/Atlantis")))))
 		g.Expect(term.Status.ObservedGeneration).To(BeZero())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	// A LeapTerm that cannot be served is a warning, though Ready was
+	// never True.
+	g.Eventually(func(g Gomega) {
+		g.Expect(eventsFor(g, term, ReasonInvalidCalendar)).To(ContainElement(HaveField("Type", corev1.EventTypeWarning)))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }

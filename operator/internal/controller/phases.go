@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +13,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
@@ -40,29 +44,101 @@ func (r *LeapTermReconciler) reconcilePolicy(ctx context.Context, a applier, t *
 // reconcileSecrets creates the generated Secrets that are absent, and adds to
 // one that exists the keys it lacks (the token of a source added in a later
 // version). A key that exists is never rewritten: its token is in the hands
-// of the system that sends events.
-func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.LeapTerm) error {
+// of the system that sends events. It returns the data of every generated
+// Secret as it now stands, whose digest rolls the pods that read them.
+//
+// A Secret made again after the first (someone deleted it) replaces
+// credentials people rely on, so it is never silent: a Warning Event and the
+// SecretsRegenerated condition say which, when, and what follows.
+func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.LeapTerm) (map[string]map[string][]byte, error) {
 	secrets, err := build.GeneratedSecrets(t, r.Random)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	// The condition is set from the first reconcile on: its presence says
+	// that the Secrets were made before.
+	madeBefore := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated) != nil
+	data := map[string]map[string][]byte{}
+	var regenerated []string
 	for _, s := range secrets {
 		live := &corev1.Secret{}
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
 		switch {
 		case err == nil:
 			if err := addMissingKeys(ctx, r.Client, live, s.Data); err != nil {
-				return err
+				return nil, err
 			}
+			data[s.Name] = live.Data
+			continue
 		case !apierrors.IsNotFound(err):
-			return fmt.Errorf("get Secret %s: %w", s.Name, err)
-		default:
-			if err := r.Client.Create(ctx, s, client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
-				return fmt.Errorf("create Secret %s: %w", s.Name, err)
-			}
+			return nil, fmt.Errorf("get Secret %s: %w", s.Name, err)
+		}
+		err = r.Client.Create(ctx, s, client.FieldOwner(FieldOwner))
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			// The cache has not shown it yet; its data is not s's.
+			return nil, fmt.Errorf("create Secret %s: %w", s.Name, errStaleSecret)
+		case err != nil:
+			return nil, fmt.Errorf("create Secret %s: %w", s.Name, err)
+		}
+		data[s.Name] = s.Data
+		if madeBefore && (s.Name != build.NamesOf(t).RedisAuth() || r.redisRuns(ctx, t)) {
+			regenerated = append(regenerated, s.Name)
 		}
 	}
-	return nil
+	r.noteRegenerated(t, regenerated)
+	return data, nil
+}
+
+// redisRuns tells whether the Managed Redis StatefulSet exists: a password
+// made while it does is a regenerated one; one made for a Redis about to be
+// created (a LeapTerm moving from External to Managed) is not.
+func (r *LeapTermReconciler) redisRuns(ctx context.Context, t *v1alpha1.LeapTerm) bool {
+	err := r.Client.Get(ctx, key(t, build.NamesOf(t).Component(build.Redis)), &appsv1.StatefulSet{})
+	return err == nil
+}
+
+// regeneratedMeans says what follows from each generated Secret made anew.
+func regeneratedMeans(t *v1alpha1.LeapTerm, name string) string {
+	n := build.NamesOf(t)
+	switch name {
+	case n.IngestTokens():
+		return "every source system needs its new token from it; the old tokens no longer work"
+	case n.PortalSession():
+		return "everyone signed in to the portal must sign in again"
+	case n.RedisAuth():
+		return "Redis and the services restart together with the new password; the data on Redis's volume is kept"
+	}
+	return "the pods that read it restart"
+}
+
+// noteRegenerated records the Secrets made anew: one Warning Event each,
+// and the SecretsRegenerated condition, which keeps the last occasion.
+func (r *LeapTermReconciler) noteRegenerated(t *v1alpha1.LeapTerm, regenerated []string) {
+	if len(regenerated) == 0 {
+		c := metav1.Condition{
+			Type: ConditionSecretsRegenerated, Status: metav1.ConditionFalse, Reason: ReasonAsCreated,
+			Message: "the generated Secrets are the ones first made for this LeapTerm",
+		}
+		if old := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated); old != nil {
+			c = *old // the last occasion stays on record
+		}
+		c.ObservedGeneration = t.Generation
+		meta.SetStatusCondition(&t.Status.Conditions, c)
+		return
+	}
+	now := r.Clock.Now().UTC().Format(time.RFC3339)
+	parts := make([]string, len(regenerated))
+	for i, name := range regenerated {
+		parts[i] = fmt.Sprintf("Secret %s was missing and was regenerated at %s: %s", name, now, regeneratedMeans(t, name))
+		if r.Recorder != nil {
+			r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, ReasonSecretRegenerated, "Reconcile", "%s", parts[i])
+		}
+	}
+	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
+		Type: ConditionSecretsRegenerated, Status: metav1.ConditionTrue, Reason: ReasonSecretRegenerated,
+		Message: strings.Join(parts, "; "), ObservedGeneration: t.Generation,
+	})
 }
 
 // addMissingKeys adds to the Secret live the keys of want that it lacks, and
@@ -104,8 +180,10 @@ func addMissingKeys(ctx context.Context, c client.Client, live *corev1.Secret, w
 var errStaleSecret = errors.New("the Secret changed since it was read")
 
 // reconcileRedis runs the Managed Redis, or removes it when the LeapTerm
-// moved to an External one (its volume is kept).
-func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v1alpha1.LeapTerm) error {
+// moved to an External one (its volume is kept). secrets is the data of the
+// generated Secrets; nil leaves the StatefulSet as it is, since its password
+// is not known.
+func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v1alpha1.LeapTerm, secrets map[string]map[string][]byte) error {
 	name := build.NamesOf(t).Component(build.Redis)
 	if t.Spec.Redis.Mode == v1alpha1.RedisExternal {
 		for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
@@ -115,14 +193,20 @@ func (r *LeapTermReconciler) reconcileRedis(ctx context.Context, a applier, t *v
 		}
 		return nil
 	}
-	if _, err := apply(ctx, a, key(t, name), &corev1.Service{}, build.Service(t, build.Redis), corev1ac.ExtractService); err != nil {
+	if err := r.applyService(ctx, a, t, build.Redis); err != nil {
 		return err
 	}
 	if _, err := apply(ctx, a, key(t, name), &networkingv1.NetworkPolicy{}, build.RedisNetworkPolicy(t), networkingv1ac.ExtractNetworkPolicy); err != nil {
 		return err
 	}
-	_, err := apply(ctx, a, key(t, name), &appsv1.StatefulSet{}, build.RedisStatefulSet(t, r.Images), appsv1ac.ExtractStatefulSet,
-		withoutClaimStatus)
+	if secrets == nil {
+		return errSecretsUnknown
+	}
+	desired := build.RedisStatefulSet(t, r.Images)
+	desired.Spec.Template.WithAnnotations(map[string]string{
+		build.AnnotationSecretsHash: build.SecretsHash(secrets, build.SecretsOf(t, build.Redis)),
+	})
+	_, err := apply(ctx, a, key(t, name), &appsv1.StatefulSet{}, desired, appsv1ac.ExtractStatefulSet, withoutClaimStatus)
 	return err
 }
 
@@ -152,17 +236,54 @@ func (r *LeapTermReconciler) reconcilePortalAccess(ctx context.Context, a applie
 	return err
 }
 
+// errSecretsUnknown holds back a workload whose Secrets could not be read.
+var errSecretsUnknown = errors.New("not updated: the generated Secrets could not be read")
+
 // reconcileComponent runs one service: its Deployment, Service and
-// PodDisruptionBudget.
-func (r *LeapTermReconciler) reconcileComponent(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c, hash string) error {
+// PodDisruptionBudget. secrets is the data of the generated Secrets; nil
+// leaves the Deployment as it is.
+func (r *LeapTermReconciler) reconcileComponent(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c, hash string, secrets map[string]map[string][]byte) error {
 	k := key(t, build.NamesOf(t).Component(c))
-	if _, err := apply(ctx, a, k, &corev1.Service{}, build.Service(t, c), corev1ac.ExtractService); err != nil {
+	if err := r.applyService(ctx, a, t, c); err != nil {
 		return err
 	}
 	if _, err := apply(ctx, a, k, &policyv1.PodDisruptionBudget{}, build.PodDisruptionBudget(t, c), policyv1ac.ExtractPodDisruptionBudget); err != nil {
 		return err
 	}
-	_, err := apply(ctx, a, k, &appsv1.Deployment{}, build.ServiceDeployment(t, c, r.Images, hash), appsv1ac.ExtractDeployment)
+	if secrets == nil {
+		return errSecretsUnknown
+	}
+	desired := build.ServiceDeployment(t, c, r.Images, hash)
+	desired.Spec.Template.WithAnnotations(map[string]string{
+		build.AnnotationSecretsHash: build.SecretsHash(secrets, build.SecretsOf(t, c)),
+	})
+	_, err := apply(ctx, a, k, &appsv1.Deployment{}, desired, appsv1ac.ExtractDeployment)
+	return err
+}
+
+// applyService writes the Service of component c. A Service edited by hand
+// can reach a shape that no apply can merge back: a port renumbered keeps
+// its name, so the desired port of that name is a duplicate and the API
+// server refuses every apply. A Service holds no data and its clients find
+// it by name, so it is deleted and made anew (with a Warning Event saying
+// why); its cluster IP changes, which DNS follows.
+func (r *LeapTermReconciler) applyService(ctx context.Context, a applier, t *v1alpha1.LeapTerm, c string) error {
+	k := key(t, build.NamesOf(t).Component(c))
+	live := &corev1.Service{}
+	_, err := apply(ctx, a, k, live, build.Service(t, c), corev1ac.ExtractService)
+	if !apierrors.IsInvalid(err) || live.UID == "" {
+		return err
+	}
+	refused := describe(err)
+	uid := live.UID
+	if derr := r.Client.Delete(ctx, live, client.Preconditions{UID: &uid}); client.IgnoreNotFound(derr) != nil {
+		return errors.Join(err, fmt.Errorf("delete Service %s to recreate it: %w", k, derr))
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, ReasonServiceRecreated, "Reconcile",
+			"Service %s could not be patched back (%s); it was deleted and recreated", k.Name, refused)
+	}
+	_, err = apply(ctx, a, k, &corev1.Service{}, build.Service(t, c), corev1ac.ExtractService)
 	return err
 }
 

@@ -82,6 +82,9 @@ func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapT
 	}
 	if policyApplied {
 		set(ConditionPolicyApplied, true, ReasonRolledOut, "every service runs policy "+hash)
+		if a := t.Spec.Attendance.IsEnabled(); t.Status.AppliedAttendance == nil || *t.Status.AppliedAttendance != a {
+			t.Status.AppliedAttendance = &a
+		}
 	} else {
 		set(ConditionPolicyApplied, false, ReasonRollingOut, "policy "+hash+" is rolling out to "+strings.Join(rolling, ", "))
 		allReady = false

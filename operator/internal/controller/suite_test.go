@@ -43,6 +43,9 @@ var (
 	writes    atomic.Int64 // writes made by the manager's reconciler
 )
 
+// testInstance is the name the suite's operator claims LeapTerms under.
+const testInstance = "leap-system/leap-test"
+
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
@@ -77,6 +80,7 @@ func runSuite(m *testing.M) int {
 		Clock:    testClock,
 		Images:   images,
 		Random:   rand.Reader,
+		Instance: testInstance,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)

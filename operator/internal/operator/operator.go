@@ -30,7 +30,10 @@ type Options struct {
 	// which an operator run outside a pod must be given.
 	LeaderElectionNamespace string
 	WatchNamespace          string // empty: all namespaces
-	Images                  builder.Images
+	// Instance names this operator among others on the cluster (the chart
+	// passes NAMESPACE/RELEASE); empty claims no LeapTerm.
+	Instance string
+	Images   builder.Images
 }
 
 // Run runs the operator until ctx ends.
@@ -58,6 +61,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Clock:    clock.RealClock{},
 		Images:   o.Images,
 		Random:   rand.Reader,
+		Instance: o.Instance,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up controller: %w", err)

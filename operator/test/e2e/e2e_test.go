@@ -139,11 +139,18 @@ func TestSamplesBecomeReady(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("kubectl get leapterms:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ATTENDANCE", "PERIOD", "READY", "AGE"}))
+	g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ATTENDANCE", "PERIOD", "READY", "REASON", "PAUSED", "AGE"}))
 	g.Expect(lines).To(HaveLen(1 + len(samples)))
 	for _, l := range lines[1:] {
-		g.Expect(strings.Fields(l)).To(ContainElement("True"), "every LeapTerm shows Ready True: %q", l)
+		f := strings.Fields(l)
+		g.Expect(f).To(HaveLen(7), "every column has a value: %q", l)
+		g.Expect(f[1]).To(BeElementOf("true", "false"), "ATTENDANCE is what runs: %q", l)
+		g.Expect(f[3:6]).To(Equal([]string{"True", controller.ReasonAllReady, "False"}), "READY, REASON, PAUSED: %q", l)
 	}
+	wide, err := kubectl("get", "leapterm", typical, "-n", samplesNamespace, "-o", "wide")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(wide).To(ContainSubstring("MESSAGE"))
+	g.Expect(wide).To(ContainSubstring("every component is ready and runs policy"))
 }
 
 // TestAttendanceFlipRollsOutPolicy switches attendance off: the policy
