@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -45,10 +46,11 @@ type want struct {
 	serviceMonitor bool
 	registry       string // --image-registry
 	imageTag       string // --image-tag; "" for the operator's own version
+	portalPolicy   bool   // the portal's ValidatingAdmissionPolicy and its binding
 }
 
 // defaults is what the default values render.
-var defaults = want{crd: true, keep: true, rbac: "Cluster", serviceAccount: true, metrics: true, registry: "ghcr.io/leap-dev"}
+var defaults = want{crd: true, keep: true, rbac: "Cluster", serviceAccount: true, metrics: true, registry: "ghcr.io/leap-dev", portalPolicy: true}
 
 func with(change func(*want)) want {
 	w := defaults
@@ -73,6 +75,8 @@ var releases = []releaseCase{
 		with(func(w *want) { w.watch = "leap" })},
 	{"CRD not kept", release{set: []string{"crds.keep=false"}},
 		with(func(w *want) { w.keep = false })},
+	{"no portal policy", release{set: []string{"portalPolicy.enabled=false"}},
+		with(func(w *want) { w.portalPolicy = false })},
 	{"no metrics", release{set: []string{"metrics.enabled=false"}},
 		with(func(w *want) { w.metrics = false })},
 	{"RBAC and ServiceAccount managed elsewhere", release{set: []string{"rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=leap-operator"}},
@@ -286,6 +290,29 @@ func checkRelease(t *testing.T, objs []object, w want) {
 	}
 	if !w.serviceMonitor {
 		count("ServiceMonitor", 0)
+	}
+
+	// The portal's admission policy, bound, and limited to the watched namespace.
+	policies := 0
+	if w.portalPolicy {
+		policies = 1
+	}
+	if count("ValidatingAdmissionPolicy", policies) && count("ValidatingAdmissionPolicyBinding", policies) && w.portalPolicy {
+		policy := decode[admissionregistrationv1.ValidatingAdmissionPolicy](t, byKind["ValidatingAdmissionPolicy"][0])
+		binding := decode[admissionregistrationv1.ValidatingAdmissionPolicyBinding](t, byKind["ValidatingAdmissionPolicyBinding"][0])
+		if binding.Spec.PolicyName != policy.Name || !slices.Equal(binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) {
+			t.Errorf("binding %s: policy %q, actions %v; want %q, [Deny]", binding.Name, binding.Spec.PolicyName, binding.Spec.ValidationActions, policy.Name)
+		}
+		var only map[string]string
+		if sel := policy.Spec.MatchConstraints.NamespaceSelector; sel != nil {
+			only = sel.MatchLabels
+		}
+		if got := only["kubernetes.io/metadata.name"]; got != w.watch || (w.watch == "" && len(only) > 0) {
+			t.Errorf("the portal policy selects namespaces %v, want the watched one %q", only, w.watch)
+		}
+		if m := policy.Spec.MatchConditions; len(m) != 1 || !strings.Contains(m[0].Expression, ":"+pod.Spec.ServiceAccountName+"'") {
+			t.Errorf("the portal policy's match conditions %v do not leave out the operator's ServiceAccount %s", m, pod.Spec.ServiceAccountName)
+		}
 	}
 
 	// The CRD: the one of config/, with the chart's labels and keep policy.

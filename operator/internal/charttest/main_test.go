@@ -33,6 +33,8 @@ var (
 	// k8s talks to the test API server; warnings it receives go to the
 	// collector in the request's context (see withWarnings).
 	k8s client.Client
+	// restConfig reaches the test API server as its administrator.
+	restConfig *rest.Config
 	// helmBin is the helm the tests run; helmEnv isolates its config, cache
 	// and data from the user's, and points it at the test API server.
 	helmBin string
@@ -64,6 +66,7 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}()
+	restConfig = env.Config
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandlerWithContext = warningCollector{}
 	if k8s, err = client.New(cfg, client.Options{Scheme: newScheme()}); err != nil {
