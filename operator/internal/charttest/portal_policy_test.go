@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -106,6 +107,8 @@ func TestPortalPolicy(t *testing.T) {
 
 	for _, tc := range []struct{ name, body, want string }{
 		{"attendance back on", `{"spec":{"attendance":{"enabled":true,"reason":null}}}`, ""},
+		{"policy history", `{"spec":{"policyHistory":[{"until":"2026-11-01","attendance":{"enabled":true}}]}}`, ""},
+		{"policy history with weights", `{"spec":{"policyHistory":[{"until":"2026-11-02","attendance":{"enabled":true}}],"scoring":{"weights":{"tap_in":8}}}}`, specRefused("spec.scoring")},
 		{"image", image(), specRefused("spec.portal")},
 		{"replicas", `{"spec":{"scoringService":{"replicas":5}}}`, specRefused("spec.scoringService")},
 		{"weights", `{"spec":{"scoring":{"weights":{"tap_in":9}}}}`, specRefused("spec.scoring")},
@@ -126,13 +129,15 @@ func TestPortalPolicy(t *testing.T) {
 		}
 	}
 
-	// The portal's own attendance switch, as it runs in the portal.
+	// The portal's own attendance switch, as it runs in the portal: from a
+	// day, so it writes the policy history too.
 	portalHTTP, err := rest.HTTPClientFor(impersonatingConfig(portalUser))
 	if err != nil {
 		t.Fatal(err)
 	}
 	writer := &portalsvc.KubeWriter{BaseURL: restConfig.Host, Client: portalHTTP, Namespace: ns, Name: term.Name}
-	if err := writer.SetAttendance(ctx, false, "Teaching is online."); err != nil {
+	if err := writer.SetAttendance(ctx, false, "Teaching is online.",
+		[]v1alpha1.PolicyEra{{Until: "2026-11-15", Attendance: v1alpha1.Attendance{Enabled: ptr.To(true)}}}); err != nil {
 		t.Errorf("the portal's attendance switch refused: %v", err)
 	}
 
