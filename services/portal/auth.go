@@ -370,12 +370,13 @@ func (p *Portal) postLogin(c echo.Context) error {
 		}
 	}
 	p.setCookie(c, loginCSRFCookie, "", -1)
-	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role})
+	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role}, "/")
 }
 
 // startSession signs a person in: a new session id (never one the browser
-// brought), a fresh CSRF token, and the way home.
-func (p *Portal) startSession(c echo.Context, s Session) error {
+// brought), a fresh CSRF token, and the way home: to home, a path on this
+// portal.
+func (p *Portal) startSession(c echo.Context, s Session, home string) error {
 	ctx := c.Request().Context()
 	id := randomID()
 	s.CSRF, s.Created = randomID(), p.now()
@@ -390,7 +391,7 @@ func (p *Portal) startSession(c echo.Context, s Session) error {
 		return err
 	}
 	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))
-	return c.Redirect(http.StatusSeeOther, "/")
+	return c.Redirect(http.StatusSeeOther, home)
 }
 
 // postLogout ends the session and, after a single sign-on, sends the

@@ -216,12 +216,23 @@ func (p *Portal) startSignOn(c echo.Context) error {
 	}
 	pending := pendingSignIn{
 		State: randomID(), Nonce: randomID(), Verifier: oauth2.GenerateVerifier(),
-		Return: "/", Expires: p.now().Add(signInWindow).Unix(),
+		Return: localPath(c.QueryParam("next")), Expires: p.now().Add(signInWindow).Unix(),
 	}
 	// The cookie also binds the state to this browser, so a callback link
 	// made in another browser (login CSRF) signs nobody in.
 	p.setCookie(c, stateCookie, p.sso.state.seal(pending), int(signInWindow.Seconds()))
 	return c.Redirect(http.StatusFound, p.sso.oauth.AuthCodeURL(pending.State, oidc.Nonce(pending.Nonce), oauth2.S256ChallengeOption(pending.Verifier)))
+}
+
+// localPath is next when it is a path on this portal, "/" otherwise, so a
+// sign-in link cannot send a person to another site afterwards.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\x00\r\n\t") ||
+		u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return u.RequestURI()
 }
 
 // usedStateKey remembers a state whose sign-in got as far as a verified ID
@@ -248,7 +259,7 @@ func signInRefused(msg, detail string, args ...any) error {
 // signs nobody in and says why on the sign-in page.
 func (p *Portal) signOnCallback(c echo.Context) error {
 	ctx := c.Request().Context()
-	s, err := p.verifySignOn(c)
+	s, home, err := p.verifySignOn(c)
 	var refused *errSignIn
 	if errors.As(err, &refused) {
 		slog.WarnContext(ctx, "single sign-on refused", "reason", refused.msg, "detail", refused.detail, "address", c.RealIP())
@@ -257,10 +268,12 @@ func (p *Portal) signOnCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.startSession(c, s)
+	return p.startSession(c, s, home)
 }
 
-func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
+// verifySignOn checks the provider's answer against the browser's sealed
+// state and returns who signed in and where they were going.
+func (p *Portal) verifySignOn(c echo.Context) (Session, string, error) {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
 	state := q.Get("state")
@@ -269,70 +282,70 @@ func (p *Portal) verifySignOn(c echo.Context) (Session, error) {
 	const gone = "This sign-in link has expired or was already used. Start again."
 	ck, err := p.cookie(c, stateCookie)
 	if err != nil || ck.Value == "" {
-		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "no state cookie")
+		return Session{}, "", signInRefused("This sign-in was started in another browser. Start again here.", "no state cookie")
 	}
 	pending, err := p.sso.state.open(ck.Value, p.now())
 	switch {
 	case errors.Is(err, errStateExpired):
-		return Session{}, signInRefused(gone, "state cookie expired at %v", time.Unix(pending.Expires, 0).UTC())
+		return Session{}, "", signInRefused(gone, "state cookie expired at %v", time.Unix(pending.Expires, 0).UTC())
 	case err != nil:
-		return Session{}, signInRefused(gone, "state cookie does not open (altered, forged or another key)")
+		return Session{}, "", signInRefused(gone, "state cookie does not open (altered, forged or another key)")
 	case state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(pending.State)) != 1:
-		return Session{}, signInRefused("This sign-in was started in another browser. Start again here.", "state %.8s… is not this browser's", state)
+		return Session{}, "", signInRefused("This sign-in was started in another browser. Start again here.", "state %.8s… is not this browser's", state)
 	}
 	used, err := p.Redis.Exists(ctx, usedStateKey(pending.State)).Result()
 	if err != nil {
-		return Session{}, err
+		return Session{}, "", err
 	}
 	if used > 0 {
-		return Session{}, signInRefused(gone, "replayed state %.8s…", state)
+		return Session{}, "", signInRefused(gone, "replayed state %.8s…", state)
 	}
 	if e := q.Get("error"); e != "" {
-		return Session{}, signInRefused("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
+		return Session{}, "", signInRefused("The university's sign-in service did not sign you in. Start again, or ask the IT service desk if it keeps happening.", "provider error %s: %s", e, q.Get("error_description"))
 	}
 	if err := p.sso.discover(ctx, p.now); err != nil {
-		return Session{}, signInRefused("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
+		return Session{}, "", signInRefused("The university's sign-in service cannot be reached just now. Try again in a few minutes.", "discovery: %v", err)
 	}
 	tok, err := p.sso.oauth.Exchange(p.sso.context(ctx), q.Get("code"), oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
-		return Session{}, signInRefused("The university's sign-in service did not confirm your sign-in. Start again.", "code exchange: %v", err)
+		return Session{}, "", signInRefused("The university's sign-in service did not confirm your sign-in. Start again.", "code exchange: %v", err)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return Session{}, signInRefused("The university's sign-in service sent no identity. Ask the IT service desk to check LEAP's settings.", "no id_token in the token response")
+		return Session{}, "", signInRefused("The university's sign-in service sent no identity. Ask the IT service desk to check LEAP's settings.", "no id_token in the token response")
 	}
 	idt, err := p.sso.verifier.Verify(p.sso.context(ctx), rawID)
 	var expired *oidc.TokenExpiredError
 	switch {
 	case errors.As(err, &expired):
-		return Session{}, signInRefused("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
+		return Session{}, "", signInRefused("Your sign-in expired before it reached LEAP. Start again.", "ID token expired at %v", expired.Expiry)
 	case err != nil:
-		return Session{}, signInRefused("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
+		return Session{}, "", signInRefused("LEAP could not verify your sign-in with the university's sign-in service. Start again, and tell the IT service desk if it keeps happening.", "ID token: %v", err)
 	case !slices.Contains(idt.Audience, p.sso.cfg.ClientID) || len(idt.Audience) > 1 && authorizedParty(idt) != p.sso.cfg.ClientID:
-		return Session{}, signInRefused("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
+		return Session{}, "", signInRefused("Your sign-in was issued for another application, not LEAP. Start again from LEAP's sign-in page.", "audience %v, authorized party %q, want %s", idt.Audience, authorizedParty(idt), p.sso.cfg.ClientID)
 	case subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1:
-		return Session{}, signInRefused("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
+		return Session{}, "", signInRefused("Your sign-in does not belong to this browser's request. Start again.", "nonce mismatch")
 	}
 	// The sign-in is genuine: spend its state for good, so that this
 	// cookie and callback sent again are refused (two at once: one wins).
 	ttl := min(time.Unix(pending.Expires, 0).Sub(p.now()), signInWindow) + time.Second
 	first, err := p.Redis.SetNX(ctx, usedStateKey(pending.State), 1, ttl).Result()
 	if err != nil {
-		return Session{}, err
+		return Session{}, "", err
 	}
 	if !first {
-		return Session{}, signInRefused(gone, "replayed state %.8s…", state)
+		return Session{}, "", signInRefused(gone, "replayed state %.8s…", state)
 	}
 	claims, err := p.sso.claims(ctx, idt, tok)
 	if err != nil {
-		return Session{}, err
+		return Session{}, "", err
 	}
 	s, err := p.personOf(ctx, claims)
 	if err != nil {
-		return Session{}, err
+		return Session{}, "", err
 	}
 	s.IDToken = rawID
-	return s, nil
+	return s, pending.Return, nil
 }
 
 // authorizedParty is the ID token's azp claim: with several audiences,

@@ -194,8 +194,14 @@ type answer struct {
 // last answer.
 func (f *ssoFixture) signIn(t *testing.T, c *http.Client, username string, rewrite func(url.Values)) answer {
 	t.Helper()
+	return f.signInFrom(t, c, "/auth/login", username, rewrite)
+}
+
+// signInFrom is signIn starting at start, such as /auth/login?next=PATH.
+func (f *ssoFixture) signInFrom(t *testing.T, c *http.Client, start, username string, rewrite func(url.Values)) answer {
+	t.Helper()
 	noFollow := noRedirect(c)
-	resp, err := noFollow.Get(f.portal + "/auth/login")
+	resp, err := noFollow.Get(f.portal + start)
 	must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
@@ -786,6 +792,26 @@ func TestSingleSignOnStateCookie(t *testing.T) {
 			}
 			f.nobodySignedIn(t, c, cookies)
 		})
+	}
+}
+
+// TestSingleSignOnReturnPath: a sign-in started with next= lands there
+// afterwards (the path travels in the sealed cookie), and only on a path
+// of this portal.
+func TestSingleSignOnReturnPath(t *testing.T) {
+	f := startSSO(t, nil)
+	for next, want := range map[string]string{
+		"/students/s1?tab=records": "/students/s1?tab=records",
+		"//evil.example/x":         "/",
+		"https://evil.example/":    "/",
+		"/\\evil.example":          "/",
+		"":                         "/",
+	} {
+		c := f.browser()
+		a := f.signInFrom(t, c, "/auth/login?next="+url.QueryEscape(next), "t1", nil)
+		if a.status != http.StatusSeeOther || a.header.Get("Location") != want {
+			t.Errorf("next=%q: sign-in answered %d to %q, want %q", next, a.status, a.header.Get("Location"), want)
+		}
 	}
 }
 

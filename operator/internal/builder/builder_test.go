@@ -114,6 +114,10 @@ func TestGeneratedSecrets(t *testing.T) {
 	if len(names["y2026-ingest-tokens"].Data) != len(IngestSources) || names["y2026-portal-session"] == nil || names["y2026-redis-auth"] == nil {
 		t.Fatalf("secrets %v", names)
 	}
+	// The portal takes a session key of 32 bytes or more.
+	if n := len(names["y2026-portal-session"].Data[SessionKeyKey]); n < 32 {
+		t.Errorf("the portal's session key is %d bytes, want at least 32", n)
+	}
 	ext := leapTerm()
 	ext.Spec.Redis = v1alpha1.Redis{Mode: v1alpha1.RedisExternal, Address: "redis://r:6379"}
 	secrets, _ = GeneratedSecrets(ext, bytes.NewReader(bytes.Repeat([]byte{7}, 4096)))
@@ -325,6 +329,8 @@ func TestPortalOIDCEnvironment(t *testing.T) {
 			"PORTAL_OIDC_STAFF_VALUES": "staff,faculty",
 			"PORTAL_OIDC_SCOPES":       "openid profile email",
 			"PORTAL_LOCAL_ACCOUNTS":    "false",
+			// The portal seals its sign-in state cookie with this key.
+			"SESSION_KEY": "y2026-portal-session/" + SessionKeyKey,
 		}, []string{"PORTAL_OIDC_CLIENT_SECRET"}},
 		{"confidential client, TLS ingress", func(term *v1alpha1.LeapTerm) {
 			term.Spec.Portal.Ingress = &v1alpha1.Ingress{Host: "leap.example.ac.uk", TLSSecretName: "leap-tls"}
