@@ -26,7 +26,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	s := c.Server()
-	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens, MaxBodyBytes: int64(maxBody), Now: time.Now}
+	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens.Source, TokenExpiry: tokens.Expires, MaxBodyBytes: int64(maxBody), Now: time.Now}
 	svc.Register(s.Echo, s.Registry)
 	return c.Run(ctx, s)
 }
