@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,40 @@ func TestIngestTokenRotationWithOverlap(t *testing.T) {
 		g.Expect(after).NotTo(Or(Equal(hashDuring), Equal(hashBefore)), "ingestion rolls onto the new token alone")
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Expect(strings.Count(string(newToken), " ")).To(BeZero())
+}
+
+func TestRequestedOverlap(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": DefaultTokenOverlap, "2h": 2 * time.Hour, "90m": 90 * time.Minute, "720h": maxTokenOverlap} {
+		if got, err := requestedOverlap(v); err != nil || got != want {
+			t.Errorf("%q: %v %v, want %v", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"0s", "-1h", "1d", "721h", "soon", "24"} {
+		if _, err := requestedOverlap(v); err == nil || !strings.Contains(err.Error(), v1alpha1.RotateIngestTokenOverlapAnnotation) {
+			t.Errorf("%q: error %v, want one naming the annotation", v, err)
+		}
+	}
+}
+
+// TestRotationResumesFromTheSecret: the operator keeps no rotation in
+// memory. A Secret left mid-rotation (as by an operator that stopped) is
+// carried on by whatever operator reads it: an overlap not yet over stays,
+// one that is over ends.
+func TestRotationResumesFromTheSecret(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	term := reconciled(g, createTerm(t, ns, "resume", typicalSpec))
+	tokens := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).IngestTokens()}}
+	get(g, tokens)
+	now := testClock.Now().UTC()
+	tokens.Data["moodle"+build.PreviousTokenSuffix] = []byte("old-moodle-token-0123456789 " + now.Add(time.Hour).Format(time.RFC3339))
+	tokens.Data["faser"+build.PreviousTokenSuffix] = []byte("old-faser-token-0123456789 " + now.Add(-time.Second).Format(time.RFC3339))
+	g.Expect(k8s.Update(context.Background(), tokens)).To(Succeed())
+	updateTerm(g, term, func(lt *v1alpha1.LeapTerm) { lt.Annotations = map[string]string{"test.leap.dev/poke": "1"} })
+	g.Eventually(func(g Gomega) {
+		get(g, tokens)
+		g.Expect(tokens.Data).NotTo(HaveKey("faser"+build.PreviousTokenSuffix), "an overlap that is over ends")
+		g.Expect(tokens.Data).To(HaveKey("moodle"+build.PreviousTokenSuffix), "one still running stays")
+		g.Expect(eventsFor(g, term, ReasonIngestTokenRetired)).To(ConsistOf(HaveField("Note", ContainSubstring("source faser"))))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
