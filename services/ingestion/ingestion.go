@@ -60,6 +60,9 @@ type Service struct {
 	Policy *policy.Source
 	// Tokens maps a bearer token to the source system it belongs to.
 	Tokens map[string]string
+	// TokenExpiry holds when a token stops being accepted: a source's
+	// previous token during a rotation's overlap. Other tokens do not expire.
+	TokenExpiry map[string]time.Time
 	// Backfill lists sources whose events may be older than the late-arrival
 	// window (still inside the academic year): loading history when LEAP
 	// starts mid-year, and the demo data of `make run`.
@@ -125,14 +128,18 @@ func PolicyInfo(l *policy.Loaded) map[string]any {
 	return map[string]any{"hash": l.Hash, "leapTerm": l.Doc.LeapTerm, "source": l.Source, "policy": l.Doc}
 }
 
-// sourceOf is the source of a token, or "" for no known token. Every token
-// is compared in constant time, so timing tells nothing about any of them.
+// sourceOf is the source of a token, or "" for no known token or one past
+// its expiry. Every token is compared in constant time, so timing tells
+// nothing about any of them.
 func (s *Service) sourceOf(got string) string {
 	source := ""
 	if got != "" {
 		for token, src := range s.Tokens {
 			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
 				source = src
+				if expires, ok := s.TokenExpiry[token]; ok && !s.Now().Before(expires) {
+					source = ""
+				}
 			}
 		}
 	}

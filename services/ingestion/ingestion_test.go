@@ -59,11 +59,20 @@ func loadPolicy(t testing.TB, mutate string) *policy.Source {
 
 func start(t testing.TB, pol *policy.Source) *fixture {
 	t.Helper()
+	return startWith(t, pol, nil)
+}
+
+// startWith starts the service after configure (if any) changed it.
+func startWith(t testing.TB, pol *policy.Source, configure func(*Service)) *fixture {
+	t.Helper()
 	r := redistest.Start(t)
 	rdb := r.Client(t)
 	svc := &Service{
 		Redis: rdb, Policy: pol, MaxBodyBytes: 1 << 20, Now: func() time.Time { return now },
 		Tokens: map[string]string{token: "moodle", "attendance-token": "attendance", "demo-token": AnySource, rosterToken: RosterSource},
+	}
+	if configure != nil {
+		configure(svc)
 	}
 	srv := server.New(server.Options{Name: "ingestion", Logger: slog.New(slog.DiscardHandler)})
 	svc.Register(srv.Echo, srv.Registry)

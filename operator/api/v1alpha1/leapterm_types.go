@@ -628,3 +628,14 @@ const OperatorAnnotation = "leap.dev/operator"
 func (t *LeapTerm) Paused() bool {
 	return t.Annotations[PauseAnnotation] == "disabled"
 }
+
+// RotateIngestTokenAnnotation asks for a new ingest token for one source
+// (its value, such as "moodle"): the operator makes the new token, keeps the
+// old one valid for an overlap (RotateIngestTokenOverlapAnnotation, 24h by
+// default), then drops it. The operator removes the annotation once the
+// rotation is under way, so each request rotates once.
+const RotateIngestTokenAnnotation = "leap.dev/rotate-ingest-token"
+
+// RotateIngestTokenOverlapAnnotation is how long the previous token keeps
+// working, as a Go duration ("2h", "90m"); removed with the request.
+const RotateIngestTokenOverlapAnnotation = "leap.dev/rotate-ingest-token-overlap"

@@ -128,3 +128,11 @@ func SecretsHash(data map[string]map[string][]byte, names []string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// PreviousTokenSuffix names the key of a source's previous ingest token
+// during a rotation: SOURCE.previous holds "TOKEN EXPIRY" (RFC 3339), which
+// ingestion accepts for SOURCE until EXPIRY.
+const PreviousTokenSuffix = ".previous"
+
+// NewIngestToken is a fresh ingest token, as the Secret's first ones are.
+func NewIngestToken(random io.Reader) ([]byte, error) { return randomString(random, 32) }

@@ -64,3 +64,10 @@ var componentCondition = map[string]string{
 	"scoring":   ConditionScoringReady,
 	"portal":    ConditionPortalReady,
 }
+
+// Reasons of the Events of an ingest token rotation.
+const (
+	ReasonIngestTokenRotated         = "IngestTokenRotated"
+	ReasonIngestTokenRetired         = "IngestTokenRetired"
+	ReasonIngestTokenRotationRefused = "IngestTokenRotationRefused"
+)

@@ -170,6 +170,15 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	} else {
 		run(phaseSecrets, err)
 	}
+	var overlapEnds time.Duration
+	if err == nil {
+		overlapEnds, err = r.rotateIngestTokens(ctx, term, secrets)
+		if errors.Is(err, errStaleSecret) {
+			requeue = 100 * time.Millisecond
+		} else {
+			run(phaseSecrets, err)
+		}
+	}
 	// held is a workload phase's error, unless it is only waiting for the
 	// cache to show a Secret.
 	held := func(err error) error {
@@ -199,6 +208,9 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	term.Status.ObservedGeneration = term.Generation
+	if overlapEnds > 0 && (next == 0 || overlapEnds < next) {
+		next = overlapEnds
+	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 

@@ -164,14 +164,43 @@ func Main(name string, run func(ctx context.Context) error) {
 	}
 }
 
+// PreviousSuffix names the key of a source's previous token during a
+// rotation: SOURCE.previous holds "TOKEN EXPIRY" (EXPIRY in RFC 3339), the
+// token the source used before, valid until EXPIRY. The operator writes it;
+// ingestion accepts both the source's token and its previous one until then.
+const PreviousSuffix = ".previous"
+
+// ParsePreviousToken reads a SOURCE.previous value: a token of 16 characters
+// or more, one space, and its expiry in RFC 3339.
+func ParsePreviousToken(v string) (string, time.Time, error) {
+	token, at, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || len(token) < 16 || strings.ContainsAny(token, " \t\r\n") {
+		return "", time.Time{}, errors.New(`want "TOKEN EXPIRY": a token of 16 characters or more, a space, and an RFC 3339 time`)
+	}
+	expires, err := time.Parse(time.RFC3339, strings.TrimSpace(at))
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("expiry: %w", err)
+	}
+	return token, expires, nil
+}
+
+// IngestTokens are the bearer tokens ingestion accepts.
+type IngestTokens struct {
+	// Source maps a token to its source system.
+	Source map[string]string
+	// Expires holds the end of the overlap of each previous token.
+	Expires map[string]time.Time
+}
+
 // Tokens reads ingest tokens: one file per source in dir (the operator's
-// Secret, mounted), and "source:token" pairs in list (local runs).
-func Tokens(dir, list string) (map[string]string, error) {
-	tokens := map[string]string{}
+// Secret, mounted), SOURCE.previous files for a rotation's previous token,
+// and "source:token" pairs in list (local runs; a source may be named twice).
+func Tokens(dir, list string) (IngestTokens, error) {
+	tokens := IngestTokens{Source: map[string]string{}, Expires: map[string]time.Time{}}
 	if dir != "" {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("read ingest tokens: %w", err)
+			return IngestTokens{}, fmt.Errorf("read ingest tokens: %w", err)
 		}
 		for _, e := range entries {
 			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
@@ -179,10 +208,21 @@ func Tokens(dir, list string) (map[string]string, error) {
 			}
 			b, err := os.ReadFile(dir + "/" + e.Name())
 			if err != nil {
-				return nil, fmt.Errorf("read ingest token %s: %w", e.Name(), err)
+				return IngestTokens{}, fmt.Errorf("read ingest token %s: %w", e.Name(), err)
+			}
+			if source, ok := strings.CutSuffix(e.Name(), PreviousSuffix); ok {
+				t, expires, err := ParsePreviousToken(string(b))
+				if err == nil && source == "" {
+					err = errors.New("no source named")
+				}
+				if err != nil {
+					return IngestTokens{}, fmt.Errorf("read ingest token %s: %w", e.Name(), err)
+				}
+				tokens.Source[t], tokens.Expires[t] = source, expires
+				continue
 			}
 			if t := strings.TrimSpace(string(b)); t != "" {
-				tokens[t] = e.Name()
+				tokens.Source[t] = e.Name()
 			}
 		}
 	}
@@ -192,12 +232,12 @@ func Tokens(dir, list string) (map[string]string, error) {
 		}
 		source, token, ok := strings.Cut(pair, ":")
 		if !ok || source == "" || len(token) < 16 {
-			return nil, fmt.Errorf("INGEST_TOKENS entry %q: want source:token with a token of 16 characters or more", source)
+			return IngestTokens{}, fmt.Errorf("INGEST_TOKENS entry %q: want source:token with a token of 16 characters or more", source)
 		}
-		tokens[token] = source
+		tokens.Source[token] = source
 	}
-	if len(tokens) == 0 {
-		return nil, errors.New("no ingest tokens: set INGEST_TOKENS_DIR or INGEST_TOKENS, or nothing can be written")
+	if len(tokens.Source) == 0 {
+		return IngestTokens{}, errors.New("no ingest tokens: set INGEST_TOKENS_DIR or INGEST_TOKENS, or nothing can be written")
 	}
 	return tokens, nil
 }
