@@ -49,7 +49,10 @@ func (r *LeapTermReconciler) reconcilePolicy(ctx context.Context, a applier, t *
 //
 // A Secret made again after the first (someone deleted it) replaces
 // credentials people rely on, so it is never silent: a Warning Event and the
-// SecretsRegenerated condition say which, when, and what follows.
+// SecretsRegenerated condition say which, when, and what follows. The
+// Secret made again carries the moment in its regeneratedAtAnnotation, and
+// the condition is read from there on every reconcile: a status patch that
+// loses a race cannot lose the record with it.
 func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.LeapTerm) (map[string]map[string][]byte, error) {
 	secrets, err := build.GeneratedSecrets(t, r.Random)
 	if err != nil {
@@ -59,7 +62,8 @@ func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.L
 	// that the Secrets were made before.
 	madeBefore := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated) != nil
 	data := map[string]map[string][]byte{}
-	var regenerated []string
+	var regenerated []regeneration
+	now := r.Clock.Now().UTC().Format(time.RFC3339)
 	for _, s := range secrets {
 		live := &corev1.Secret{}
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
@@ -69,9 +73,19 @@ func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.L
 				return nil, err
 			}
 			data[s.Name] = live.Data
+			if at, ok := live.Annotations[regeneratedAtAnnotation]; ok {
+				regenerated = append(regenerated, regeneration{name: s.Name, at: at})
+			}
 			continue
 		case !apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("get Secret %s: %w", s.Name, err)
+		}
+		again := madeBefore && (s.Name != build.NamesOf(t).RedisAuth() || r.redisRuns(ctx, t))
+		if again {
+			if s.Annotations == nil {
+				s.Annotations = map[string]string{}
+			}
+			s.Annotations[regeneratedAtAnnotation] = now
 		}
 		err = r.Client.Create(ctx, s, client.FieldOwner(FieldOwner))
 		switch {
@@ -82,12 +96,28 @@ func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.L
 			return nil, fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
 		data[s.Name] = s.Data
-		if madeBefore && (s.Name != build.NamesOf(t).RedisAuth() || r.redisRuns(ctx, t)) {
-			regenerated = append(regenerated, s.Name)
+		if again {
+			regenerated = append(regenerated, regeneration{name: s.Name, at: now})
+			if r.Recorder != nil {
+				r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, ReasonSecretRegenerated, "Reconcile", "%s",
+					regenerated[len(regenerated)-1].describe(t))
+			}
 		}
 	}
-	r.noteRegenerated(t, regenerated)
+	noteRegenerated(t, regenerated)
 	return data, nil
+}
+
+// regeneratedAtAnnotation marks a generated Secret that was made again after
+// the first, with the moment (RFC 3339). It is the lasting record behind the
+// SecretsRegenerated condition.
+const regeneratedAtAnnotation = "leap.dev/regenerated-at"
+
+// regeneration is one generated Secret made again, and when.
+type regeneration struct{ name, at string }
+
+func (g regeneration) describe(t *v1alpha1.LeapTerm) string {
+	return fmt.Sprintf("Secret %s was missing and was regenerated at %s: %s", g.name, g.at, regeneratedMeans(t, g.name))
 }
 
 // redisRuns tells whether the Managed Redis StatefulSet exists: a password
@@ -112,28 +142,19 @@ func regeneratedMeans(t *v1alpha1.LeapTerm, name string) string {
 	return "the pods that read it restart"
 }
 
-// noteRegenerated records the Secrets made anew: one Warning Event each,
-// and the SecretsRegenerated condition, which keeps the last occasion.
-func (r *LeapTermReconciler) noteRegenerated(t *v1alpha1.LeapTerm, regenerated []string) {
+// noteRegenerated sets the SecretsRegenerated condition from the generated
+// Secrets made again (the Events are recorded as they are made).
+func noteRegenerated(t *v1alpha1.LeapTerm, regenerated []regeneration) {
 	if len(regenerated) == 0 {
-		c := metav1.Condition{
+		meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
 			Type: ConditionSecretsRegenerated, Status: metav1.ConditionFalse, Reason: ReasonAsCreated,
-			Message: "the generated Secrets are the ones first made for this LeapTerm",
-		}
-		if old := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated); old != nil {
-			c = *old // the last occasion stays on record
-		}
-		c.ObservedGeneration = t.Generation
-		meta.SetStatusCondition(&t.Status.Conditions, c)
+			Message: "the generated Secrets are the ones first made for this LeapTerm", ObservedGeneration: t.Generation,
+		})
 		return
 	}
-	now := r.Clock.Now().UTC().Format(time.RFC3339)
 	parts := make([]string, len(regenerated))
-	for i, name := range regenerated {
-		parts[i] = fmt.Sprintf("Secret %s was missing and was regenerated at %s: %s", name, now, regeneratedMeans(t, name))
-		if r.Recorder != nil {
-			r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, ReasonSecretRegenerated, "Reconcile", "%s", parts[i])
-		}
+	for i, g := range regenerated {
+		parts[i] = g.describe(t)
 	}
 	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
 		Type: ConditionSecretsRegenerated, Status: metav1.ConditionTrue, Reason: ReasonSecretRegenerated,

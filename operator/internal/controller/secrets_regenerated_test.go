@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
@@ -81,6 +82,35 @@ func TestDeletedSecretIsRegeneratedLoudlyAndRollsItsPods(t *testing.T) {
 		g.Expect(c.Reason).To(Equal(ReasonSecretRegenerated))
 		g.Expect(c.Message).To(ContainSubstring(n.IngestTokens()))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// The record outlives a status write that is lost (a conflict with
+	// another writer): the Secret made again carries it, and the next
+	// reconcile reads it back.
+	fresh := &corev1.Secret{ObjectMeta: tokens.ObjectMeta}
+	get(g, fresh)
+	g.Expect(fresh.Annotations).To(HaveKey(regeneratedAtAnnotation))
+	g.Eventually(func() error {
+		cur := &v1alpha1.LeapTerm{ObjectMeta: term.ObjectMeta}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(cur), cur); err != nil {
+			return err
+		}
+		meta.RemoveStatusCondition(&cur.Status.Conditions, ConditionSecretsRegenerated)
+		return k8s.Status().Update(ctx, cur)
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	poke := &v1alpha1.LeapTerm{ObjectMeta: term.ObjectMeta}
+	get(g, poke)
+	patched := poke.DeepCopy()
+	metav1.SetMetaDataAnnotation(&patched.ObjectMeta, "test.leap.dev/poke", "lost-status")
+	g.Expect(k8s.Patch(ctx, patched, client.MergeFrom(poke))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cur := &v1alpha1.LeapTerm{ObjectMeta: term.ObjectMeta}
+		get(g, cur)
+		c := meta.FindStatusCondition(cur.Status.Conditions, ConditionSecretsRegenerated)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(c.Message).To(ContainSubstring("Secret " + n.IngestTokens() + " was missing and was regenerated at " + fresh.Annotations[regeneratedAtAnnotation]))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	g.Expect(eventsFor(g, term, ReasonSecretRegenerated)).To(HaveLen(1), "reading the record back is no new regeneration")
 	before = secretsHashes(g, term)
 
 	auth := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n.RedisAuth()}}
