@@ -58,9 +58,13 @@ func (r *LeapTermReconciler) reconcileSecrets(ctx context.Context, t *v1alpha1.L
 	if err != nil {
 		return nil, err
 	}
-	// The condition is set from the first reconcile on: its presence says
-	// that the Secrets were made before.
-	madeBefore := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated) != nil
+	// The Secrets were made before when the condition, set from the first
+	// reconcile on, is there, or when a component that reads them exists
+	// (made after them): the LeapTerm in the cache may not show its latest
+	// status yet when a Secret's deletion arrives, as informers keep no
+	// order between kinds.
+	madeBefore := meta.FindStatusCondition(t.Status.Conditions, ConditionSecretsRegenerated) != nil ||
+		r.componentsRun(ctx, t)
 	data := map[string]map[string][]byte{}
 	var regenerated []regeneration
 	now := r.Clock.Now().UTC().Format(time.RFC3339)
@@ -126,6 +130,16 @@ func (g regeneration) describe(t *v1alpha1.LeapTerm) string {
 func (r *LeapTermReconciler) redisRuns(ctx context.Context, t *v1alpha1.LeapTerm) bool {
 	err := r.Client.Get(ctx, key(t, build.NamesOf(t).Component(build.Redis)), &appsv1.StatefulSet{})
 	return err == nil
+}
+
+// componentsRun tells whether any of the services' Deployments exists.
+func (r *LeapTermReconciler) componentsRun(ctx context.Context, t *v1alpha1.LeapTerm) bool {
+	for _, c := range []string{build.Ingestion, build.Scoring, build.Portal} {
+		if r.Client.Get(ctx, key(t, build.NamesOf(t).Component(c)), &appsv1.Deployment{}) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // regeneratedMeans says what follows from each generated Secret made anew.
