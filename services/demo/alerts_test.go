@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring/engine"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
 )
 
 func TestGenerateIsRealisticAndRepeatable(t *testing.T) {

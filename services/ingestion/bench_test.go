@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/store"
 )
 

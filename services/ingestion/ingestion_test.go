@@ -18,9 +18,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/internal/redistest"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )

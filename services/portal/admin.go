@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,9 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -260,30 +259,14 @@ func auditEntry(m redis.XMessage) AuditEntry {
 // leapTermStatus reads the LeapTerm's status conditions through the writer
 // when it is a cluster's, for the LEAP team's page.
 func (k *KubeWriter) leapTermStatus(ctx context.Context) (map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.leapTermURL(), nil)
+	t, err := k.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if k.Token != nil {
-		tok, err := k.Token()
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := k.Client.Do(req)
+	b, err := json.Marshal(t.Status)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var obj struct {
-		Status map[string]any `json:"status"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("get %s: %s", k.Where(), resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&obj); err != nil {
-		return nil, err
-	}
-	return obj.Status, nil
+	var status map[string]any
+	return status, json.Unmarshal(b, &status)
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/internal/redistest"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/store"
 )
 

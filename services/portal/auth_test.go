@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/server"
 )
 

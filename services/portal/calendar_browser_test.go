@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/store"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/scoring/engine"
 	"github.com/leap-dev/leap/services/store"

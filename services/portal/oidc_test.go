@@ -28,10 +28,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/config"
 	"github.com/leap-dev/leap/services/internal/demoidp"
 	"github.com/leap-dev/leap/services/internal/redistest"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/internal/redistest"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/internal/redistest"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"

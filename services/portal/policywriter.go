@@ -3,21 +3,14 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
@@ -34,86 +27,17 @@ type PolicyWriter interface {
 }
 
 // KubeWriter patches the portal's own LeapTerm. The portal's
-// ServiceAccount may get and patch that one LeapTerm and nothing else.
-type KubeWriter struct {
-	// BaseURL of the API server, Client carrying its credentials.
-	BaseURL   string
-	Client    *http.Client
-	Token     func() (string, error) // bearer token; nil when Client authenticates
-	Namespace string
-	Name      string
-}
+// ServiceAccount may get and patch that one LeapTerm and nothing else (and
+// the chart's admission policy narrows that to the policy switches).
+type KubeWriter struct{ *leapterm.Client }
 
 // InClusterWriter is a KubeWriter with the pod's ServiceAccount credentials.
 func InClusterWriter(namespace, name string) (*KubeWriter, error) {
-	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
-	if host == "" || port == "" {
-		return nil, fmt.Errorf("not in a cluster: KUBERNETES_SERVICE_HOST is unset")
-	}
-	const dir = "/var/run/secrets/kubernetes.io/serviceaccount/"
-	ca, err := os.ReadFile(dir + "ca.crt")
+	c, err := leapterm.InCluster(namespace, name)
 	if err != nil {
-		return nil, fmt.Errorf("read the cluster CA: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("the cluster CA holds no certificate")
-	}
-	return &KubeWriter{
-		BaseURL: "https://" + net.JoinHostPort(host, port),
-		Client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
-		// The token is re-read on each use: the kubelet rotates it.
-		Token: func() (string, error) {
-			b, err := os.ReadFile(dir + "token")
-			return strings.TrimSpace(string(b)), err
-		},
-		Namespace: namespace, Name: name,
-	}, nil
-}
-
-// Where implements PolicyWriter.
-func (k *KubeWriter) Where() string { return "LeapTerm " + k.Namespace + "/" + k.Name }
-
-// SetAttendance implements PolicyWriter with a JSON merge patch of
-// spec.attendance and, when given, the whole of spec.policyHistory (a merge
-// patch replaces a list).
-func (k *KubeWriter) SetAttendance(ctx context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error {
-	spec := map[string]any{"attendance": map[string]any{"enabled": enabled, "reason": reason}}
-	if len(history) > 0 {
-		spec["policyHistory"] = history
-	}
-	body, err := json.Marshal(map[string]any{"spec": spec})
-	if err != nil {
-		return fmt.Errorf("encode the attendance change: %w", err)
-	}
-	u := k.leapTermURL() + "?fieldManager=leap-portal"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/merge-patch+json")
-	if k.Token != nil {
-		tok, err := k.Token()
-		if err != nil {
-			return fmt.Errorf("read the service account token: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := k.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("patch %s: %w", k.Where(), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("patch %s: %s: %s", k.Where(), resp.Status, msg)
-	}
-	return nil
-}
-
-func (k *KubeWriter) leapTermURL() string {
-	return fmt.Sprintf("%s/apis/leap.dev/v1alpha1/namespaces/%s/leapterms/%s",
-		strings.TrimSuffix(k.BaseURL, "/"), url.PathEscape(k.Namespace), url.PathEscape(k.Name))
+	return &KubeWriter{c}, nil
 }
 
 // FileWriter edits the LeapTerm file that `make run` reads, keeping its

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )

@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"

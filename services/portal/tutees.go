@@ -15,7 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/store"
 )

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/store"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )

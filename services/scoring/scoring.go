@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/scoring/engine"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"

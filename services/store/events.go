@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/scoring/engine"
 )
 

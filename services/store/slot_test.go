@@ -9,7 +9,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/leap-dev/leap/services/calendar"
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/internal/redistest"
 )
 

@@ -3,8 +3,8 @@ package builder
 import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // PolicyDocument is the encoded policy document of t and its hash.

@@ -6,8 +6,8 @@ import (
 
 	"k8s.io/utils/ptr"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // The policy ConfigMap carries the LeapTerm's policy history, ordered by

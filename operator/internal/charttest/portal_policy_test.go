@@ -18,10 +18,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
 	"github.com/leap-dev/leap/operator/internal/testenv"
-	portalsvc "github.com/leap-dev/leap/services/portal"
 )
 
 // TestPortalPolicy installs the chart's ValidatingAdmissionPolicy and its
@@ -129,15 +129,15 @@ func TestPortalPolicy(t *testing.T) {
 		}
 	}
 
-	// The portal's own attendance switch, as it runs in the portal: from a
-	// day, so it writes the policy history too.
-	portalHTTP, err := rest.HTTPClientFor(impersonatingConfig(portalUser))
+	// The portal's own attendance switch: the very patch the portal sends
+	// (leapterm.AttendancePatch), from a day, so it writes the policy history too.
+	body, err := leapterm.AttendancePatch(false, "Teaching is online.",
+		[]v1alpha1.PolicyEra{{Until: "2026-11-15", Attendance: v1alpha1.Attendance{Enabled: ptr.To(true)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writer := &portalsvc.KubeWriter{BaseURL: restConfig.Host, Client: portalHTTP, Namespace: ns, Name: term.Name}
-	if err := writer.SetAttendance(ctx, false, "Teaching is online.",
-		[]v1alpha1.PolicyEra{{Until: "2026-11-15", Attendance: v1alpha1.Attendance{Enabled: ptr.To(true)}}}); err != nil {
+	if err := portal.Patch(ctx, &v1alpha1.LeapTerm{ObjectMeta: metav1.ObjectMeta{Name: term.Name, Namespace: ns}},
+		client.RawPatch(types.MergePatchType, body), client.FieldOwner(leapterm.FieldManager)); err != nil {
 		t.Errorf("the portal's attendance switch refused: %v", err)
 	}
 

@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // The benchmarks report each figure beside a baseline measured in the same

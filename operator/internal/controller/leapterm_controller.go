@@ -28,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
-	"github.com/leap-dev/leap/services/calendar"
 )
 
 // LeapTermReconciler turns each LeapTerm into its policy ConfigMap, Secrets,

@@ -23,9 +23,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // children lists every object the operator makes for a LeapTerm with

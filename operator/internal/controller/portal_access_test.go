@@ -9,9 +9,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
-	"github.com/leap-dev/leap/services/portal"
 )
 
 // TestPortalMayPatchItsOwnLeapTermOnly runs the portal's attendance switch
@@ -29,8 +29,8 @@ func TestPortalMayPatchItsOwnLeapTermOnly(t *testing.T) {
 	as.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + build.NamesOf(term).PortalAccount()}
 	client, err := rest.HTTPClientFor(as)
 	g.Expect(err).NotTo(HaveOccurred())
-	writer := func(name string) *portal.KubeWriter {
-		return &portal.KubeWriter{BaseURL: cfg.Host, Client: client, Namespace: ns, Name: name}
+	writer := func(name string) *leapterm.Client {
+		return &leapterm.Client{BaseURL: cfg.Host, HTTP: client, Namespace: ns, Name: name}
 	}
 
 	g.Expect(writer(other.Name).SetAttendance(context.Background(), false, "not mine", nil)).To(MatchError(ContainSubstring(`cannot patch resource \"leapterms\" in API group \"leap.dev\"`)))

@@ -24,10 +24,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	build "github.com/leap-dev/leap/operator/internal/builder"
 	"github.com/leap-dev/leap/operator/internal/testenv"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // The suite runs one real API server and one manager for all tests. The API

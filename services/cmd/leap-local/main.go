@@ -20,12 +20,12 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/labstack/echo/v4"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/config"
 	"github.com/leap-dev/leap/services/demo"
 	"github.com/leap-dev/leap/services/ingestion"
 	"github.com/leap-dev/leap/services/internal/app"
 	"github.com/leap-dev/leap/services/internal/demoidp"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/portal"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/server"

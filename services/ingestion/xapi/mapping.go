@@ -3,8 +3,8 @@ package xapi
 import (
 	"strings"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // Why a statement maps to no activity: reasons of Mapper.Match, which the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/leap-dev/leap/services/policy"
+	"github.com/leap-dev/leap/operator/api/policy"
 )
 
 // readFixture reads a file of testdata/statements with the statement reader.

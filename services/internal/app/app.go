@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/config"
-	"github.com/leap-dev/leap/services/policy"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 	"github.com/leap-dev/leap/services/telemetry"

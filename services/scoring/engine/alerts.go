@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
 )
 
 // AlertKind says what an alert is about.

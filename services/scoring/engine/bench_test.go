@@ -6,9 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // benchPolicy is fourteen weeks of term without a break: 98 calendar days,

@@ -86,9 +86,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // Counts holds a day's count of each activity, indexed by catalogue

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // basePolicy is the defaulted policy of a typical year: two terms and a

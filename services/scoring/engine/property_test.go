@@ -9,9 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
-	"github.com/leap-dev/leap/services/calendar"
-	"github.com/leap-dev/leap/services/policy"
 )
 
 // The property tests draw policies and counts from a fixed seed, so a

@@ -15,7 +15,7 @@ import (
 
 func repoFile(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", rel))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", rel))
 	if err != nil {
 		t.Fatal(err)
 	}
