@@ -19,6 +19,7 @@ GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION  ?= v2.15.0
 HELM_VERSION           ?= v3.22.0
+HELM_DOCS_VERSION      ?= v1.14.2
 K8S_VERSION            ?= 1.37.2
 
 ROOT        := $(abspath .)
@@ -28,6 +29,7 @@ ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(TOOLS)/helm-$(HELM_VERSION)
+HELM_DOCS      := $(TOOLS)/helm-docs-$(HELM_DOCS_VERSION)
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -82,7 +84,7 @@ e2e: envtest e2e-cluster kubectl $(HELM) ## End-to-end: the chart and the operat
 	go test -count=1 -timeout 5m -v $(E2E_PKG)
 
 # What `make generate manifests chart-sync` writes; verify fails when it differs from the commit.
-GENERATED := config operator/api $(CHART)/Chart.yaml $(CHART)/templates/crds $(CHART)/templates/_rules.tpl $(CHART)/files
+GENERATED := config operator/api $(CHART)/Chart.yaml $(CHART)/templates/crds $(CHART)/templates/_rules.tpl $(CHART)/files $(CHART)/README.md $(CHART)/values.schema.json
 
 .PHONY: verify
 verify: generate manifests chart-sync ## Fail when generated files (config/, the chart's copies of them) are not what the make targets produce.
@@ -119,8 +121,13 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and the operator's RBAC into co
 	cd operator && $(CONTROLLER_GEN) rbac:roleName=leap-operator paths=./internal/... output:rbac:artifacts:config=$(ROOT)/config/rbac
 
 .PHONY: chart-sync
-chart-sync: manifests ## Copy the CRD, the operator's RBAC rules and a sample from config/ into the chart; stamp VERSION as its appVersion.
+chart-sync: manifests chart-docs ## Copy the CRD, the operator's RBAC rules and a sample from config/ into the chart; stamp VERSION as its appVersion.
 	hack/chart-sync.sh $(VERSION) $(CHART)
+
+.PHONY: chart-docs
+chart-docs: $(HELM_DOCS) ## Write the chart's README values table (helm-docs) and values.schema.json from values.yaml.
+	$(HELM_DOCS) --chart-search-root $(CHART) --sort-values-order file --skip-version-footer --log-level warning
+	go run ./operator/internal/chartschema/cmd/values-schema $(CHART)
 
 ##@ Images
 
@@ -170,8 +177,12 @@ $(HELM):
 	GOBIN=$(TOOLS) GOWORK=off go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(TOOLS)/helm $@
 
+$(HELM_DOCS):
+	GOBIN=$(TOOLS) GOWORK=off go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
+	mv $(TOOLS)/helm-docs $@
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).
