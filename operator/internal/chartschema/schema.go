@@ -167,7 +167,7 @@ func (g generator) parseComment(path, comment string) (string, []map[string]any,
 			}
 			var extra map[string]any
 			if err := json.Unmarshal([]byte(arg), &extra); err != nil {
-				return "", nil, fmt.Errorf("values%s: `@schema %s`: want a definition name (%s) or a JSON object: %v",
+				return "", nil, fmt.Errorf("values%s: `@schema %s`: want a definition name (%s) or a JSON object: %w",
 					path, arg, strings.Join(slices.Sorted(maps.Keys(Definitions)), ", "), err)
 			}
 			g.markRefs(extra)
