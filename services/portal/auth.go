@@ -325,12 +325,12 @@ func (p *Portal) getLogin(c echo.Context) error {
 
 func (p *Portal) postLogin(c echo.Context) error {
 	if p.Users == nil {
-		return server.Problem(http.StatusNotFound, "Not found", "password sign-in is switched off; sign in with your university account")
+		return server.Problem(http.StatusNotFound, "Password sign-in is switched off; sign in with your university account.")
 	}
 	ctx := c.Request().Context()
 	ck, err := p.cookie(c, loginCSRFCookie)
 	if err != nil || !checkCSRF(c, ck.Value) {
-		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
+		return server.Problem(http.StatusForbidden, "The form expired; reload the page and sign in again.")
 	}
 	username := strings.ToLower(strings.TrimSpace(c.FormValue("username")))
 	fail := func(msg string) error {
@@ -404,7 +404,7 @@ func (p *Portal) postLogout(c echo.Context) error {
 	next := "/login"
 	if s != nil {
 		if !checkCSRF(c, s.CSRF) {
-			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
+			return server.Problem(http.StatusForbidden, "The form expired; reload the page.")
 		}
 		ck, _ := p.cookie(c, sessionCookie)
 		if err := p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err(); err != nil {

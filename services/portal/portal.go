@@ -261,7 +261,7 @@ func (p *Portal) studentPage(c echo.Context) error {
 
 // notFound is the answer to anything a person may not see: it does not
 // tell whether the record exists.
-var notFound = server.Problem(http.StatusNotFound, "Not found", "there is no such page")
+var notFound = server.Problem(http.StatusNotFound, "There is no such page, or it is not one you may see.")
 
 // allowedStudent reads the student a request is about and checks the
 // signed-in person's legitimate need: to see the record, or with write to
@@ -324,7 +324,7 @@ func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept .
 	if err != nil {
 		// The cause names internal addresses: it goes to the log only.
 		slog.ErrorContext(ctx, "scoring unreachable", "path", path, "error", err)
-		return 0, server.Problem(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached just now; try again in a minute")
+		return 0, server.Problem(http.StatusServiceUnavailable, "The scoring service cannot be reached just now; try again in a minute.")
 	}
 	defer resp.Body.Close()
 	switch {
@@ -336,7 +336,7 @@ func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept .
 	case slices.Contains(accept, resp.StatusCode):
 		return resp.StatusCode, nil
 	}
-	return 0, server.Problemf(http.StatusBadGateway, "Scoring failed", "the scoring service answered %s", resp.Status)
+	return 0, server.Problemf(http.StatusBadGateway, "The scoring service answered %s.", resp.Status)
 }
 
 // engagement asks the scoring service for a student's year so far.
