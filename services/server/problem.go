@@ -68,12 +68,12 @@ func acceptWeight(accept, mediaType string) float64 {
 		rng, params, _ := strings.Cut(elem, ";")
 		rng = strings.ToLower(strings.TrimSpace(rng))
 		specific := 0
-		switch {
-		case rng == mediaType:
+		switch rng {
+		case mediaType:
 			specific = 3
-		case rng == typ+"/*":
+		case typ + "/*":
 			specific = 2
-		case rng == "*/*":
+		case "*/*":
 			specific = 1
 		}
 		if specific == 0 || specific < best {
