@@ -151,7 +151,7 @@ func (s *Service) sourceOf(got string) string {
 func rosterOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if src := c.Get("source").(string); src != RosterSource && src != AnySource {
-			return server.Problemf(http.StatusForbidden, "Forbidden", "the token of source %q may send events only; the roster takes the %q token", src, RosterSource)
+			return server.Problemf(http.StatusForbidden, "the token of source %q may send events only; the roster takes the %q token", src, RosterSource)
 		}
 		return next(c)
 	}
@@ -166,7 +166,7 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if source == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="leap-ingestion"`)
-			return server.Problem(http.StatusUnauthorized, "Unauthorized", "a valid ingest token is required: Authorization: Bearer TOKEN")
+			return server.Problem(http.StatusUnauthorized, "a valid ingest token is required: Authorization: Bearer TOKEN")
 		}
 		c.Set("source", source)
 		return next(c)
@@ -183,7 +183,7 @@ func (s *Service) body(c echo.Context) (io.Reader, error) {
 }
 
 func tooLarge(limit int64) error {
-	return server.Problemf(http.StatusRequestEntityTooLarge, "Body too large", "the limit is %d bytes; send smaller batches", limit)
+	return server.Problemf(http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes; send smaller batches", limit)
 }
 
 func mediaType(c echo.Context) string {
@@ -198,9 +198,9 @@ func readError(err error, limit int64) error {
 	case errors.As(err, &mbe):
 		return tooLarge(limit)
 	case errors.Is(err, errUnreadable):
-		return server.Problem(http.StatusBadRequest, "Body cannot be read", err.Error())
+		return server.Problem(http.StatusBadRequest, "the body cannot be read: "+err.Error())
 	case isRedisDown(err):
-		return server.Problem(http.StatusServiceUnavailable, "Store unavailable", "Redis cannot be reached; retry the same batch later, it will not count twice")
+		return server.Problem(http.StatusServiceUnavailable, "store unavailable: Redis cannot be reached; retry the same batch later, it will not count twice")
 	default:
 		return err
 	}
@@ -230,7 +230,7 @@ func (s *Service) postEvents(c echo.Context) error {
 	case "text/csv":
 		read, streamed = readCSV, true
 	default:
-		return server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array of events), application/x-ndjson or text/csv")
+		return server.Problem(http.StatusUnsupportedMediaType, "send application/json (an array of events), application/x-ndjson or text/csv")
 	}
 	if err := store.Ping(ctx, s.Redis); err != nil {
 		return readError(err, s.MaxBodyBytes)

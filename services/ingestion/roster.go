@@ -91,7 +91,7 @@ func readRows(c echo.Context, body io.Reader) ([]map[string]string, error) {
 	case "text/csv":
 		return readRosterCSV(body)
 	}
-	return nil, server.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "send application/json (an array) or text/csv with a header row")
+	return nil, server.Problem(http.StatusUnsupportedMediaType, "send application/json (an array) or text/csv with a header row")
 }
 
 // ParseStudent checks one roster row of a student.
@@ -209,7 +209,7 @@ func roster[T any](s *Service, c echo.Context, keyField string, parse func(map[s
 	})
 	if errors.Is(err, store.ErrRosterBusy) {
 		c.Response().Header().Set("Retry-After", "5")
-		return server.Problem(http.StatusServiceUnavailable, "Roster busy", "another roster upload is being stored; send this one again in a few seconds (nothing of it was stored)")
+		return server.Problem(http.StatusServiceUnavailable, "roster busy: another roster upload is being stored; send this one again in a few seconds (nothing of it was stored)")
 	}
 	if err != nil {
 		return readError(err, s.MaxBodyBytes)

@@ -126,14 +126,14 @@ func (s *Service) xapiGate(next echo.HandlerFunc) echo.HandlerFunc {
 			h := c.Response().Header()
 			h.Add(echo.HeaderWWWAuthenticate, `Basic realm="leap-xapi"`)
 			h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="leap-xapi"`)
-			return server.Problem(http.StatusUnauthorized, "Unauthorized",
+			return server.Problem(http.StatusUnauthorized,
 				"a valid ingest token is required: Basic auth with the token as password, or Authorization: Bearer TOKEN")
 		}
 		switch {
 		case version == "":
-			return server.Problem(http.StatusBadRequest, "xAPI version required", "send the header "+XAPIVersionHeader+": 1.0.3 (or 2.0.0)")
+			return server.Problem(http.StatusBadRequest, "xAPI version required: send the header "+XAPIVersionHeader+": 1.0.3 (or 2.0.0)")
 		case !xapiVersion.MatchString(version):
-			return server.Problemf(http.StatusBadRequest, "Unsupported xAPI version", "%s %q: LEAP takes 1.0.x and 2.0.x", XAPIVersionHeader, version)
+			return server.Problemf(http.StatusBadRequest, "unsupported xAPI version: %s %q: LEAP takes 1.0.x and 2.0.x", XAPIVersionHeader, version)
 		}
 		c.Set("source", source)
 		c.Set("xapi2", v2)
@@ -149,7 +149,7 @@ func (s *Service) xapiStatements(c echo.Context) error {
 		return s.putStatements(c, true)
 	}
 	c.Response().Header().Set(echo.HeaderAllow, "POST, PUT")
-	return server.Problem(http.StatusMethodNotAllowed, "Method not allowed", "LEAP takes statements (POST, PUT /xapi/statements); it does not serve them back")
+	return server.Problem(http.StatusMethodNotAllowed, "LEAP takes statements (POST, PUT /xapi/statements); it does not serve them back")
 }
 
 // mapperOf is the mapping table of a policy, built once per policy.
@@ -218,7 +218,7 @@ func (s *Service) putStatements(c echo.Context, put bool) error {
 		return readError(err, s.MaxBodyBytes)
 	}
 	if conflict >= 0 {
-		return server.Problemf(http.StatusConflict, "Statement conflict",
+		return server.Problemf(http.StatusConflict,
 			"%s.id: statement %s is already held with different content; a statement id never changes", pathAt(conflict, put), sts[conflict].ID)
 	}
 	if err := s.findStudents(ctx, sts, mp); err != nil {
@@ -245,25 +245,25 @@ func statementIDOf(c echo.Context, put bool) (string, error) {
 	q := c.QueryParams()
 	for name := range q {
 		if !put || name != "statementId" {
-			return "", server.Problemf(http.StatusBadRequest, "Unknown parameter", "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
+			return "", server.Problemf(http.StatusBadRequest, "%s /xapi/statements takes no parameter %q", c.Request().Method, name)
 		}
 	}
 	statementID := q.Get("statementId")
 	if put {
 		if statementID == "" {
-			return "", server.Problem(http.StatusBadRequest, "statementId required", "PUT /xapi/statements?statementId=UUID")
+			return "", server.Problem(http.StatusBadRequest, "statementId required: PUT /xapi/statements?statementId=UUID")
 		}
 		if !xapi.IsUUID(statementID) {
-			return "", server.Problemf(http.StatusBadRequest, "Malformed statementId", "statementId %q is not a UUID", statementID)
+			return "", server.Problemf(http.StatusBadRequest, "statementId %q is not a UUID", statementID)
 		}
 		statementID = strings.ToLower(statementID)
 	}
 	switch mediaType(c) {
 	case "", "application/json":
 	case "multipart/mixed":
-		return "", server.Problem(http.StatusBadRequest, "Attachments not taken", "LEAP keeps no attachments: send the statements as application/json, without attachment content")
+		return "", server.Problem(http.StatusBadRequest, "LEAP keeps no attachments: send the statements as application/json, without attachment content")
 	default:
-		return "", server.Problem(http.StatusBadRequest, "Unsupported media type", "send the statements as application/json")
+		return "", server.Problem(http.StatusBadRequest, "send the statements as application/json")
 	}
 	return statementID, nil
 }
@@ -289,11 +289,7 @@ func (s *Service) readStatements(c echo.Context, opt xapi.Options) ([]xapi.State
 	read, err := xapi.Parse(buf.Bytes(), opt)
 	var se *xapi.Error
 	if errors.As(err, &se) {
-		title := "Malformed statement"
-		if se.Status == http.StatusRequestEntityTooLarge {
-			title = "Too large"
-		}
-		return nil, server.Problem(se.Status, title, se.Error())
+		return nil, server.Problem(se.Status, se.Error())
 	}
 	return read, err
 }
@@ -312,7 +308,7 @@ func identify(read []xapi.Statement, put bool, statementID string, received time
 		derived := false
 		switch {
 		case put && t.ID != "" && t.ID != statementID:
-			return nil, server.Problemf(http.StatusBadRequest, "Malformed statement", "%s.id: %s differs from statementId %s", at, t.ID, statementID)
+			return nil, server.Problemf(http.StatusBadRequest, "%s.id: %s differs from statementId %s", at, t.ID, statementID)
 		case put:
 			t.ID = statementID
 		case t.ID == "":
@@ -320,7 +316,7 @@ func identify(read []xapi.Statement, put bool, statementID string, received time
 		}
 		if j, seen := first[t.ID]; seen {
 			if !derived || sts[j].Fingerprint != t.Fingerprint {
-				return nil, server.Problemf(http.StatusBadRequest, "Malformed batch", "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
+				return nil, server.Problemf(http.StatusBadRequest, "%s.id: the batch holds statement %s twice (also at %s)", at, t.ID, pathAt(j, put))
 			}
 			t.repeat = j
 			continue

@@ -24,10 +24,10 @@ import (
 // freshness table flags it.
 const staleAfter = 48 * time.Hour
 
-// registerAdmin adds the LEAP team's pages: the policy in force and the
+// adminRoutes adds the LEAP team's pages: the policy in force and the
 // LeapTerm's status, the attendance switch, the freshness of each source,
 // and the audit log.
-func (p *Portal) registerAdmin(g *echo.Group) {
+func (p *Portal) adminRoutes(g *echo.Group) {
 	a := g.Group("/admin", p.requireLEAPTeam)
 	a.GET("", p.adminPage)
 	a.POST("/attendance", p.postAttendance)
@@ -39,18 +39,15 @@ func (p *Portal) registerAdmin(g *echo.Group) {
 func (p *Portal) postDecision(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
-	}
 	student, id := c.Param("student"), c.Param("id")
 	state, reason := c.FormValue("state"), strings.TrimSpace(c.FormValue("reason"))
 	switch err := store.DecideChallenge(ctx, p.Redis, student, id, state, reason); {
 	case errors.Is(err, store.ErrInvalid):
-		return server.Problem(http.StatusBadRequest, "Decision incomplete", "choose accepted, corrected or rejected, and give the student a reason")
+		return server.Problem(http.StatusBadRequest, "The decision is incomplete: choose accepted, corrected or rejected, and give the student a reason.")
 	case errors.Is(err, store.ErrNoSuchChallenge):
 		return notFound
 	case errors.Is(err, store.ErrChallengeDecided):
-		return server.Problem(http.StatusConflict, "Already decided", "someone decided this challenge first")
+		return server.Problem(http.StatusConflict, "Someone decided this challenge first.")
 	case err != nil:
 		return err
 	}
@@ -115,11 +112,11 @@ func (p *Portal) adminPage(c echo.Context) error {
 	}
 	shown, pager := pageOf(challenges, c.QueryParam("cpage"), challengePage)
 	pol := p.Policy.Current()
-	return p.render(c, http.StatusOK, "admin.html", map[string]any{
-		"Status": status, "Challenges": shown, "ChallengePager": pager, "OpenChallenges": len(challenges),
-		"Session": s, "Policy": pol.Doc, "Hash": pol.Hash, "Where": where, "CanWrite": p.PolicyWriter != nil,
-		"Attendance": pol.Doc.Attendance, "AttendanceOn": pol.Doc.Attendance.IsEnabled(),
-		"Fresh": fresh, "Audit": entries, "Filter": filter, "Saved": c.QueryParam("saved"),
+	return p.render(c, http.StatusOK, "admin.html", adminPage{
+		Status: status, Challenges: shown, ChallengePager: pager, OpenChallenges: len(challenges),
+		Session: s, Policy: pol.Doc, Hash: pol.Hash, Where: where, CanWrite: p.PolicyWriter != nil,
+		Attendance: pol.Doc.Attendance, AttendanceOn: pol.Doc.Attendance.IsEnabled(),
+		Fresh: fresh, Audit: entries, Filter: filter, Saved: c.QueryParam("saved"),
 	})
 }
 
@@ -169,19 +166,16 @@ func attendanceHistory(doc policy.Document, from calendar.Day) []v1alpha1.Policy
 func (p *Portal) postAttendance(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
-	}
 	if p.PolicyWriter == nil {
-		return server.Problem(http.StatusConflict, "Read-only", "this portal has no way to change the policy")
+		return server.Problem(http.StatusConflict, "This portal has no way to change the policy.")
 	}
 	enabled := c.FormValue("enabled") == "true"
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if len(reason) > 500 {
-		return server.Problem(http.StatusBadRequest, "Reason too long", "at most 500 characters")
+		return server.Problem(http.StatusBadRequest, "The reason is too long: at most 500 characters.")
 	}
 	if !enabled && reason == "" {
-		return server.Problem(http.StatusBadRequest, "Reason needed", "students read the reason on their attendance tab: say why attendance is off")
+		return server.Problem(http.StatusBadRequest, "Give a reason: students read it on their attendance tab, so say why attendance is off.")
 	}
 	// From today unless the LEAP team chose the whole year: the days
 	// before keep the policy they were scored under.
@@ -192,7 +186,7 @@ func (p *Portal) postAttendance(c echo.Context) error {
 		history = attendanceHistory(pol.Doc, pol.Calendar.Today(p.now()))
 	}
 	if err := p.PolicyWriter.SetAttendance(ctx, enabled, reason, history); err != nil {
-		return server.Problemf(http.StatusBadGateway, "Policy not changed", "%v", err)
+		return server.Problemf(http.StatusBadGateway, "The policy was not changed: %v", err)
 	}
 	what := "policy change: attendance on"
 	if !enabled {

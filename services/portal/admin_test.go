@@ -53,9 +53,8 @@ func startAdmin(t testing.TB) *adminFixture {
 	hash, err := HashPassword(password)
 	must(t, err)
 	ps := server.New(server.Options{Name: "portal", Logger: log})
-	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: FileWriter{Path: termFile},
-		Users: map[string]User{"leap": {"leap", hash, "leap", RoleLEAPTeam}, "s1": {"s1", hash, "s1", RoleStudent}, "t1": {"t1", hash, "t1", RoleTutor}}}
-	must(t, p.Register(ps.Echo))
+	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: FileWriter{Path: termFile},
+		Users: map[string]User{"leap": {"leap", hash, "leap", RoleLEAPTeam}, "s1": {"s1", hash, "s1", RoleStudent}, "t1": {"t1", hash, "t1", RoleTutor}}})
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)
 	return &adminFixture{fixture: &fixture{url: ts.URL, rdb: rdb}, termFile: termFile, policy: pol}
@@ -68,22 +67,21 @@ func TestLEAPTeamSwitchesAttendanceOffAndEveryoneSeesIt(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "Attendance is <strong>on</strong>") {
 		t.Fatalf("admin page %d: %.300s", status, page)
 	}
-	token := csrfField.FindStringSubmatch(page)[1]
-	// Off needs a reason, and every form its token.
-	resp, err := c.PostForm(f.url+"/admin/attendance", url.Values{"csrf": {token}, "enabled": {"false"}})
+	// Off needs a reason, and a form sent from another site is refused.
+	resp, err := c.PostForm(f.url+"/admin/attendance", url.Values{"enabled": {"false"}})
 	must(t, err)
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("off without a reason: %d", resp.StatusCode)
 	}
-	resp, err = c.PostForm(f.url+"/admin/attendance", url.Values{"enabled": {"false"}, "reason": {"x"}})
-	must(t, err)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("without a CSRF token: %d", resp.StatusCode)
+	if status, _ := postFrom(t, c, evilOrigin, f.url+"/admin/attendance", url.Values{"enabled": {"false"}, "reason": {"x"}}); status != http.StatusForbidden {
+		t.Errorf("from another site: %d", status)
+	}
+	if !f.policy.Current().Doc.Attendance.IsEnabled() {
+		t.Fatal("a form from another site switched attendance off")
 	}
 
-	resp, err = c.PostForm(f.url+"/admin/attendance", url.Values{"csrf": {token}, "enabled": {"false"}, "reason": {"Teaching is online this term."}})
+	resp, err = c.PostForm(f.url+"/admin/attendance", url.Values{"enabled": {"false"}, "reason": {"Teaching is online this term."}})
 	must(t, err)
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.String(), "/admin?saved=attendance") {
@@ -156,9 +154,8 @@ func TestLEAPTeamDecidesAChallengeTheStudentReadsTheAnswer(t *testing.T) {
 	if !strings.Contains(page, "I was in hospital that day.") {
 		t.Fatal("the open challenge is not in the LEAP team's queue")
 	}
-	token := csrfField.FindStringSubmatch(page)[1]
 	post := func(state, reason string) int {
-		resp, err := c.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, url.Values{"csrf": {token}, "state": {state}, "reason": {reason}})
+		resp, err := c.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, url.Values{"state": {state}, "reason": {reason}})
 		must(t, err)
 		_ = resp.Body.Close()
 		return resp.StatusCode

@@ -145,7 +145,8 @@ func TestAuditRetention(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			must(t, rdb.FlushAll(ctx).Err())
 			doc := policy.Document{Privacy: v1alpha1.Privacy{AuditRetentionDays: tc.days}}
-			p := &Portal{Redis: rdb, Policy: policy.Static(&policy.Loaded{Doc: doc}), Now: func() time.Time { return clock }}
+			p, err := New(Config{Redis: rdb, Policy: policy.Static(&policy.Loaded{Doc: doc}), Now: func() time.Time { return clock }})
+			must(t, err)
 			// Entries written before: one just past the retention, one within.
 			old, kept := clock.Add(-tc.keep-time.Hour), clock.Add(-tc.keep+time.Hour)
 			for _, at := range []time.Time{old, kept} {

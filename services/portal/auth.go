@@ -3,15 +3,16 @@ package portal
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -85,7 +86,6 @@ type Session struct {
 	User    string    `json:"user"`
 	Person  string    `json:"person"`
 	Role    string    `json:"role"`
-	CSRF    string    `json:"csrf"`
 	Created time.Time `json:"created"`
 	// IDToken is the provider's ID token for a single sign-on, kept as the
 	// hint for the provider's sign-out.
@@ -98,7 +98,6 @@ const (
 	idleTimeout     = 30 * time.Minute
 	absoluteTimeout = 12 * time.Hour
 	sessionCookie   = "leap_session"
-	loginCSRFCookie = "leap_login_csrf"
 )
 
 func sessionKey(id string) string { return "leap:session:" + id }
@@ -194,58 +193,160 @@ func (p *Portal) loginSucceeded(ctx context.Context, username, addr string) erro
 // one request a minute; the idle timeout is met to within this.
 const sessionRefresh = time.Minute
 
-// session reads the request's session, refreshing its idle expiry when it
-// was last refreshed more than sessionRefresh ago.
-func (p *Portal) session(c echo.Context) (*Session, error) {
+// sessionID is the id of the session the request's cookie names; "" when
+// there is none.
+func (p *Portal) sessionID(c echo.Context) string {
 	ck, err := p.cookie(c, sessionCookie)
-	if err != nil || ck.Value == "" {
-		return nil, nil //nolint:nilerr // no cookie is no session, not a failure
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// session reads the request's session, refreshing its idle expiry when it
+// was last refreshed more than sessionRefresh ago; nil when there is none.
+func (p *Portal) session(c echo.Context) (*Session, error) {
+	id := p.sessionID(c)
+	if id == "" {
+		return nil, nil
 	}
 	ctx := c.Request().Context()
-	key := sessionKey(ck.Value)
+	guess, _, _ := p.caches.sessions.get(id)
 	pipe := p.Redis.Pipeline()
-	get, ttl := pipe.Get(ctx, key), pipe.PTTL(ctx, key)
-	_, err = pipe.Exec(ctx)
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
+	r := p.queueSession(ctx, pipe, id, guess)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	var s Session
-	if err := json.Unmarshal([]byte(get.Val()), &s); err != nil {
-		return nil, nil //nolint:nilerr // an unreadable session is no session: sign in again
+	s, _, err := p.finishSession(ctx, r)
+	return s, err
+}
+
+// sessionRead is a session's read, queued in a pipeline so that it can go
+// in one round trip with reads of what the session is asking for.
+type sessionRead struct {
+	id  string
+	get *redis.StringCmd
+	ttl *redis.DurationCmd
+	// role is the roster role of the person of a single sign-on as staff,
+	// read with the session when the session was guessed to be one.
+	role *redis.StringCmd
+}
+
+// queueSession queues the read of session id in pipe; guess, when not
+// nil, is what the session is expected to be.
+func (p *Portal) queueSession(ctx context.Context, pipe redis.Pipeliner, id string, guess *Session) sessionRead {
+	key := sessionKey(id)
+	r := sessionRead{id: id, get: pipe.Get(ctx, key), ttl: pipe.PTTL(ctx, key)}
+	if guess != nil && staffSignOn(guess) {
+		r.role = pipe.HGet(ctx, store.StaffKey(guess.Person), "role")
 	}
+	return r
+}
+
+// staffSignOn tells a session of staff signed in through the provider,
+// whose role the roster decides.
+func staffSignOn(s *Session) bool { return s.IDToken != "" && s.Role != RoleStudent }
+
+// finishSession reads the session from r's answers: nil when there is none
+// or it has ended, with the stored value it was read from. A session's
+// value never changes once written (it is only refreshed or deleted), so
+// the portal remembers what it read under the session's id: the next
+// request can then read the session in one round trip with what it needs,
+// on the guess that it is still this one.
+func (p *Portal) finishSession(ctx context.Context, r sessionRead) (*Session, string, error) {
+	raw, err := r.get.Result()
+	if errors.Is(err, redis.Nil) {
+		p.caches.sessions.drop(r.id)
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	s, known, ok := p.caches.sessions.get(r.id)
+	if !ok || known != raw {
+		s = &Session{}
+		if err := json.Unmarshal([]byte(raw), s); err != nil {
+			return nil, "", nil //nolint:nilerr // an unreadable session is no session: sign in again
+		}
+		p.caches.sessions.set(r.id, raw, *s)
+	}
+	key := sessionKey(r.id)
 	if p.now().Sub(s.Created) > absoluteTimeout {
+		p.caches.sessions.drop(r.id)
 		_ = p.Redis.Del(ctx, key).Err()
-		return nil, nil
+		return nil, "", nil
 	}
 	// After a single sign-on the role came from the roster; when the
 	// roster changes it (someone leaves the LEAP team, or leaves), the
 	// session ends rather than keep the old rights for hours.
-	if s.IDToken != "" && s.Role != RoleStudent {
-		role, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "role").Result()
+	if staffSignOn(s) {
+		role := r.role
+		if role == nil {
+			role = p.Redis.HGet(ctx, store.StaffKey(s.Person), "role")
+		}
+		got, err := role.Result()
 		gone := errors.Is(err, redis.Nil)
 		if err != nil && !gone {
-			return nil, err
+			return nil, "", err
 		}
-		if gone || staffRole(role) != s.Role {
+		if gone || staffRole(got) != s.Role {
+			p.caches.sessions.drop(r.id)
 			_ = p.Redis.Del(ctx, key).Err()
-			return nil, nil
+			return nil, "", nil
 		}
 	}
-	if ttl.Val() < idleTimeout-sessionRefresh {
+	if r.ttl.Val() < idleTimeout-sessionRefresh {
 		if err := p.Redis.Expire(ctx, key, idleTimeout).Err(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return &s, nil
+	return s, raw, nil
+}
+
+// sessionGuesses remember each session as last read, by id, for
+// finishSession.
+type sessionGuesses struct {
+	mu sync.Mutex
+	by map[string]sessionGuess
+}
+
+type sessionGuess struct {
+	raw     string
+	session Session
+}
+
+// get is a copy of the session remembered under id, and the value it was
+// read from.
+func (g *sessionGuesses) get(id string) (*Session, string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.by[id]
+	if !ok {
+		return nil, "", false
+	}
+	s := e.session
+	return &s, e.raw, true
+}
+
+func (g *sessionGuesses) set(id, raw string, s Session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.by == nil || len(g.by) >= 1<<16 {
+		g.by = map[string]sessionGuess{} // sessions in use: a university fits
+	}
+	g.by[id] = sessionGuess{raw: raw, session: s}
+}
+
+func (g *sessionGuesses) drop(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.by, id)
 }
 
 // cookieName is a cookie's name as the browser holds it: behind TLS (a
 // cluster) with the __Host- prefix, which browsers accept only Secure,
 // with Path=/ and no Domain, so a page on a sibling subdomain cannot plant
-// or overwrite it (a planted session or CSRF cookie). Plain-HTTP local
+// or overwrite it (a planted session cookie). Plain-HTTP local
 // runs keep the bare name, which a browser would refuse with the prefix.
 func (p *Portal) cookieName(name string) string {
 	if p.SecureCookies {
@@ -266,75 +367,66 @@ func (p *Portal) setCookie(c echo.Context, name, value string, maxAge int) {
 	})
 }
 
-// checkCSRF compares a form's token with the expected one in constant time.
-func checkCSRF(c echo.Context, want string) bool {
-	got := c.FormValue("csrf")
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+// errCrossOrigin answers a form that a browser sent from another site.
+var errCrossOrigin = server.Problem(http.StatusForbidden, "This form was sent from another site, so LEAP did not take it. Open LEAP and send it from there.")
+
+// refuseCrossOrigin refuses every form post (any method but GET, HEAD and
+// OPTIONS) that a browser sends from another origin, as
+// net/http.CrossOriginProtection tells: by Sec-Fetch-Site, or, from a
+// browser too old to send it, by Origin against Host. That is what a
+// forged cross-site form is; with the cookies SameSite=Lax besides, a
+// form needs no token of its own, so no page carries one. Requests with
+// neither header come from no browser and go on to the session check.
+func (p *Portal) refuseCrossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if err := p.crossOrigin.Check(r); err != nil {
+			p.log.WarnContext(r.Context(), "cross-origin form refused", slog.String("path", r.URL.Path),
+				slog.String("origin", r.Header.Get("Origin")), slog.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
+			return errCrossOrigin
+		}
+		return next(c)
+	}
 }
 
 // exchangeRefusal tells an exchange student why they cannot sign in.
 const exchangeRefusal = "Students on exchange cannot sign in to LEAP this year. Your home university's advisers can help instead."
 
-// registerSignOn adds the single sign-on routes when OIDC is configured.
-func (p *Portal) registerSignOn(e *echo.Echo) error {
-	if p.OIDC == nil {
-		return nil
+// signOnRoutes adds the single sign-on routes when OIDC is configured.
+func (p *Portal) signOnRoutes(e *echo.Echo) {
+	if p.sso == nil {
+		return
 	}
-	sso, err := newSignOn(*p.OIDC)
-	if err != nil {
-		return err
-	}
-	p.sso = sso
 	e.GET("/auth/login", p.startSignOn)
 	e.GET(CallbackPath, p.signOnCallback)
-	// Discover now, so that every replica knows the provider's sign-out
-	// address before anyone presses "Sign out"; a failure is tried again
-	// on the next sign-in.
-	go func() { _ = p.sso.discover(context.Background(), p.now) }()
-	return nil
 }
 
-// loginPage is the sign-in page: a button for the university's sign-in
+// showLogin shows the sign-in page: a button for the university's sign-in
 // when OIDC is configured, the password form when local accounts are on.
-func (p *Portal) loginPage(c echo.Context, status int, data map[string]any) error {
-	data["SSO"] = p.sso != nil
-	data["Local"] = p.Users != nil
-	if p.Users != nil {
-		// One token per browser, kept while the form may be open: a second
-		// request for the page (a reload, a prefetch) must not void the first.
-		token := randomID()
-		if ck, err := p.cookie(c, loginCSRFCookie); err == nil && len(ck.Value) >= 40 && status == http.StatusOK {
-			token = ck.Value
-		}
-		p.setCookie(c, loginCSRFCookie, token, 600)
-		data["CSRF"] = token
-	}
+func (p *Portal) showLogin(c echo.Context, status int, data loginPage) error {
+	data.SSO, data.Local = p.sso != nil, p.Users != nil
 	return p.render(c, status, "login.html", data)
 }
 
 // signInFailed shows the sign-in page with what went wrong.
 func (p *Portal) signInFailed(c echo.Context, status int, msg string) error {
-	return p.loginPage(c, status, map[string]any{"Error": msg})
+	return p.showLogin(c, status, loginPage{Error: msg})
 }
 
 // getLogin shows the sign-in page. It takes no message from the URL: a
 // link must not be able to put words of its choosing on this page.
 func (p *Portal) getLogin(c echo.Context) error {
-	return p.loginPage(c, http.StatusOK, map[string]any{})
+	return p.showLogin(c, http.StatusOK, loginPage{})
 }
 
 func (p *Portal) postLogin(c echo.Context) error {
 	if p.Users == nil {
-		return server.Problem(http.StatusNotFound, "Not found", "password sign-in is switched off; sign in with your university account")
+		return server.Problem(http.StatusNotFound, "Password sign-in is switched off; sign in with your university account.")
 	}
 	ctx := c.Request().Context()
-	ck, err := p.cookie(c, loginCSRFCookie)
-	if err != nil || !checkCSRF(c, ck.Value) {
-		return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page and sign in again")
-	}
 	username := strings.ToLower(strings.TrimSpace(c.FormValue("username")))
 	fail := func(msg string) error {
-		return p.loginPage(c, http.StatusUnauthorized, map[string]any{"Error": msg, "Username": username})
+		return p.showLogin(c, http.StatusUnauthorized, loginPage{Error: msg, Username: username})
 	}
 	if len(username) > maxUsernameLen {
 		return fail("That username and password do not match.") // and no key named after it
@@ -369,22 +461,21 @@ func (p *Portal) postLogin(c echo.Context) error {
 			return fail(exchangeRefusal)
 		}
 	}
-	p.setCookie(c, loginCSRFCookie, "", -1)
 	return p.startSession(c, Session{User: u.Username, Person: u.Person, Role: u.Role}, "/")
 }
 
 // startSession signs a person in: a new session id (never one the browser
-// brought), a fresh CSRF token, and the way home: to home, a path on this
-// portal.
+// brought), and the way home: to home, a path on this portal.
 func (p *Portal) startSession(c echo.Context, s Session, home string) error {
 	ctx := c.Request().Context()
 	id := randomID()
-	s.CSRF, s.Created = randomID(), p.now()
+	s.Created = p.now()
 	b, _ := json.Marshal(s)
 	pipe := p.Redis.Pipeline()
 	// A session the browser still held ends: one browser, one person.
-	if old, err := p.cookie(c, sessionCookie); err == nil && old.Value != "" {
-		pipe.Del(ctx, sessionKey(old.Value))
+	if old := p.sessionID(c); old != "" {
+		p.caches.sessions.drop(old)
+		pipe.Del(ctx, sessionKey(old))
 	}
 	pipe.Set(ctx, sessionKey(id), b, idleTimeout)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -403,11 +494,9 @@ func (p *Portal) postLogout(c echo.Context) error {
 	}
 	next := "/login"
 	if s != nil {
-		if !checkCSRF(c, s.CSRF) {
-			return server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
-		}
-		ck, _ := p.cookie(c, sessionCookie)
-		if err := p.Redis.Del(c.Request().Context(), sessionKey(ck.Value)).Err(); err != nil {
+		id := p.sessionID(c)
+		p.caches.sessions.drop(id)
+		if err := p.Redis.Del(c.Request().Context(), sessionKey(id)).Err(); err != nil {
 			return err
 		}
 		if end := p.endSessionURL(s); end != "" {

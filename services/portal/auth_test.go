@@ -25,6 +25,7 @@ import (
 // pushed back at most once a sessionRefresh, and is gone once idle.
 func TestSessionIdleExpiry(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
+	signedIn := time.Now()
 	c, _, _ := f.login(t, "t1", password)
 	u, _ := url.Parse(f.url)
 	var id string
@@ -40,8 +41,9 @@ func TestSessionIdleExpiry(t *testing.T) {
 		must(t, err)
 		return d
 	}
-	if d := ttl(); d < idleTimeout-time.Second || d > idleTimeout {
-		t.Fatalf("a new session lives %v, want %v", d, idleTimeout)
+	// Set during the sign-in, which a loaded machine may take a while over.
+	if d := ttl(); d < idleTimeout-time.Since(signedIn) || d > idleTimeout {
+		t.Fatalf("a new session lives %v, want %v from its sign-in %v ago", d, idleTimeout, time.Since(signedIn))
 	}
 	get := func() string {
 		resp, err := noRedirect(c).Get(f.url + "/students")
@@ -146,19 +148,14 @@ func TestLoginLimitsCountFailuresInAFixedWindow(t *testing.T) {
 
 // TestSessionAbsoluteExpiryCookiesAndLogout: a session older than the
 // absolute limit is gone however recently it was used; the session cookie
-// is HttpOnly and SameSite=Lax; sign-out needs the form's token.
+// is HttpOnly and SameSite=Lax; sign-out from another site is refused.
 func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
 	ctx := context.Background()
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	_, page := fetch(t, c, f.url+"/login")
-	m := csrfField.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatal("no CSRF field on the login page")
-	}
-	resp, err := noRedirect(c).PostForm(f.url+"/login", url.Values{"username": {"t1"}, "password": {password}, "csrf": {m[1]}})
+	resp, err := noRedirect(c).PostForm(f.url+"/login", url.Values{"username": {"t1"}, "password": {password}})
 	must(t, err)
 	resp.Body.Close()
 	var ck *http.Cookie
@@ -171,12 +168,9 @@ func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
 		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, Path=/", ck)
 	}
 
-	// Sign-out without the form's token changes nothing.
-	resp, err = noRedirect(c).PostForm(f.url+"/logout", url.Values{})
-	must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden || f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 1 {
-		t.Errorf("sign-out without a token: %d, and the session is %s", resp.StatusCode, map[int64]string{0: "gone", 1: "kept"}[f.rdb.Exists(ctx, sessionKey(ck.Value)).Val()])
+	// Sign-out sent from another site changes nothing.
+	if status, _ := postFrom(t, c, evilOrigin, f.url+"/logout", url.Values{}); status != http.StatusForbidden || f.rdb.Exists(ctx, sessionKey(ck.Value)).Val() != 1 {
+		t.Errorf("sign-out from another site: %d, and the session is %s", status, map[int64]string{0: "gone", 1: "kept"}[f.rdb.Exists(ctx, sessionKey(ck.Value)).Val()])
 	}
 
 	// Thirteen hours after sign-in the session is over, used or not.
@@ -204,20 +198,10 @@ func TestSessionAbsoluteExpiryCookiesAndLogout(t *testing.T) {
 func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
 	const n = 40
-	type attempt struct {
-		c    *http.Client
-		csrf string
-	}
-	attempts := make([]attempt, n)
+	attempts := make([]*http.Client, n)
 	for i := range attempts {
 		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
-		_, page := fetch(t, c, f.url+"/login")
-		m := csrfField.FindStringSubmatch(page)
-		if m == nil {
-			t.Fatal("no CSRF field on the login page")
-		}
-		attempts[i] = attempt{c, m[1]}
+		attempts[i] = &http.Client{Jar: jar}
 	}
 	var wg sync.WaitGroup
 	ready := make(chan struct{})
@@ -227,7 +211,7 @@ func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-ready
-			resp, err := a.c.PostForm(f.url+"/login", url.Values{"username": {"s2"}, "password": {"guess"}, "csrf": {a.csrf}})
+			resp, err := a.PostForm(f.url+"/login", url.Values{"username": {"s2"}, "password": {"guess"}})
 			if err != nil {
 				bodies[i] = err.Error()
 				return
@@ -272,12 +256,7 @@ func TestForgedForwardedForDoesNotDodgeTheAddressLimit(t *testing.T) {
 	for i := range 60 {
 		jar, _ := cookiejar.New(nil)
 		c := &http.Client{Jar: jar}
-		_, page := fetch(t, c, f.url+"/login")
-		m := csrfField.FindStringSubmatch(page)
-		if m == nil {
-			t.Fatal("no CSRF field on the login page")
-		}
-		form := url.Values{"username": {fmt.Sprintf("guess%d", i%12)}, "password": {"wrong"}, "csrf": {m[1]}}
+		form := url.Values{"username": {fmt.Sprintf("guess%d", i%12)}, "password": {"wrong"}}
 		req, err := http.NewRequest(http.MethodPost, f.url+"/login", strings.NewReader(form.Encode()))
 		must(t, err)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -307,9 +286,8 @@ func TestHostPrefixedCookiesWhenSecure(t *testing.T) {
 	must(t, err)
 	l, err := policy.ParseFile("test", b)
 	must(t, err)
-	p := &Portal{Redis: f.rdb, Policy: policy.Static(l), ScoringURL: "http://127.0.0.1:1", SecureCookies: true, Now: func() time.Time { return now },
-		Users: map[string]User{"t1": {"t1", hash, "t1", RoleTutor}}}
-	must(t, p.Register(ps.Echo))
+	newPortal(t, ps.Echo, Config{Redis: f.rdb, Policy: policy.Static(l), ScoringURL: "http://127.0.0.1:1", SecureCookies: true, Now: func() time.Time { return now },
+		Users: map[string]User{"t1": {"t1", hash, "t1", RoleTutor}}})
 	ts := httptest.NewServer(ps.Echo)
 	defer ts.Close()
 
@@ -319,23 +297,9 @@ func TestHostPrefixedCookiesWhenSecure(t *testing.T) {
 			t.Errorf("cookie %s: Secure %v, Path %q, Domain %q; want __Host- prefixed, Secure, Path=/, no Domain", ck.Name, ck.Secure, ck.Path, ck.Domain)
 		}
 	}
-	resp, err := http.Get(ts.URL + "/login")
-	must(t, err)
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var csrfCookie *http.Cookie
-	for _, ck := range resp.Cookies() {
-		checkCookie(ck)
-		csrfCookie = ck
-	}
-	m := csrfField.FindStringSubmatch(string(page))
-	if csrfCookie == nil || m == nil {
-		t.Fatal("no CSRF cookie or field on the login page")
-	}
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(url.Values{"username": {"t1"}, "password": {password}, "csrf": {m[1]}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(url.Values{"username": {"t1"}, "password": {password}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(csrfCookie)
-	resp, err = noRedirect(http.DefaultClient).Do(req)
+	resp, err := noRedirect(http.DefaultClient).Do(req)
 	must(t, err)
 	resp.Body.Close()
 	var session *http.Cookie

@@ -91,8 +91,6 @@ func switchAttendanceOff(t *testing.T, f *adminFixture, form url.Values) (before
 	}
 	before = score()
 	c, _, _ := f.login(t, "leap", password)
-	_, page := fetch(t, c, f.url+"/admin")
-	form.Set("csrf", csrfField.FindStringSubmatch(page)[1])
 	form.Set("enabled", "false")
 	form.Set("reason", "Teaching is online.")
 	resp, err := c.PostForm(f.url+"/admin/attendance", form)

@@ -28,7 +28,7 @@ func TestChallengesAreCappedAndRateLimited(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-ready
-			codes[i], _ = post(t, s1.Client, f.url+"/me/challenges", s1.form(false, "date", "2026-10-19", "activity", "tap_in", "reason", fmt.Sprintf("I was there (%d).", i)))
+			codes[i], _ = post(t, s1.Client, f.url+"/me/challenges", form("date", "2026-10-19", "activity", "tap_in", "reason", fmt.Sprintf("I was there (%d).", i)))
 		}()
 	}
 	close(ready)
@@ -49,7 +49,7 @@ func TestChallengesAreCappedAndRateLimited(t *testing.T) {
 	for _, ch := range chs {
 		must(t, store.DecideChallenge(ctx, f.rdb, "s1", ch.ID, store.ChallengeRejected, "The reader logged nothing."))
 	}
-	resp, err := noRedirect(s1.Client).PostForm(f.url+"/me/challenges", s1.form(false, "date", "2026-10-19", "activity", "tap_in", "reason", "Once more."))
+	resp, err := noRedirect(s1.Client).PostForm(f.url+"/me/challenges", form("date", "2026-10-19", "activity", "tap_in", "reason", "Once more."))
 	must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
@@ -57,7 +57,7 @@ func TestChallengesAreCappedAndRateLimited(t *testing.T) {
 	}
 	// Another student's allowance is their own.
 	s2 := f.signIn(t, "s2")
-	if code, body := post(t, s2.Client, f.url+"/me/challenges", s2.form(false, "date", "2026-10-19", "activity", "tap_in", "reason", "Mine.")); code != http.StatusSeeOther {
+	if code, body := post(t, s2.Client, f.url+"/me/challenges", form("date", "2026-10-19", "activity", "tap_in", "reason", "Mine.")); code != http.StatusSeeOther {
 		t.Errorf("another student's challenge: %d %.200s", code, body)
 	}
 }

@@ -148,13 +148,14 @@ type Tab struct {
 	Total       int32
 }
 
-// Dates are the tab's days, newest first, for its challenge form.
-func (t Tab) Dates() []string {
-	out := make([]string, len(t.Days))
+// Challenge is the tab's challenge form: a choice of its days, newest
+// first.
+func (t Tab) Challenge() challengeForm {
+	dates := make([]string, len(t.Days))
 	for i, d := range t.Days {
-		out[i] = d.Date
+		dates[i] = d.Date
 	}
-	return out
+	return challengeForm{Activity: t.Key, Dates: dates}
 }
 
 // TabDay is one day of one activity.

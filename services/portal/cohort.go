@@ -59,12 +59,12 @@ func (p *Portal) cohortSummary(ctx context.Context, pol *policy.Loaded, day stri
 	var k pageKey
 	k.add(pol.Hash, day, st.Course, strconv.Itoa(st.Year))
 	key := k.String()
-	if e, ok := p.viewCaches().cohorts.get(key); ok {
+	if e, ok := p.caches.cohorts.get(key); ok {
 		return e, nil
 	}
 	sum, err := p.cohort(ctx, st.Course, st.Year)
 	if err != nil {
 		return cohortEntry{}, err
 	}
-	return p.viewCaches().cohorts.put(key, sum), nil
+	return p.caches.cohorts.put(key, sum), nil
 }

@@ -136,7 +136,7 @@ const (
 // refuses it with 429 and when the allowance comes back.
 func (p *Portal) allowExport(c echo.Context, id string) error {
 	return p.rateLimit(c, store.ExportsKey(id), exportLimit, exportWindow,
-		fmt.Sprintf("you can download your data %d times an hour", exportLimit))
+		fmt.Sprintf("You can download your data %d times an hour", exportLimit))
 }
 
 // rateLimit takes one of limit uses of key in a window that starts at the
@@ -155,7 +155,7 @@ func (p *Portal) rateLimit(c echo.Context, key string, limit int, window time.Du
 		wait = window
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-	return server.Problemf(http.StatusTooManyRequests, "Too many requests", "%s; try again in %d minutes", what, int(wait.Minutes())+1)
+	return server.Problemf(http.StatusTooManyRequests, "%s; try again in %d minutes.", what, int(wait.Minutes())+1)
 }
 
 // yearOfCounts reads the student's counts from the first day of the

@@ -211,7 +211,7 @@ const (
 func (p *Portal) startSignOn(c echo.Context) error {
 	ctx := c.Request().Context()
 	if err := p.sso.discover(ctx, p.now); err != nil {
-		slog.ErrorContext(ctx, "OpenID provider discovery failed", "issuer", p.sso.cfg.Issuer, "error", err)
+		p.log.ErrorContext(ctx, "OpenID provider discovery failed", slog.String("issuer", p.sso.cfg.Issuer), slog.Any("error", err))
 		return p.signInFailed(c, http.StatusServiceUnavailable, "The university's sign-in service cannot be reached just now. Try again in a few minutes.")
 	}
 	pending := pendingSignIn{
@@ -262,7 +262,7 @@ func (p *Portal) signOnCallback(c echo.Context) error {
 	s, home, err := p.verifySignOn(c)
 	var refused *errSignIn
 	if errors.As(err, &refused) {
-		slog.WarnContext(ctx, "single sign-on refused", "reason", refused.msg, "detail", refused.detail, "address", c.RealIP())
+		p.log.WarnContext(ctx, "single sign-on refused", slog.String("reason", refused.msg), slog.String("detail", refused.detail), slog.String("address", c.RealIP()))
 		return p.signInFailed(c, http.StatusUnauthorized, refused.msg)
 	}
 	if err != nil {

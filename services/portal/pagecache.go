@@ -1,10 +1,7 @@
 package portal
 
 import (
-	"bytes"
 	"container/list"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,11 +12,11 @@ import (
 )
 
 // DefaultPageCacheBytes bounds the rendered-page cache when
-// Portal.PageCacheBytes is zero: about a thousand 30 KB dashboards.
+// Config.PageCacheBytes is zero: about a thousand 30 KB dashboards.
 const DefaultPageCacheBytes = 32 << 20
 
 // DefaultCohortTTL is how long a cohort summary is reused when
-// Portal.CohortTTL is zero. A summary is a figure about a whole course and
+// Config.CohortTTL is zero. A summary is a figure about a whole course and
 // year as of a day; a member's new event, or a policy change scoring had
 // not loaded yet when the summary was asked for, may reach it this much
 // later.
@@ -39,25 +36,14 @@ func (k *pageKey) add(parts ...string) {
 
 func (k *pageKey) String() string { return k.b.String() }
 
-// cachedPage is a rendered page with the viewer's session token taken out:
-// the token goes between the parts when the page is served, so the cache
-// never holds a token and a page can never carry another session's.
-type cachedPage struct {
-	parts [][]byte
-	size  int
-}
-
 // pageCache is a least-recently-used cache of rendered pages, bounded by
 // their total size. It is only ever asked for a key that names everything
 // the page shows (see showStudent), so it needs no expiry of its own: a
-// change of any of those makes a new key, and the old entry ages out.
+// change of any of those makes a new key, and the old entry ages out. A
+// page holds nothing of the session it was rendered for (forms carry no
+// token), so it is kept and served whole.
 type pageCache struct {
-	// placeholder stands for the CSRF token in a cached page: random per
-	// process, letters and digits only, so templates escape it as is.
-	placeholder string
-	max         int
-	// buffers hold pages being sent.
-	buffers sync.Pool
+	max int
 
 	mu      sync.Mutex
 	size    int
@@ -67,28 +53,14 @@ type pageCache struct {
 
 type pageEntry struct {
 	key  string
-	page *cachedPage
+	page []byte
 }
 
 func newPageCache(maxBytes int) *pageCache {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return &pageCache{placeholder: "csrfplaceholder" + hex.EncodeToString(b), max: maxBytes, order: list.New(), entries: map[string]*list.Element{}}
+	return &pageCache{max: maxBytes, order: list.New(), entries: map[string]*list.Element{}}
 }
 
-// cut splits a page rendered with the placeholder as its token.
-func (pc *pageCache) cut(rendered []byte) *cachedPage {
-	// A copy of exactly the page's length: the render buffer can have
-	// twice the capacity, which the size counted below would not see.
-	parts := bytes.Split(bytes.Clone(rendered), []byte(pc.placeholder))
-	pg := &cachedPage{parts: parts}
-	for _, p := range parts {
-		pg.size += len(p)
-	}
-	return pg
-}
-
-func (pc *pageCache) get(key string) (*cachedPage, bool) {
+func (pc *pageCache) get(key string) ([]byte, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	el, ok := pc.entries[key]
@@ -99,8 +71,10 @@ func (pc *pageCache) get(key string) (*cachedPage, bool) {
 	return el.Value.(*pageEntry).page, true
 }
 
-func (pc *pageCache) put(key string, page *cachedPage) {
-	cost := page.size + len(key)
+// put keeps page under key. The cache holds page from then on: the caller
+// gives it a slice nothing else writes to.
+func (pc *pageCache) put(key string, page []byte) {
+	cost := len(page) + len(key)
 	if cost > pc.max {
 		return
 	}
@@ -108,7 +82,7 @@ func (pc *pageCache) put(key string, page *cachedPage) {
 	defer pc.mu.Unlock()
 	if el, ok := pc.entries[key]; ok {
 		old := el.Value.(*pageEntry)
-		pc.size += cost - old.page.size - len(key)
+		pc.size += cost - len(old.page) - len(key)
 		old.page = page
 		pc.order.MoveToFront(el)
 	} else {
@@ -120,7 +94,7 @@ func (pc *pageCache) put(key string, page *cachedPage) {
 		e := el.Value.(*pageEntry)
 		pc.order.Remove(el)
 		delete(pc.entries, e.key)
-		pc.size -= e.page.size + len(e.key)
+		pc.size -= len(e.page) + len(e.key)
 	}
 }
 

@@ -6,7 +6,6 @@
 package portal
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -39,8 +38,8 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
-// Portal is the portal service.
-type Portal struct {
+// Config configures the portal.
+type Config struct {
 	Redis  redis.UniversalClient
 	Policy *policy.Source
 	// ScoringURL is the scoring service's base URL.
@@ -51,7 +50,10 @@ type Portal struct {
 	OIDC *OIDC
 	// SecureCookies marks cookies Secure (behind a TLS-terminating ingress).
 	SecureCookies bool
-	Now           func() time.Time
+	// Now is the portal's clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives the portal's logs; nothing is logged when nil.
+	Logger *slog.Logger
 	// TracerProvider traces calls to scoring; the global one when nil.
 	TracerProvider trace.TracerProvider
 	// PolicyWriter changes the policy for the LEAP team; nil: read-only.
@@ -65,57 +67,88 @@ type Portal struct {
 	// CohortTTL is how long a cohort summary from scoring is reused:
 	// DefaultCohortTTL when zero.
 	CohortTTL time.Duration
+}
 
+// Portal is the portal service: built once by New, its handlers are its
+// methods, installed on a server by Routes.
+type Portal struct {
+	// Config is what the portal was made with, its defaults filled in;
+	// the handlers read it and nothing changes it.
+	Config
+
+	log    *slog.Logger
+	http   *http.Client
+	pages  *template.Template
+	sso    *signOn
 	caches pageCaches
-
-	http  *http.Client
-	pages *template.Template
-	sso   *signOn
+	// crossOrigin refuses form posts a browser sends from another origin.
+	crossOrigin *http.CrossOriginProtection
 }
 
-func (p *Portal) now() time.Time {
-	if p.Now == nil {
-		return time.Now()
+// New builds the portal: its client for scoring, its templates, its page
+// caches and, with OIDC set, its single sign-on, whose provider it starts
+// discovering so that every replica knows the provider's sign-out
+// address before anyone presses "Sign out" (a failure is tried again on
+// the next sign-in).
+func New(cfg Config) (*Portal, error) {
+	if cfg.Redis == nil || cfg.Policy == nil {
+		return nil, errors.New("portal: Redis and Policy are required")
 	}
-	return p.Now()
-}
-
-// Register adds the portal's routes.
-func (p *Portal) Register(e *echo.Echo) error {
-	var tracing []otelhttp.Option
-	if p.TracerProvider != nil {
-		tracing = append(tracing, otelhttp.WithTracerProvider(p.TracerProvider))
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	p.http = &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport, tracing...)}
-	t, err := template.New("").Funcs(template.FuncMap{
-		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
-		"kindName": kindName, "challengeArgs": challengeArgs, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
-		"longDay": longDay, "alertKindName": alertKindName,
-	}).ParseFS(assets, "templates/*.html")
+	if len(cfg.ReferralServices) == 0 {
+		cfg.ReferralServices = slices.Clone(DefaultReferralServices)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t, err := parseTemplates()
 	if err != nil {
-		return fmt.Errorf("parse templates: %w", err)
+		return nil, err
 	}
-	p.pages = t
-	if len(p.ReferralServices) == 0 {
-		p.ReferralServices = slices.Clone(DefaultReferralServices)
+	var tracing []otelhttp.Option
+	if cfg.TracerProvider != nil {
+		tracing = append(tracing, otelhttp.WithTracerProvider(cfg.TracerProvider))
 	}
+	p := &Portal{
+		Config: cfg, log: log, pages: t,
+		http:        &http.Client{Timeout: 5 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport, tracing...)},
+		caches:      newPageCaches(cfg.PageCacheBytes, cfg.CohortTTL),
+		crossOrigin: http.NewCrossOriginProtection(),
+	}
+	if cfg.OIDC != nil {
+		if p.sso, err = newSignOn(*cfg.OIDC); err != nil {
+			return nil, err
+		}
+		go func() { _ = p.sso.discover(context.Background(), p.now) }()
+	}
+	return p, nil
+}
+
+func (p *Portal) now() time.Time { return p.Now() }
+
+// Routes installs the portal's routes on e, and its error pages: a
+// person in a browser reads errors in the portal's layout, an API client
+// gets problem+json.
+func (p *Portal) Routes(e *echo.Echo) {
+	e.HTTPErrorHandler = server.ProblemHandler(p.log, p.errorPage)
 	static, _ := fs.Sub(assets, "static")
-	e.Use(p.securityHeaders)
+	e.Use(p.securityHeaders, p.refuseCrossOrigin)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
 	e.GET("/login", p.getLogin)
 	e.POST("/login", p.postLogin)
 	e.POST("/logout", p.postLogout)
-	if err := p.registerSignOn(e); err != nil {
-		return err
-	}
+	p.signOnRoutes(e)
+	// A student's page reads its session itself, with the page's keys.
+	e.GET("/me", p.myPage)
+	e.GET("/students/:id", p.studentPage)
 	g := e.Group("", p.requireSession)
 	g.GET("/", p.home)
-	g.GET("/me", p.myPage)
 	g.GET("/students", p.studentList)
-	g.GET("/students/:id", p.studentPage)
-	p.registerAdmin(g)
-	p.registerRecords(g)
-	return nil
+	p.adminRoutes(g)
+	p.recordRoutes(g)
 }
 
 // securityHeaders: a strict CSP (no inline script or style), no framing,
@@ -134,16 +167,6 @@ func (p *Portal) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		return next(c)
 	}
-}
-
-// render executes a page into a buffer first, so that a template error is
-// a clean 500 rather than half a page.
-func (p *Portal) render(c echo.Context, status int, name string, data map[string]any) error {
-	var buf bytes.Buffer
-	if err := p.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		return fmt.Errorf("render %s: %w", name, err)
-	}
-	return c.HTMLBlob(status, buf.Bytes())
 }
 
 func (p *Portal) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
@@ -247,21 +270,15 @@ func legitimateNeed(s *Session, st store.Student, staffDept *string) bool {
 	return false
 }
 
-func (p *Portal) myPage(c echo.Context) error {
-	s := sessionOf(c)
-	if s.Role != RoleStudent {
-		return c.Redirect(http.StatusSeeOther, "/students")
-	}
-	return p.showStudent(c, s, s.Person)
-}
+// myPage is the signed-in student's own page; staff are sent to their
+// list.
+func (p *Portal) myPage(c echo.Context) error { return p.showStudent(c, "") }
 
-func (p *Portal) studentPage(c echo.Context) error {
-	return p.showStudent(c, sessionOf(c), c.Param("id"))
-}
+func (p *Portal) studentPage(c echo.Context) error { return p.showStudent(c, c.Param("id")) }
 
 // notFound is the answer to anything a person may not see: it does not
 // tell whether the record exists.
-var notFound = server.Problem(http.StatusNotFound, "Not found", "there is no such page")
+var notFound = server.Problem(http.StatusNotFound, "There is no such page, or it is not one you may see.")
 
 // allowedStudent reads the student a request is about and checks the
 // signed-in person's legitimate need: to see the record, or with write to
@@ -323,8 +340,8 @@ func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept .
 	resp, err := p.http.Do(req)
 	if err != nil {
 		// The cause names internal addresses: it goes to the log only.
-		slog.ErrorContext(ctx, "scoring unreachable", "path", path, "error", err)
-		return 0, server.Problem(http.StatusServiceUnavailable, "Scoring unavailable", "the scoring service cannot be reached just now; try again in a minute")
+		p.log.ErrorContext(ctx, "scoring unreachable", slog.String("path", path), slog.Any("error", err))
+		return 0, server.Problem(http.StatusServiceUnavailable, "The scoring service cannot be reached just now; try again in a minute.")
 	}
 	defer resp.Body.Close()
 	switch {
@@ -336,7 +353,7 @@ func (p *Portal) fromScoring(ctx context.Context, path string, out any, accept .
 	case slices.Contains(accept, resp.StatusCode):
 		return resp.StatusCode, nil
 	}
-	return 0, server.Problemf(http.StatusBadGateway, "Scoring failed", "the scoring service answered %s", resp.Status)
+	return 0, server.Problemf(http.StatusBadGateway, "The scoring service answered %s.", resp.Status)
 }
 
 // engagement asks the scoring service for a student's year so far.

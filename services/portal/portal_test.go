@@ -10,12 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
@@ -116,8 +116,7 @@ func start(t testing.TB, attendance string) *fixture {
 		users[u.Username] = u
 	}
 	ps := server.New(server.Options{Name: "portal", Logger: log})
-	p := &Portal{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Users: users, Now: clk.Now}
-	must(t, p.Register(ps.Echo))
+	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Users: users, Now: clk.Now})
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)
 	return &fixture{url: ts.URL, rdb: rdb, clock: clk}
@@ -130,19 +129,12 @@ func must(t testing.TB, err error) {
 	}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // login signs in and returns a client holding the session cookie.
 func (f *fixture) login(t testing.TB, user, pass string) (*http.Client, int, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	_, page := fetch(t, c, f.url+"/login")
-	m := csrfField.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF field on the login page")
-	}
-	resp, err := c.PostForm(f.url+"/login", url.Values{"username": {user}, "password": {pass}, "csrf": {m[1]}})
+	resp, err := c.PostForm(f.url+"/login", url.Values{"username": {user}, "password": {pass}})
 	must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -167,40 +159,46 @@ func noRedirect(c *http.Client) *http.Client {
 // post sends a form without following the answer's redirect.
 func post(t testing.TB, c *http.Client, u string, form url.Values) (int, string) {
 	t.Helper()
-	resp, err := noRedirect(c).PostForm(u, form)
+	return postFrom(t, c, "", u, form)
+}
+
+// evilOrigin is another site's origin, for forms forged there.
+const evilOrigin = "http://evil.example"
+
+// postFrom sends a form as a browser sends one from a page of origin (the
+// portal's own when empty), without following the answer's redirect.
+func postFrom(t testing.TB, c *http.Client, origin, u string, form url.Values) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+	}
+	resp, err := noRedirect(c).Do(req)
 	must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
 
-// signedIn is a signed-in user: a client with the session cookie and the
-// session's CSRF token.
-type signedIn struct {
-	*http.Client
-	csrf string
-}
+// signedIn is a signed-in user: a client with the session cookie.
+type signedIn struct{ *http.Client }
 
-// signIn signs a user in and reads the session's token from a page.
+// signIn signs a user in.
 func (f *fixture) signIn(t testing.TB, user string) signedIn {
 	t.Helper()
-	c, status, page := f.login(t, user, password)
+	c, status, _ := f.login(t, user, password)
 	if status != 200 {
 		t.Fatalf("%s: login %d", user, status)
 	}
-	m := csrfField.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("%s: no CSRF token on the page after sign-in", user)
-	}
-	return signedIn{c, m[1]}
+	return signedIn{c}
 }
 
-// form is the fields of a request, with the session's token unless noCSRF.
-func (u signedIn) form(noCSRF bool, kv ...string) url.Values {
+// form is the fields of a request.
+func form(kv ...string) url.Values {
 	v := url.Values{}
-	if !noCSRF {
-		v.Set("csrf", u.csrf)
-	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}
@@ -208,8 +206,8 @@ func (u signedIn) form(noCSRF bool, kv ...string) url.Values {
 }
 
 // TestWhoMaySeeWhom is the matrix of role x route x record: legitimate
-// need or 404, for pages and for writes; a form without its token is 403;
-// refusals and staff writes are audited.
+// need or 404, for pages and for writes; a form sent from another site is
+// 403 and costs nothing; refusals and staff writes are audited.
 func TestWhoMaySeeWhom(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
 	users := map[string]signedIn{}
@@ -222,7 +220,7 @@ func TestWhoMaySeeWhom(t *testing.T) {
 	cases := []struct {
 		user, method, path string
 		fields             []string
-		noCSRF             bool
+		crossSite          bool
 		want               int
 	}{
 		{"s1", "GET", "/me", nil, false, 200}, {"s1", "GET", "/students/s1", nil, false, 200},
@@ -249,6 +247,8 @@ func TestWhoMaySeeWhom(t *testing.T) {
 		{"o1", "POST", "/students/s3/notes", note, false, 404}, // departmental staff read
 		{"o1", "POST", "/students/s1/objectives", objective, false, 404},
 		{"lt", "POST", "/students/s3/referrals", []string{"service", "wellbeing"}, false, 303},
+		{"lt", "POST", "/students/s3/referrals", []string{"service", "library"}, true, 403},
+		{"t1", "POST", "/students/s1/objectives/nope/state", []string{"state", "done"}, true, 403},
 
 		// Challenges and downloads: the student, for themself only.
 		{"s1", "POST", "/me/challenges", challenge, false, 303},
@@ -266,7 +266,11 @@ func TestWhoMaySeeWhom(t *testing.T) {
 		if tc.method == "GET" {
 			got, body = fetch(t, u.Client, f.url+tc.path)
 		} else {
-			got, body = post(t, u.Client, f.url+tc.path, u.form(tc.noCSRF, tc.fields...))
+			origin := ""
+			if tc.crossSite {
+				origin = evilOrigin
+			}
+			got, body = postFrom(t, u.Client, origin, f.url+tc.path, form(tc.fields...))
 		}
 		if got != tc.want {
 			t.Errorf("%s %s %s: %d, want %d: %.200s", tc.user, tc.method, tc.path, got, tc.want, body)
@@ -329,16 +333,14 @@ func TestLoginRules(t *testing.T) {
 	if _, status, body := f.login(t, "s2", password); status != 401 || !strings.Contains(body, "Too many attempts") {
 		t.Errorf("after 6 attempts the right password still got in: %d", status)
 	}
-	// No session, no page; a form without its token is refused.
+	// No session, no page; a sign-in form sent from another site (login
+	// CSRF) is refused.
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if status, _ := fetch(t, c, f.url+"/me"); status != http.StatusSeeOther {
 		t.Errorf("no session: %d", status)
 	}
-	resp, err := http.PostForm(f.url+"/login", url.Values{"username": {"s1"}, "password": {password}})
-	must(t, err)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("login without CSRF token: %d", resp.StatusCode)
+	if status, _ := postFrom(t, c, evilOrigin, f.url+"/login", form("username", "s1", "password", password)); status != http.StatusForbidden {
+		t.Errorf("sign-in from another site: %d", status)
 	}
 }
 
@@ -364,4 +366,13 @@ func TestStudentPageShowsBandWhyTrendAndAttendanceOff(t *testing.T) {
 	if strings.Contains(page, "<script") || strings.Contains(page, "style=") {
 		t.Error("inline script or style on the page")
 	}
+}
+
+// newPortal builds a portal and installs its routes on e.
+func newPortal(t testing.TB, e *echo.Echo, cfg Config) *Portal {
+	t.Helper()
+	p, err := New(cfg)
+	must(t, err)
+	p.Routes(e)
+	return p
 }

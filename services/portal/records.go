@@ -49,10 +49,10 @@ const (
 	maxReasonRunes = 1000
 )
 
-// registerRecords adds the routes that write on a student's record: staff's
+// recordRoutes adds the routes that write on a student's record: staff's
 // notes, objectives and referrals, a student's challenges, and the
 // student's download of everything held about them.
-func (p *Portal) registerRecords(g *echo.Group) {
+func (p *Portal) recordRoutes(g *echo.Group) {
 	g.POST("/students/:id/notes", p.postRecord(store.KindNote))
 	g.POST("/students/:id/objectives", p.postRecord(store.KindObjective))
 	g.POST("/students/:id/referrals", p.postRecord(store.KindReferral))
@@ -61,8 +61,6 @@ func (p *Portal) registerRecords(g *echo.Group) {
 	g.GET("/me/export.json", p.exportJSON)
 	g.GET("/me/export.csv", p.exportCSV)
 }
-
-var errFormExpired = server.Problem(http.StatusForbidden, "Forbidden", "the form expired; reload the page")
 
 // written is what is held about a student beside their activity, newest
 // first as the page lists it.
@@ -85,14 +83,12 @@ func (p *Portal) writtenAbout(ctx context.Context, id string) (written, error) {
 	return written{Records: records, Challenges: challenges}, nil
 }
 
-// staffWrite checks a staff form: its token first (a forged cross-site
-// post is refused before it can cost anyone an audit entry), then the
-// writer's legitimate need, refused as allowedStudent refuses.
+// staffWrite checks the writer's legitimate need for a staff form,
+// refused as allowedStudent refuses. (A forged cross-site post never gets
+// here: refuseCrossOrigin turns it away before it can cost anyone an
+// audit entry.)
 func (p *Portal) staffWrite(c echo.Context, what string) (*Session, store.Student, error) {
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return nil, store.Student{}, errFormExpired
-	}
 	st, err := p.allowedStudent(c.Request().Context(), s, c.Param("id"), what, true)
 	return s, st, err
 }
@@ -134,22 +130,22 @@ func (p *Portal) postRecord(kind string) echo.HandlerFunc {
 func (p *Portal) recordFromForm(c echo.Context, kind string) (store.Record, error) {
 	r := store.Record{Kind: kind, Text: strings.TrimSpace(c.FormValue("text"))}
 	if utf8.RuneCountInString(r.Text) > maxTextRunes {
-		return r, server.Problemf(http.StatusBadRequest, "Too long", "at most %d characters", maxTextRunes)
+		return r, server.Problemf(http.StatusBadRequest, "The text is too long: at most %d characters.", maxTextRunes)
 	}
 	if r.Text == "" && kind != store.KindReferral {
-		return r, server.Problem(http.StatusBadRequest, "Text needed", "write what the student should read")
+		return r, server.Problem(http.StatusBadRequest, "Write what the student should read.")
 	}
 	switch kind {
 	case store.KindObjective:
 		due, err := calendar.ParseDay(c.FormValue("due"))
 		if err != nil {
-			return r, server.Problem(http.StatusBadRequest, "Bad due date", "give the due date as YYYY-MM-DD")
+			return r, server.Problem(http.StatusBadRequest, "Give the due date as YYYY-MM-DD.")
 		}
 		r.Due = due.String()
 	case store.KindReferral:
 		r.Service = c.FormValue("service")
 		if !slices.Contains(p.ReferralServices, r.Service) {
-			return r, server.Problemf(http.StatusBadRequest, "Unknown service", "refer to one of: %s", strings.Join(p.ReferralServices, ", "))
+			return r, server.Problemf(http.StatusBadRequest, "Refer to one of: %s.", strings.Join(p.ReferralServices, ", "))
 		}
 	}
 	return r, nil
@@ -169,7 +165,7 @@ func (p *Portal) postObjectiveState(c echo.Context) error {
 	case errors.Is(err, store.ErrNoSuchRecord):
 		return notFound
 	case errors.Is(err, store.ErrInvalid):
-		return server.Problem(http.StatusBadRequest, "Bad state", "an objective is open or done")
+		return server.Problem(http.StatusBadRequest, "An objective is open or done.")
 	case err != nil:
 		return err
 	}
@@ -184,9 +180,6 @@ func (p *Portal) postObjectiveState(c echo.Context) error {
 // say so in a note.
 func (p *Portal) postChallenge(c echo.Context) error {
 	s := sessionOf(c)
-	if !checkCSRF(c, s.CSRF) {
-		return errFormExpired
-	}
 	ctx := c.Request().Context()
 	if s.Role != RoleStudent {
 		if err := p.audit(ctx, s, "", "denied: challenge"); err != nil {
@@ -206,8 +199,8 @@ func (p *Portal) postChallenge(c echo.Context) error {
 	}
 	ch, err = store.AddChallengeCapped(ctx, p.Redis, s.Person, ch, maxOpenChallenges)
 	if errors.Is(err, store.ErrTooManyOpen) {
-		return server.Problemf(http.StatusConflict, "Too many open challenges",
-			"you have %d challenges waiting for the LEAP team; you can add more once they are decided", maxOpenChallenges)
+		return server.Problemf(http.StatusConflict,
+			"You have %d challenges waiting for the LEAP team; you can add more once they are decided.", maxOpenChallenges)
 	}
 	if err != nil {
 		return err
@@ -233,7 +226,7 @@ const (
 // refuses it with 429 and when to try again.
 func (p *Portal) allowChallenge(c echo.Context, id string) error {
 	return p.rateLimit(c, store.ChallengeRateKey(id), challengeRate, challengeWindow,
-		fmt.Sprintf("you can send %d challenges an hour", challengeRate))
+		fmt.Sprintf("You can send %d challenges an hour", challengeRate))
 }
 
 // challengeFromForm reads a challenge: a day of the year so far, an
@@ -243,14 +236,14 @@ func (p *Portal) challengeFromForm(c echo.Context) (store.Challenge, error) {
 	cal := p.Policy.Current().Calendar
 	day, err := calendar.ParseDay(c.FormValue("date"))
 	if err != nil || day.Before(cal.FirstDay()) || cal.Today(p.now()).Before(day) {
-		return ch, server.Problem(http.StatusBadRequest, "Bad date", "challenge a day of this academic year, up to today")
+		return ch, server.Problem(http.StatusBadRequest, "Challenge a day of this academic year, up to today.")
 	}
 	ch.Date = day.String()
 	if _, known := v1alpha1.ActivityIndex(ch.Activity); !known && ch.Activity != "indicator" {
-		return ch, server.Problem(http.StatusBadRequest, "Bad data point", "challenge an activity or the indicator")
+		return ch, server.Problem(http.StatusBadRequest, "Challenge an activity or the indicator.")
 	}
 	if ch.Reason == "" || utf8.RuneCountInString(ch.Reason) > maxReasonRunes {
-		return ch, server.Problemf(http.StatusBadRequest, "Reason needed", "say what is wrong, in at most %d characters", maxReasonRunes)
+		return ch, server.Problemf(http.StatusBadRequest, "Say what is wrong, in at most %d characters.", maxReasonRunes)
 	}
 	return ch, nil
 }
@@ -275,20 +268,4 @@ func kindName(kind string) string {
 		return "Referral"
 	}
 	return "Note"
-}
-
-// challengeArgs bundles what the "challenge" template needs: one form per
-// activity (a choice of its days) rather than one per row, which kept the
-// page heavy and slow to render. dates is a date or a list of them.
-func challengeArgs(csrf, activity string, dates any) map[string]any {
-	var list []string
-	switch d := dates.(type) {
-	case string:
-		list = []string{d}
-	case calendar.Day:
-		list = []string{d.String()}
-	case []string:
-		list = d
-	}
-	return map[string]any{"CSRF": csrf, "Activity": activity, "Dates": list}
 }

@@ -28,7 +28,7 @@ func TestNotesObjectivesAndReferralsReachTheStudent(t *testing.T) {
 		{[]string{"/students/r1/notes"}, []string{"text", "Supervision moved to Thursdays."}},
 	}
 	for _, w := range writes {
-		if status, body := post(t, t1.Client, f.url+w.path[0], t1.form(false, w.fields...)); status != http.StatusSeeOther {
+		if status, body := post(t, t1.Client, f.url+w.path[0], form(w.fields...)); status != http.StatusSeeOther {
 			t.Fatalf("POST %s: %d %s", w.path[0], status, body)
 		}
 	}
@@ -38,7 +38,7 @@ func TestNotesObjectivesAndReferralsReachTheStudent(t *testing.T) {
 	if m == nil || !strings.Contains(staffPage, `id="note-form"`) || !strings.Contains(staffPage, `<option value="money advice">`) {
 		t.Fatalf("the tutor's page lacks the forms: %.300s", staffPage)
 	}
-	if status, _ := post(t, t1.Client, f.url+"/students/s1/objectives/"+m[1]+"/state", t1.form(false, "state", "done")); status != http.StatusSeeOther {
+	if status, _ := post(t, t1.Client, f.url+"/students/s1/objectives/"+m[1]+"/state", form("state", "done")); status != http.StatusSeeOther {
 		t.Fatalf("mark done: %d", status)
 	}
 
@@ -81,7 +81,7 @@ func TestChallengeRoundTrip(t *testing.T) {
 			t.Errorf("the student's page lacks %q", want)
 		}
 	}
-	if status, body := post(t, s1.Client, f.url+"/me/challenges", s1.form(false, "date", "2026-10-19", "activity", "tap_in", "reason", "I was at the 10 o'clock lecture.")); status != http.StatusSeeOther {
+	if status, body := post(t, s1.Client, f.url+"/me/challenges", form("date", "2026-10-19", "activity", "tap_in", "reason", "I was at the 10 o'clock lecture.")); status != http.StatusSeeOther {
 		t.Fatalf("challenge: %d %s", status, body)
 	}
 	_, page = fetch(t, s1.Client, f.url+"/me")
@@ -110,7 +110,7 @@ func TestChallengeRoundTrip(t *testing.T) {
 	if strings.Contains(page, `value="indicator"`) || !strings.Contains(page, `action="/me/challenges"`) {
 		t.Error("the research student's challenge forms")
 	}
-	if status, _ := post(t, r1.Client, f.url+"/me/challenges", r1.form(false, "date", "2026-10-16", "activity", "moodle_course", "reason", "Moodle was down.")); status != http.StatusSeeOther {
+	if status, _ := post(t, r1.Client, f.url+"/me/challenges", form("date", "2026-10-16", "activity", "moodle_course", "reason", "Moodle was down.")); status != http.StatusSeeOther {
 		t.Errorf("research student's challenge: %d", status)
 	}
 }
@@ -120,8 +120,8 @@ func TestExportHoldsEverythingAboutTheStudent(t *testing.T) {
 	s1, t1 := f.signIn(t, "s1"), f.signIn(t, "t1")
 	fetch(t, t1.Client, f.url+"/students/s1") // a staff view, audited
 	fetch(t, t1.Client, f.url+"/students/s2") // about someone else: not in s1's download
-	post(t, t1.Client, f.url+"/students/s1/notes", t1.form(false, "text", "=HYPERLINK(\"http://evil\")"))
-	post(t, s1.Client, f.url+"/me/challenges", s1.form(false, "date", "2026-10-19", "activity", "indicator", "reason", "Too low"))
+	post(t, t1.Client, f.url+"/students/s1/notes", form("text", "=HYPERLINK(\"http://evil\")"))
+	post(t, s1.Client, f.url+"/me/challenges", form("date", "2026-10-19", "activity", "indicator", "reason", "Too low"))
 
 	resp, err := s1.Get(f.url + "/me/export.json")
 	must(t, err)

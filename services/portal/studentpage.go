@@ -1,14 +1,13 @@
 package portal
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
@@ -18,12 +17,29 @@ import (
 )
 
 // pageCaches are the portal's caches of student pages and cohort
-// summaries, made on first use from the Portal's settings.
+// summaries, and its guesses of students' tutors and of sessions.
 type pageCaches struct {
-	once    sync.Once
-	pages   *pageCache
-	cohorts *cohortCache
-	tutors  tutorGuesses
+	pages    *pageCache
+	cohorts  *cohortCache
+	tutors   tutorGuesses
+	sessions sessionGuesses
+}
+
+// newPageCaches makes the caches: pageBytes bounds the pages
+// (DefaultPageCacheBytes when zero, none kept when negative), cohortTTL is
+// how long a cohort summary is reused (DefaultCohortTTL when not above
+// zero).
+func newPageCaches(pageBytes int, cohortTTL time.Duration) pageCaches {
+	switch {
+	case pageBytes == 0:
+		pageBytes = DefaultPageCacheBytes
+	case pageBytes < 0:
+		pageBytes = 0
+	}
+	if cohortTTL <= 0 {
+		cohortTTL = DefaultCohortTTL
+	}
+	return pageCaches{pages: newPageCache(pageBytes), cohorts: &cohortCache{ttl: cohortTTL}}
 }
 
 // tutorGuesses remember each student's tutor as last read, so that the
@@ -51,25 +67,6 @@ func (g *tutorGuesses) set(student, tutor string) {
 	g.by[student] = tutor
 }
 
-func (p *Portal) viewCaches() *pageCaches {
-	p.caches.once.Do(func() {
-		size := p.PageCacheBytes
-		switch {
-		case size == 0:
-			size = DefaultPageCacheBytes
-		case size < 0:
-			size = 0
-		}
-		ttl := p.CohortTTL
-		if ttl <= 0 {
-			ttl = DefaultCohortTTL
-		}
-		p.caches.pages = newPageCache(size)
-		p.caches.cohorts = &cohortCache{ttl: ttl}
-	})
-	return &p.caches
-}
-
 // showStudent serves a student's page: what the student sees, or a member
 // of staff with a legitimate need.
 //
@@ -80,18 +77,58 @@ func (p *Portal) viewCaches() *pageCaches {
 // version (bumped by every counted event), their records version (bumped
 // by every note, objective, referral, challenge and decision), their
 // roster profile and their tutor's contact as read now, the policy's hash,
-// the day in the university's time zone and the cohort summary. The
-// viewer's CSRF token is put into the page as it is served, never cached.
-func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
+// the day in the university's time zone and the cohort summary.
+//
+// id is the student's, or "" for the signed-in student's own page. The
+// session is read in the same round trip as the student's keys, on the
+// guess that it is the one this replica last read under its id (see
+// finishSession); without a guess it is read first.
+func (p *Portal) showStudent(c echo.Context, id string) error {
+	sid := p.sessionID(c)
+	if sid == "" {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	s, raw, guessed := p.caches.sessions.get(sid)
+	if !guessed || id == "" && s.Role != RoleStudent || id != "" && !store.ValidID(id) {
+		var err error
+		if s, err = p.session(c); err != nil {
+			return err
+		}
+		sid = "" // read: nothing to confirm
+	}
+	return p.showStudentTo(c, s, sid, raw, id)
+}
+
+// showStudentTo serves student id's page ("": their own) to s, a session
+// read or, when sid is not "", the guess of session sid, read from raw.
+func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) error {
+	if s == nil {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	asked := id
+	if id == "" {
+		if s.Role != RoleStudent {
+			return c.Redirect(http.StatusSeeOther, "/students")
+		}
+		id = s.Person
+	}
+	if sid == "" {
+		c.Set("session", s)
+	}
 	if !store.ValidID(id) {
 		return notFound // names nobody: no Redis, no audit entry
 	}
 	ctx := c.Request().Context()
-	cache := p.viewCaches().pages
+	cache := p.caches.pages
 	pol := p.Policy.Current()
 
-	// One round trip for what decides access and keys the page.
+	// One round trip for the session, what decides access and what keys
+	// the page.
 	pipe := p.Redis.Pipeline()
+	var session sessionRead
+	if sid != "" {
+		session = p.queueSession(ctx, pipe, sid, s)
+	}
 	profile := pipe.HGetAll(ctx, store.ProfileKey(id))
 	versions := pipe.MGet(ctx, store.VersionKey(id), store.RecordsVersionKey(id))
 	var dept *redis.StringCmd
@@ -104,6 +141,18 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 		tutorCmd = pipe.HGetAll(ctx, store.StaffKey(guess))
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is read below
+	if sid != "" {
+		read, readRaw, err := p.finishSession(ctx, session)
+		switch {
+		case err != nil:
+			return err
+		case read == nil || readRaw != raw:
+			// Not the session guessed: the page is worked out again for
+			// the one read.
+			return p.showStudentTo(c, read, "", "", asked)
+		}
+		c.Set("session", s)
+	}
 	if err := errors.Join(profile.Err(), versions.Err()); err != nil {
 		return fmt.Errorf("read student %s: %w", id, err)
 	}
@@ -145,8 +194,8 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	}
 	tutor, tutorRead := map[string]string{}, true
 	if tutorCmd != nil {
-		// As before: a tutor whose contact cannot be read is shown as none;
-		// such a page is not kept.
+		// A tutor whose contact cannot be read is shown as none; such a
+		// page is not kept.
 		tutor, tutorRead = tutorCmd.Val(), tutorCmd.Err() == nil
 	}
 
@@ -170,7 +219,7 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 	saved := c.QueryParam("saved")
 	if saved == "" {
 		if page, ok := cache.get(key); ok {
-			return cache.serve(c, page, s.CSRF)
+			return serveStudentPage(c, page)
 		}
 	}
 
@@ -190,38 +239,25 @@ func (p *Portal) showStudent(c echo.Context, s *Session, id string) error {
 			return err
 		}
 	}
-	view := *s
-	view.CSRF = cache.placeholder
-	rendered, err := p.renderBytes("student.html", map[string]any{
-		"Session": &view, "Student": st, "Self": self, "Engagement": eng, "Tutor": tutor, "Today": day, "AlertHistory": history,
-		"Chart":        trendChart(eng, pol),
-		"Activities":   activityTabs(eng, pol),
-		"Attendance":   pol.Doc.Attendance,
-		"PolicyNotice": attendanceNotice(pol.Doc),
-		"AttendanceOn": pol.Doc.Attendance.IsEnabled(),
-		"Records":      written.Records, "Challenges": written.Challenges, "Cohort": cohortView(cohort.sum, st, eng),
-		"CanWrite": mayWrite(s, st), "Services": p.ReferralServices, "Saved": saved,
+	page, err := p.renderBytes("student.html", studentPage{
+		Session: s, Student: st, Self: self, Engagement: eng, Tutor: tutorFrom(tutor), Today: day, AlertHistory: history,
+		Chart:        trendChart(eng, pol),
+		Activities:   activityTabs(eng, pol),
+		Attendance:   pol.Doc.Attendance,
+		PolicyNotice: attendanceNotice(pol.Doc),
+		AttendanceOn: pol.Doc.Attendance.IsEnabled(),
+		Records:      written.Records, Challenges: written.Challenges, Cohort: cohortView(cohort.sum, st, eng),
+		CanWrite: mayWrite(s, st), Services: p.ReferralServices, Saved: saved,
 	})
 	if err != nil {
 		return err
 	}
-	page := cache.cut(rendered)
 	// Scoring may not yet have loaded the policy the portal keyed the page
 	// on: such an answer is shown but not kept under the new policy's key.
 	if saved == "" && tutorRead && eng.PolicyHash == pol.Hash {
 		cache.put(key, page)
 	}
-	return cache.serve(c, page, s.CSRF)
-}
-
-// renderBytes executes a page into a buffer, so that a template error is
-// a clean 500 rather than half a page.
-func (p *Portal) renderBytes(name string, data map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := p.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		return nil, fmt.Errorf("render %s: %w", name, err)
-	}
-	return buf.Bytes(), nil
+	return serveStudentPage(c, page)
 }
 
 // addMap adds a Redis hash to a key, in field order.
@@ -237,32 +273,16 @@ func addMap(k *pageKey, m map[string]string) {
 	}
 }
 
-// serve sends a page with the viewer's CSRF token in place. The page
-// holds personal data: no shared cache may keep it (private), and neither
-// may the browser (no-store), so that it is not left on a shared computer
-// after sign-out, nor shown again by the back button. For that reason it
-// has no ETag either: a response that is never stored is never revalidated.
-func (pc *pageCache) serve(c echo.Context, page *cachedPage, csrf string) error {
-	token := template.HTMLEscapeString(csrf)
-	// One write of the whole page: written part by part, it would leave
-	// net/http's 4 KB buffer in a system call each time it fills.
-	buf, _ := pc.buffers.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	defer pc.buffers.Put(buf)
-	b := (*buf)[:0]
-	for i, part := range page.parts {
-		if i > 0 {
-			b = append(b, token...)
-		}
-		b = append(b, part...)
-	}
-	*buf = b
+// serveStudentPage sends a student's page. It holds personal data: no
+// shared cache may keep it (private), and neither may the browser
+// (no-store), so that it is not left on a shared computer after sign-out,
+// nor shown again by the back button. For that reason it has no ETag
+// either: a response that is never stored is never revalidated.
+func serveStudentPage(c echo.Context, page []byte) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, "private, no-store")
 	// With its length told, net/http sends the page as it is rather than
 	// in chunks.
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
-	return c.HTMLBlob(http.StatusOK, b)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(page)))
+	return c.HTMLBlob(http.StatusOK, page)
 }

@@ -48,9 +48,8 @@ func TestOneTraceFromPortalPageThroughScoringToRedis(t *testing.T) {
 	hash, err := HashPassword(password)
 	must(t, err)
 	ps := server.New(server.Options{Name: "portal", Logger: log, TracerProvider: tp})
-	p := &Portal{Redis: traced, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, TracerProvider: tp,
-		Users: map[string]User{"s1": {"s1", hash, "s1", RoleStudent}}}
-	must(t, p.Register(ps.Echo))
+	newPortal(t, ps.Echo, Config{Redis: traced, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, TracerProvider: tp,
+		Users: map[string]User{"s1": {"s1", hash, "s1", RoleStudent}}})
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)
 

@@ -65,7 +65,7 @@ func (p *Portal) studentList(c echo.Context) error {
 	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows))); err != nil {
 		return err
 	}
-	return p.render(c, http.StatusOK, "list.html", map[string]any{"Session": s, "Rows": rows, "SparkDays": sparkDays})
+	return p.render(c, http.StatusOK, "list.html", listPage{Session: s, Rows: rows, SparkDays: sparkDays})
 }
 
 // listedStudents are a tutor's tutees, or the students of other staff's

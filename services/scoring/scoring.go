@@ -154,7 +154,7 @@ func profile(ctx context.Context, rdb redis.UniversalClient, id string) (engine.
 		return engine.Student{}, unavailable(err)
 	}
 	if !ok {
-		return engine.Student{}, server.Problemf(http.StatusNotFound, "Not found", "no student %s", id)
+		return engine.Student{}, server.Problemf(http.StatusNotFound, "no student %s", id)
 	}
 	return engine.Student{ID: st.ID, Level: v1alpha1.StudyLevel(st.Level), PartTime: st.Mode == "PT"}, nil
 }
@@ -171,7 +171,7 @@ func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, toda
 		if v := c.QueryParam(name); v != "" {
 			d, perr := calendar.ParseDay(v)
 			if perr != nil {
-				return from, to, today, server.Problemf(http.StatusBadRequest, "Bad date", "%s=%q: want YYYY-MM-DD", name, v)
+				return from, to, today, server.Problemf(http.StatusBadRequest, "%s=%q: want a date, YYYY-MM-DD", name, v)
 			}
 			*dst = d
 		}
@@ -180,10 +180,10 @@ func span(c echo.Context, cal *calendar.Calendar, now time.Time) (from, to, toda
 		to = from // before the year begins: its first day, with no indicator yet
 	}
 	if to.Before(from) {
-		return from, to, today, server.Problem(http.StatusBadRequest, "Bad range", "to is before from")
+		return from, to, today, server.Problem(http.StatusBadRequest, "bad range: to is before from")
 	}
 	if to.Compare(from.AddDays(399)) > 0 {
-		return from, to, today, server.Problem(http.StatusBadRequest, "Bad range", "at most 400 days at a time")
+		return from, to, today, server.Problem(http.StatusBadRequest, "bad range: at most 400 days at a time")
 	}
 	return from, to, today, nil
 }
@@ -489,7 +489,7 @@ func (s *Service) getCohort(c echo.Context) error {
 	ctx := c.Request().Context()
 	year, err := strconv.Atoi(c.Param("year"))
 	if err != nil {
-		return server.Problem(http.StatusBadRequest, "Bad year", "year must be a whole number")
+		return server.Problem(http.StatusBadRequest, "year must be a whole number")
 	}
 	pol := s.Policy.Current()
 	eng, err := s.engineFor(pol)
@@ -532,7 +532,7 @@ func (s *Service) getCohort(c echo.Context) error {
 	}
 	sum, err := eng.Cohort(indicators)
 	if errors.Is(err, engine.ErrCohortTooSmall) {
-		return server.Problemf(http.StatusForbidden, "Cohort too small", "no comparison is shown for groups of fewer than %d students", pol.Doc.Privacy.MinCohortSize)
+		return server.Problemf(http.StatusForbidden, "cohort too small: no comparison is shown for groups of fewer than %d students", pol.Doc.Privacy.MinCohortSize)
 	}
 	if err != nil {
 		return err
@@ -541,5 +541,5 @@ func (s *Service) getCohort(c echo.Context) error {
 }
 
 func unavailable(err error) error {
-	return server.Problemf(http.StatusServiceUnavailable, "Store unavailable", "Redis cannot be reached: %v", err)
+	return server.Problemf(http.StatusServiceUnavailable, "store unavailable: Redis cannot be reached: %v", err)
 }

@@ -824,8 +824,8 @@ func TestRedisDown(t *testing.T) {
 		"/v1/cohorts/BSc%20Mathematics/1",
 	} {
 		b := get(t, f.api.url, path, http.StatusServiceUnavailable)
-		if p := decode[server.ProblemDetails](t, b); p.Title != "Store unavailable" {
-			t.Errorf("%s: problem %+v, want Store unavailable", path, p)
+		if p := decode[server.ProblemDetails](t, b); p.Title != "Service Unavailable" || !strings.Contains(p.Detail, "cannot be reached") {
+			t.Errorf("%s: problem %+v, want Service Unavailable, the store cannot be reached", path, p)
 		}
 	}
 

@@ -151,7 +151,7 @@ func New(o Options) *Server {
 		defer cancel()
 		if o.Ready != nil {
 			if err := o.Ready(ctx); err != nil {
-				return Problem(http.StatusServiceUnavailable, "Not ready", err.Error())
+				return Problem(http.StatusServiceUnavailable, "not ready: "+err.Error())
 			}
 		}
 		return c.String(http.StatusOK, "ready\n")

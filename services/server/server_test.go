@@ -79,7 +79,7 @@ func TestProbesErrorsAndMetrics(t *testing.T) {
 	ready := errors.New("redis unreachable: connection refused")
 	s := New(Options{Name: "test", Logger: slog.New(slog.DiscardHandler), Ready: func(context.Context) error { return ready }})
 	s.Echo.GET("/panic", func(echo.Context) error { panic("boom") })
-	s.Echo.GET("/teapot", func(echo.Context) error { return Problem(http.StatusTeapot, "Short and stout", "here is my handle") })
+	s.Echo.GET("/teapot", func(echo.Context) error { return Problem(http.StatusTeapot, "here is my handle") })
 	sv := serve(t, s, time.Second)
 
 	if resp, body := get(t, sv.api+"/healthz"); resp.StatusCode != 200 || body != "ok\n" {
@@ -97,7 +97,7 @@ func TestProbesErrorsAndMetrics(t *testing.T) {
 	for path, want := range map[string]ProblemDetails{
 		"/nowhere": {Status: 404, Title: "Not Found", Instance: "/nowhere"},
 		"/panic":   {Status: 500, Title: "Internal Server Error", Instance: "/panic"},
-		"/teapot":  {Status: 418, Title: "Short and stout", Detail: "here is my handle", Instance: "/teapot"},
+		"/teapot":  {Status: 418, Title: "I'm a teapot", Detail: "here is my handle", Instance: "/teapot"},
 	} {
 		resp, body := get(t, sv.api+path)
 		if resp.Header.Get("Content-Type") != ProblemContentType {

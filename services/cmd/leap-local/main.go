@@ -142,12 +142,14 @@ func run(ctx context.Context) error {
 		users, logins = nil, nil
 	}
 	por := server.New(server.Options{Name: "portal", Logger: log, Ready: ready, TrustedProxies: proxies})
-	if err := (&portal.Portal{
+	p, err := portal.New(portal.Config{
 		Redis: rdb, Policy: pol, ScoringURL: fmt.Sprintf("http://127.0.0.1:%d", scoringPort), Users: users, OIDC: sso, Now: clock,
-		PolicyWriter: portal.FileWriter{Path: termFile},
-	}).Register(por.Echo); err != nil {
+		Logger: log, PolicyWriter: portal.FileWriter{Path: termFile},
+	})
+	if err != nil {
 		return err
 	}
+	p.Routes(por.Echo)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)

@@ -59,13 +59,15 @@ func run(ctx context.Context) error {
 		}
 	}
 	s := c.Server()
-	p := &portal.Portal{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, OIDC: sso, SecureCookies: secure, Now: time.Now, TracerProvider: c.Tracer, PolicyWriter: writer,
-		ReferralServices: services, PageCacheBytes: cacheMB << 20}
+	cfg := portal.Config{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, OIDC: sso, SecureCookies: secure, Now: time.Now,
+		Logger: c.Log, TracerProvider: c.Tracer, PolicyWriter: writer, ReferralServices: services, PageCacheBytes: cacheMB << 20}
 	if cacheMB == 0 {
-		p.PageCacheBytes = -1 // off
+		cfg.PageCacheBytes = -1 // off
 	}
-	if err := p.Register(s.Echo); err != nil {
+	p, err := portal.New(cfg)
+	if err != nil {
 		return err
 	}
+	p.Routes(s.Echo)
 	return c.Run(ctx, s)
 }
