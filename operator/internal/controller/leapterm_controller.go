@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
@@ -121,12 +122,8 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Not a failure: the cache is a moment behind; look again shortly.
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
-	var invalid invalidSpecError
-	if errors.As(err, &invalid) {
-		// Retrying cannot help: the spec must change, which queues a new reconcile.
-		log.FromContext(ctx).Info("LeapTerm cannot be served as written", "reason", invalid.Error())
-		return ctrl.Result{}, nil
-	}
+	// A terminal error (a spec that cannot be served) is not retried:
+	// the spec must change, which queues a new reconcile.
 	return result, err
 }
 
@@ -139,7 +136,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
 	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
 	if err != nil {
-		return ctrl.Result{}, invalidSpecError{err}
+		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
 	a := applier{client: r.Client}
 	var failed phaseErrors
@@ -214,13 +211,6 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
-// invalidSpecError is a LeapTerm the API server accepted but that cannot be
-// served, such as an unknown timezone.
-type invalidSpecError struct{ err error }
-
-func (e invalidSpecError) Error() string { return e.err.Error() }
-func (e invalidSpecError) Unwrap() error { return e.err }
-
 // isFailure tells a reason that something is wrong (a spec that cannot be
 // served, a phase the API server refused) from one of progress.
 func isFailure(reason string) bool {
@@ -228,8 +218,9 @@ func isFailure(reason string) bool {
 }
 
 func reasonOf(err error) string {
-	var invalid invalidSpecError
-	if errors.As(err, &invalid) {
+	// The one terminal error is a calendar the API server accepted but
+	// that cannot be served, such as an unknown timezone.
+	if errors.Is(err, reconcile.TerminalError(nil)) {
 		return ReasonInvalidCalendar
 	}
 	var failed phaseErrors

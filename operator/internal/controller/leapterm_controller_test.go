@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -558,4 +559,11 @@ terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventsFor(g, term, ReasonInvalidCalendar)).To(ContainElement(HaveField("Type", corev1.EventTypeWarning)))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
+	// Not retried: the error is terminal, which controller-runtime neither
+	// requeues nor backs off on, and counts apart from the others.
+	r := &LeapTermReconciler{Client: mgrClient, Clock: testClock, Images: images, Random: rand.Reader, Instance: testInstance}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(term)})
+	g.Expect(err).To(MatchError(reconcile.TerminalError(nil)))
+	g.Expect(err.Error()).To(ContainSubstring("Europe/Atlantis"))
+	g.Expect(res).To(Equal(ctrl.Result{}))
 }
