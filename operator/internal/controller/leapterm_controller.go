@@ -24,10 +24,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -49,6 +52,9 @@ type LeapTermReconciler struct {
 	// reconciles the LeapTerms it claims and leaves those another instance
 	// claimed. Empty claims nothing and reconciles every LeapTerm it sees.
 	Instance string
+	// Heartbeat is how often every LeapTerm is looked at, changed or not;
+	// zero is HeartbeatInterval.
+	Heartbeat time.Duration
 }
 
 // +kubebuilder:rbac:groups=leap.dev,resources=leapterms,verbs=get;list;watch;update;patch
@@ -94,6 +100,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message:            "paused: the operator neither applies changes nor checks the components; the other conditions and figures are as last observed",
 			ObservedGeneration: term.Generation,
 		})
+		r.beat(term)
 		if err := r.patchStatus(ctx, term, before); errors.Is(err, errStaleStatus) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		} else if err != nil {
@@ -114,6 +121,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message: readable(err), ObservedGeneration: term.Generation,
 		})
 	}
+	r.beat(term)
 	// The status is written whatever happened, and only when it changed.
 	if perr := r.patchStatus(ctx, term, before); perr != nil {
 		err = errors.Join(err, perr)
@@ -344,11 +352,17 @@ func ownedKinds() []client.Object {
 	}
 }
 
-// SetupWithManager watches LeapTerms and everything they own.
+// SetupWithManager watches LeapTerms and everything they own, and looks at
+// every LeapTerm once per heartbeat.
 func (r *LeapTermReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	beats := make(chan event.TypedGenericEvent[*v1alpha1.LeapTerm])
+	if err := mgr.Add(heartbeat{reader: mgr.GetClient(), interval: r.heartbeatInterval(), out: beats}); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.LeapTerm{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(source.Channel(beats, &handler.TypedEnqueueRequestForObject[*v1alpha1.LeapTerm]{})).
 		Named("leapterm")
 	for _, obj := range ownedKinds() {
 		b = b.Owns(obj)
