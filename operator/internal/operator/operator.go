@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up controller: %w", err)
 	}
-	if err := metrics.Registry.Register(controller.ReadyCollector{Client: mgr.GetCache()}); err != nil {
+	if err := metrics.Registry.Register(controller.ConditionCollector{Client: mgr.GetCache()}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
