@@ -28,7 +28,7 @@ func (r *LeapTermReconciler) beat(term *v1alpha1.LeapTerm) {
 	interval := r.heartbeatInterval()
 	// A time ahead of this clock (another replica's, skewed) is refreshed
 	// too, or it would vouch for an operator that is gone.
-	if at := term.Status.ObservedAt; at == nil || now.Sub(at.Time) >= interval/2 || at.Time.After(now) {
+	if at := term.Status.ObservedAt; at == nil || now.Sub(at.Time) >= interval/2 || at.After(now) {
 		term.Status.ObservedAt = &metav1.Time{Time: now.Truncate(time.Second)}
 	}
 	term.Status.Ready = readySummary(term.Status.Conditions)
