@@ -388,7 +388,7 @@ type PolicyEra struct {
 }
 
 // LeapTermSpec is the policy of one academic year and the components that serve it.
-// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
+// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap",fieldPath=".terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
@@ -578,7 +578,7 @@ type LeapTermStatus struct {
 // +kubebuilder:printcolumn:name="Asked",type=boolean,JSONPath=`.spec.attendance.enabled`,priority=1,description="Card taps count in the spec"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit",fieldPath=".metadata.name"
 type LeapTerm struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

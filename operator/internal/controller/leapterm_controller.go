@@ -142,6 +142,9 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // computed from what runs whatever failed; the failures come back together
 // as phaseErrors, and observedGeneration moves only when none failed.
 func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
+	if err := termsOverlap(term.Spec.Terms); err != nil {
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
 	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
 	if err != nil {
 		return ctrl.Result{}, reconcile.TerminalError(err)
@@ -217,6 +220,23 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 		next = overlapEnds
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// termsOverlap names the first two terms that overlap. The API server
+// refuses such a LeapTerm ("terms must not overlap") but cannot say which:
+// a CEL message that picks the pair needs filter or map, whose lists the
+// CRD cost estimator takes as unbounded (even on twelve terms, over a
+// hundred times the budget). A LeapTerm stored before the rule, or by a
+// CRD without it, reaches the operator, whose status names them.
+func termsOverlap(terms []v1alpha1.DateRange) error {
+	for i, a := range terms {
+		for _, b := range terms[i+1:] {
+			if a.Name != b.Name && a.Start <= b.End && b.Start <= a.End {
+				return fmt.Errorf("terms must not overlap: %s (%s to %s) and %s (%s to %s) do", a.Name, a.Start, a.End, b.Name, b.Start, b.End)
+			}
+		}
+	}
+	return nil
 }
 
 // isFailure tells a reason that something is wrong (a spec that cannot be
