@@ -118,6 +118,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy functions of the API types.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and the operator's RBAC into config/.
 	cd operator/api && $(CONTROLLER_GEN) crd paths=./... output:crd:artifacts:config=$(ROOT)/config/crd/bases
+	hack/crd-metadata-name.sh config/crd/bases/leap.dev_leapterms.yaml
 	cd operator && $(CONTROLLER_GEN) rbac:roleName=leap-operator paths=./internal/... output:rbac:artifacts:config=$(ROOT)/config/rbac
 
 .PHONY: chart-sync

@@ -388,7 +388,7 @@ type PolicyEra struct {
 }
 
 // LeapTermSpec is the policy of one academic year and the components that serve it.
-// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap"
+// +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap",fieldPath=".terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
@@ -520,6 +520,16 @@ type LeapTermStatus struct {
 	// ObservedGeneration is the generation of the spec last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Ready is the Ready condition at a glance: "True" when it is True,
+	// otherwise its reason (Paused, ComponentsNotReady, RedisFailed, ...).
+	// +optional
+	Ready string `json:"ready,omitempty"`
+	// ObservedAt is when an operator last looked at this LeapTerm. While
+	// one watches it, it is refreshed at least every ten minutes, whether or
+	// not anything changed (paused included): an older ObservedAt means no
+	// operator is watching, and the rest of the status may be stale.
+	// +optional
+	ObservedAt *metav1.Time `json:"observedAt,omitempty"`
 	// Period is where today falls in the calendar, in the LeapTerm's timezone.
 	// +optional
 	Period Period `json:"period,omitempty"`
@@ -561,13 +571,14 @@ type LeapTermStatus struct {
 // +kubebuilder:resource:shortName=lt,categories=leap
 // +kubebuilder:printcolumn:name="Attendance",type=boolean,JSONPath=`.status.appliedAttendance`,description="Card taps count in the policy the services run"
 // +kubebuilder:printcolumn:name="Period",type=string,JSONPath=`.status.period`
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`,description="True, or the reason the Ready condition is not True"
 // +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
+// +kubebuilder:printcolumn:name="Seen",type=date,JSONPath=`.status.observedAt`,description="When an operator last looked; over ten minutes ago means none is watching"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Asked",type=boolean,JSONPath=`.spec.attendance.enabled`,priority=1,description="Card taps count in the spec"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="a LeapTerm name must be at most 40 characters, so that the names of its objects fit",fieldPath=".metadata.name"
 type LeapTerm struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -20,7 +20,9 @@ var version = "dev"
 func main() {
 	var o operator.Options
 	var registry, imageTag, redisImage string
-	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 turns it off")
+	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS to callers the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone")
+	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory of tls.crt and tls.key for the metrics endpoint; empty: a self-signed certificate")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one active operator among replicas")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease; empty: the pod's own")

@@ -136,19 +136,8 @@ func SelectorLabels(t *v1alpha1.LeapTerm, c string) map[string]string {
 	}
 }
 
-// ownerReference makes t the controlling owner, so that deleting t deletes
-// everything built from it.
-func ownerReference(t *v1alpha1.LeapTerm) *metav1ac.OwnerReferenceApplyConfiguration {
-	return metav1ac.OwnerReference().
-		WithAPIVersion(v1alpha1.GroupVersion.String()).
-		WithKind("LeapTerm").
-		WithName(t.Name).
-		WithUID(t.UID).
-		WithController(true).
-		WithBlockOwnerDeletion(true)
-}
-
-// OwnerReference is the owner reference the operator puts on everything it creates.
+// OwnerReference makes t the controlling owner of everything the operator
+// creates, so that deleting t deletes everything built from it.
 func OwnerReference(t *v1alpha1.LeapTerm) metav1.OwnerReference {
 	yes := true
 	return metav1.OwnerReference{
@@ -159,4 +148,16 @@ func OwnerReference(t *v1alpha1.LeapTerm) metav1.OwnerReference {
 		Controller:         &yes,
 		BlockOwnerDeletion: &yes,
 	}
+}
+
+// ownerReference is OwnerReference as the apply configurations take it.
+func ownerReference(t *v1alpha1.LeapTerm) *metav1ac.OwnerReferenceApplyConfiguration {
+	o := OwnerReference(t)
+	return metav1ac.OwnerReference().
+		WithAPIVersion(o.APIVersion).
+		WithKind(o.Kind).
+		WithName(o.Name).
+		WithUID(o.UID).
+		WithController(*o.Controller).
+		WithBlockOwnerDeletion(*o.BlockOwnerDeletion)
 }

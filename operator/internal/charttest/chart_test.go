@@ -43,6 +43,8 @@ type want struct {
 	watch          string // --watch-namespace; "" for every namespace
 	serviceAccount bool   // a ServiceAccount
 	metrics        bool   // metrics served, and their Service
+	plainMetrics   bool   // ... over plain HTTP to anyone, not HTTPS to the authorized
+	metricsCert    string // ... with the certificate of this Secret
 	serviceMonitor bool
 	registry       string // --image-registry
 	imageTag       string // --image-tag; "" for the operator's own version
@@ -79,6 +81,12 @@ var releases = []releaseCase{
 		with(func(w *want) { w.portalPolicy = false })},
 	{"no metrics", release{set: []string{"metrics.enabled=false"}},
 		with(func(w *want) { w.metrics = false })},
+	{"plain metrics with a ServiceMonitor", release{set: []string{"metrics.secure=false", "serviceMonitor.enabled=true"}},
+		with(func(w *want) { w.plainMetrics, w.serviceMonitor = true, true })},
+	{"metrics certificate from a Secret, namespaced", release{set: []string{"metrics.certSecret=leap-operator-metrics-tls", "rbac.scope=Namespace"}},
+		with(func(w *want) {
+			w.metricsCert, w.rbac, w.watch = "leap-operator-metrics-tls", "Namespace", releaseNamespace
+		})},
 	{"RBAC and ServiceAccount managed elsewhere", release{set: []string{"rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=leap-operator"}},
 		with(func(w *want) { w.rbac, w.serviceAccount = "", false })},
 	{"every knob", release{set: []string{
@@ -268,11 +276,22 @@ func checkRelease(t *testing.T, objs []object, w want) {
 		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "metrics" {
 			t.Errorf("metrics Service ports %v, want one to the port named metrics", svc.Spec.Ports)
 		}
+		if want := strconv.FormatBool(!w.plainMetrics); args["metrics-secure"] != want {
+			t.Errorf("--metrics-secure=%q, want %s", args["metrics-secure"], want)
+		}
+		checkMetricsCert(t, &pod.Spec, args, w.metricsCert)
 		if w.serviceMonitor && count("ServiceMonitor", 1) {
 			sm := byKind["ServiceMonitor"][0].u
 			endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 			if len(endpoints) != 1 {
 				t.Fatalf("ServiceMonitor endpoints %v, want one", endpoints)
+			}
+			scheme, _ := endpoints[0].(map[string]any)["scheme"].(string)
+			token, _ := endpoints[0].(map[string]any)["bearerTokenFile"].(string)
+			if w.plainMetrics && (scheme != "http" || token != "") {
+				t.Errorf("ServiceMonitor scrapes plain metrics with scheme %q and token %q, want http and none", scheme, token)
+			} else if !w.plainMetrics && (scheme != "https" || token == "") {
+				t.Errorf("ServiceMonitor scrapes secure metrics with scheme %q and token %q, want https and Prometheus's token", scheme, token)
 			}
 			port, _ := endpoints[0].(map[string]any)["port"].(string)
 			if port != svc.Spec.Ports[0].Name {
@@ -336,6 +355,7 @@ func checkRelease(t *testing.T, objs []object, w want) {
 }
 
 func checkRBAC(t *testing.T, byKind map[string][]object, w want, serviceAccount string) {
+	byKind = checkMetricsRBAC(t, byKind, w, serviceAccount)
 	rules := configRules(t)
 	boundTo := func(o object, roleKind, roleName string) {
 		t.Helper()
@@ -724,4 +744,76 @@ func readYAMLLoose(file string, into any) error {
 		return err
 	}
 	return yaml.Unmarshal(b, into)
+}
+
+// checkMetricsRBAC checks the ClusterRoles of secure metrics (the operator's
+// TokenReviews and SubjectAccessReviews, and GET /metrics for a scraper) and
+// returns byKind without them, for checkRBAC to check the operator's own.
+func checkMetricsRBAC(t *testing.T, byKind map[string][]object, w want, serviceAccount string) map[string][]object {
+	t.Helper()
+	rest := map[string][]object{}
+	found := map[string]object{}
+	for kind, objs := range byKind {
+		for _, o := range objs {
+			if (kind == "ClusterRole" || kind == "ClusterRoleBinding") &&
+				(strings.HasSuffix(o.u.GetName(), "-metrics-auth") || strings.HasSuffix(o.u.GetName(), "-metrics-reader")) {
+				found[kind+"/"+o.u.GetName()[strings.LastIndex(o.u.GetName(), "-metrics-"):]] = o
+				continue
+			}
+			rest[kind] = append(rest[kind], o)
+		}
+	}
+	if !w.metrics || w.plainMetrics || w.rbac == "" {
+		if len(found) > 0 {
+			t.Errorf("metrics RBAC %v rendered without secure metrics or without rbac.create", slices.Collect(maps.Keys(found)))
+		}
+		return rest
+	}
+	auth, reader, binding := found["ClusterRole/-metrics-auth"], found["ClusterRole/-metrics-reader"], found["ClusterRoleBinding/-metrics-auth"]
+	if auth.u == nil || reader.u == nil || binding.u == nil || len(found) != 3 {
+		t.Errorf("secure metrics need the metrics-auth ClusterRole and its binding and the metrics-reader ClusterRole; got %v", slices.Collect(maps.Keys(found)))
+		return rest
+	}
+	wantAuth := []rbacv1.PolicyRule{
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	}
+	if got := decode[rbacv1.ClusterRole](t, auth).Rules; !equality.Semantic.DeepEqual(got, wantAuth) {
+		t.Errorf("metrics-auth rules %v, want only %v", got, wantAuth)
+	}
+	wantReader := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+	if got := decode[rbacv1.ClusterRole](t, reader).Rules; !equality.Semantic.DeepEqual(got, wantReader) {
+		t.Errorf("metrics-reader rules %v, want %v", got, wantReader)
+	}
+	b := decode[rbacv1.ClusterRoleBinding](t, binding)
+	wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: serviceAccount, Namespace: releaseNamespace}}
+	if b.RoleRef.Name != auth.u.GetName() || !equality.Semantic.DeepEqual(b.Subjects, wantSubjects) {
+		t.Errorf("metrics-auth binding %v to %v, want %s to %v", b.RoleRef, b.Subjects, auth.u.GetName(), wantSubjects)
+	}
+	return rest
+}
+
+// checkMetricsCert checks that the metrics endpoint serves the certificate
+// of Secret name (mounted where --metrics-cert-dir points), or none.
+func checkMetricsCert(t *testing.T, pod *corev1.PodSpec, args map[string]string, name string) {
+	t.Helper()
+	if name == "" {
+		if args["metrics-cert-dir"] != "" || len(pod.Volumes) > 0 {
+			t.Errorf("--metrics-cert-dir=%q and volumes %v without metrics.certSecret", args["metrics-cert-dir"], pod.Volumes)
+		}
+		return
+	}
+	var volume string
+	for _, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == name {
+			volume = v.Name
+		}
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == volume && m.MountPath == args["metrics-cert-dir"] && m.ReadOnly)
+	}
+	if volume == "" || !mounted || args["metrics-cert-dir"] == "" {
+		t.Errorf("Secret %s is not mounted read-only where --metrics-cert-dir=%q points (volumes %v)", name, args["metrics-cert-dir"], pod.Volumes)
+	}
 }

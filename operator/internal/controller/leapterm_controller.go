@@ -24,9 +24,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -48,6 +52,9 @@ type LeapTermReconciler struct {
 	// reconciles the LeapTerms it claims and leaves those another instance
 	// claimed. Empty claims nothing and reconciles every LeapTerm it sees.
 	Instance string
+	// Heartbeat is how often every LeapTerm is looked at, changed or not;
+	// zero is HeartbeatInterval.
+	Heartbeat time.Duration
 }
 
 // +kubebuilder:rbac:groups=leap.dev,resources=leapterms,verbs=get;list;watch;update;patch
@@ -93,6 +100,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message:            "paused: the operator neither applies changes nor checks the components; the other conditions and figures are as last observed",
 			ObservedGeneration: term.Generation,
 		})
+		r.beat(term)
 		if err := r.patchStatus(ctx, term, before); errors.Is(err, errStaleStatus) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		} else if err != nil {
@@ -113,6 +121,7 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			Message: readable(err), ObservedGeneration: term.Generation,
 		})
 	}
+	r.beat(term)
 	// The status is written whatever happened, and only when it changed.
 	if perr := r.patchStatus(ctx, term, before); perr != nil {
 		err = errors.Join(err, perr)
@@ -121,12 +130,8 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Not a failure: the cache is a moment behind; look again shortly.
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
-	var invalid invalidSpecError
-	if errors.As(err, &invalid) {
-		// Retrying cannot help: the spec must change, which queues a new reconcile.
-		log.FromContext(ctx).Info("LeapTerm cannot be served as written", "reason", invalid.Error())
-		return ctrl.Result{}, nil
-	}
+	// A terminal error (a spec that cannot be served) is not retried:
+	// the spec must change, which queues a new reconcile.
 	return result, err
 }
 
@@ -137,9 +142,12 @@ func (r *LeapTermReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // computed from what runs whatever failed; the failures come back together
 // as phaseErrors, and observedGeneration moves only when none failed.
 func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapTerm) (ctrl.Result, error) {
+	if err := termsOverlap(term.Spec.Terms); err != nil {
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
 	cal, err := calendar.New(term.Spec.Timezone, term.Spec.Terms, term.Spec.Breaks)
 	if err != nil {
-		return ctrl.Result{}, invalidSpecError{err}
+		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
 	a := applier{client: r.Client}
 	var failed phaseErrors
@@ -214,12 +222,22 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
-// invalidSpecError is a LeapTerm the API server accepted but that cannot be
-// served, such as an unknown timezone.
-type invalidSpecError struct{ err error }
-
-func (e invalidSpecError) Error() string { return e.err.Error() }
-func (e invalidSpecError) Unwrap() error { return e.err }
+// termsOverlap names the first two terms that overlap. The API server
+// refuses such a LeapTerm ("terms must not overlap") but cannot say which:
+// a CEL message that picks the pair needs filter or map, whose lists the
+// CRD cost estimator takes as unbounded (even on twelve terms, over a
+// hundred times the budget). A LeapTerm stored before the rule, or by a
+// CRD without it, reaches the operator, whose status names them.
+func termsOverlap(terms []v1alpha1.DateRange) error {
+	for i, a := range terms {
+		for _, b := range terms[i+1:] {
+			if a.Name != b.Name && a.Start <= b.End && b.Start <= a.End {
+				return fmt.Errorf("terms must not overlap: %s (%s to %s) and %s (%s to %s) do", a.Name, a.Start, a.End, b.Name, b.Start, b.End)
+			}
+		}
+	}
+	return nil
+}
 
 // isFailure tells a reason that something is wrong (a spec that cannot be
 // served, a phase the API server refused) from one of progress.
@@ -228,8 +246,9 @@ func isFailure(reason string) bool {
 }
 
 func reasonOf(err error) string {
-	var invalid invalidSpecError
-	if errors.As(err, &invalid) {
+	// The one terminal error is a calendar the API server accepted but
+	// that cannot be served, such as an unknown timezone.
+	if errors.Is(err, reconcile.TerminalError(nil)) {
 		return ReasonInvalidCalendar
 	}
 	var failed phaseErrors
@@ -353,11 +372,17 @@ func ownedKinds() []client.Object {
 	}
 }
 
-// SetupWithManager watches LeapTerms and everything they own.
+// SetupWithManager watches LeapTerms and everything they own, and looks at
+// every LeapTerm once per heartbeat.
 func (r *LeapTermReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	beats := make(chan event.TypedGenericEvent[*v1alpha1.LeapTerm])
+	if err := mgr.Add(heartbeat{reader: mgr.GetClient(), interval: r.heartbeatInterval(), out: beats}); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.LeapTerm{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(source.Channel(beats, &handler.TypedEnqueueRequestForObject[*v1alpha1.LeapTerm]{})).
 		Named("leapterm")
 	for _, obj := range ownedKinds() {
 		b = b.Owns(obj)

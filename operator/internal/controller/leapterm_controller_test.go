@@ -19,9 +19,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -221,7 +223,8 @@ func TestUnchangedLeapTermWritesNothing(t *testing.T) {
 		WithTimeout(10 * time.Second).Should(Succeed())
 
 	var n atomic.Int64
-	r := &LeapTermReconciler{Client: countingClient(mgrClient, &n), Clock: testClock, Images: images, Random: rand.Reader}
+	clk := clocktesting.NewFakeClock(testClock.Now())
+	r := &LeapTermReconciler{Client: countingClient(mgrClient, &n), Clock: clk, Images: images, Random: rand.Reader}
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: term.Name}}
 	reconcileOnce := func() int64 {
 		n.Store(0)
@@ -235,16 +238,35 @@ func TestUnchangedLeapTermWritesNothing(t *testing.T) {
 		g.Expect(reconcileOnce()).To(BeZero(), "a reconcile of an unchanged LeapTerm wrote to the API server")
 	}
 
+	// The one exception: the heartbeat. Half an interval after the last
+	// one, a reconcile writes status.observedAt, and that alone; then
+	// nothing again until the next is due.
+	seen := reconciled(g, term).Status.ObservedAt
+	g.Expect(seen).NotTo(BeNil())
+	clk.SetTime(seen.Add(HeartbeatInterval/2 - time.Second))
+	g.Expect(reconcileOnce()).To(BeZero(), "a heartbeat was written before it was due")
+	clk.SetTime(seen.Add(HeartbeatInterval / 2))
+	before := reconciled(g, term).Status
+	g.Expect(reconcileOnce()).To(Equal(int64(1)), "the heartbeat is one status write")
+	after := reconciled(g, term).Status
+	g.Expect(after.ObservedAt.Time).To(BeTemporally("==", clk.Now()))
+	after.ObservedAt = before.ObservedAt
+	g.Expect(after).To(Equal(before), "the heartbeat changed more than observedAt")
+	g.Eventually(reconcileOnce).WithTimeout(5 * time.Second).Should(BeZero())
+	for range 3 {
+		g.Expect(reconcileOnce()).To(BeZero(), "a reconcile right after a heartbeat wrote to the API server")
+	}
+
 	// The same holds through the manager: a watch event for an unchanged
 	// child (an annotation another tool adds) must not cause writes.
-	before := resourceVersions(g, term)
+	rvs := resourceVersions(g, term)
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: build.NamesOf(term).Component(build.Scoring)}}
 	get(g, svc)
 	svc.Annotations = map[string]string{"example.com/seen": "yes"}
 	g.Expect(k8s.Update(context.Background(), svc)).To(Succeed())
 	g.Consistently(func(g Gomega) {
 		after := resourceVersions(g, term)
-		for name, rv := range before {
+		for name, rv := range rvs {
 			if name == "Service/"+svc.Name {
 				continue
 			}
@@ -558,4 +580,11 @@ terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventsFor(g, term, ReasonInvalidCalendar)).To(ContainElement(HaveField("Type", corev1.EventTypeWarning)))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
+	// Not retried: the error is terminal, which controller-runtime neither
+	// requeues nor backs off on, and counts apart from the others.
+	r := &LeapTermReconciler{Client: mgrClient, Clock: testClock, Images: images, Random: rand.Reader, Instance: testInstance}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(term)})
+	g.Expect(err).To(MatchError(reconcile.TerminalError(nil)))
+	g.Expect(err.Error()).To(ContainSubstring("Europe/Atlantis"))
+	g.Expect(res).To(Equal(ctrl.Result{}))
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // The phases of a reconcile, as status names them; the three services are
@@ -75,6 +76,11 @@ const maxMessage = 1024
 // by name, the API server's refusal by object and cause, and no dump of Go
 // structures (a refused StatefulSet update appends one) or wrapping noise.
 func readable(err error) string {
+	if errors.Is(err, reconcile.TerminalError(nil)) {
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause // without the "terminal error: " prefix
+		}
+	}
 	var failed phaseErrors
 	if !errors.As(err, &failed) {
 		return clip(describe(err), maxMessage)

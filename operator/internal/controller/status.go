@@ -41,7 +41,7 @@ func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapT
 		if err := r.Client.Get(ctx, key(t, n.Component(build.Redis)), sts); client404(err) != nil {
 			return fmt.Errorf("get StatefulSet %s: %w", n.Component(build.Redis), err)
 		}
-		st, ok, msg := statefulSetState(sts)
+		st, ok, msg := rolloutState(statefulSetRollout(sts))
 		t.Status.Redis = st
 		set(ConditionRedisReady, ok, reasonFor(ok, false), msg)
 		if !ok {
@@ -58,7 +58,7 @@ func (r *LeapTermReconciler) updateStatus(ctx context.Context, t *v1alpha1.LeapT
 		if err := r.Client.Get(ctx, key(t, n.Component(c)), d); client404(err) != nil {
 			return fmt.Errorf("get Deployment %s: %w", n.Component(c), err)
 		}
-		st, ok, msg := deploymentState(d)
+		st, ok, msg := rolloutState(deploymentRollout(d))
 		if c == build.Portal && !signInConfigured(t) {
 			msg += "; " + noSignInMessage
 		}
@@ -132,49 +132,55 @@ func reasonFor(ok, zero bool) string {
 	}
 }
 
-// deploymentState tells whether a Deployment has rolled out its current
-// template on every replica and all of them are available.
-func deploymentState(d *appsv1.Deployment) (*v1alpha1.ComponentStatus, bool, string) {
-	if d.Name == "" {
-		return nil, false, "Deployment not created yet"
-	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	st := &v1alpha1.ComponentStatus{Replicas: want, ReadyReplicas: d.Status.ReadyReplicas, UpdatedReplicas: d.Status.UpdatedReplicas}
-	switch {
-	case d.Status.ObservedGeneration < d.Generation:
-		return st, false, "the Deployment controller has not seen the latest template yet"
-	case d.Status.UpdatedReplicas < want:
-		return st, false, fmt.Sprintf("%d of %d replicas updated", d.Status.UpdatedReplicas, want)
-	case d.Status.Replicas > d.Status.UpdatedReplicas:
-		return st, false, fmt.Sprintf("%d old replicas still terminating", d.Status.Replicas-d.Status.UpdatedReplicas)
-	case d.Status.AvailableReplicas < want:
-		return st, false, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
-	}
-	return st, true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
+// rollout is what a workload's rollout state is read from: the fields a
+// Deployment and a StatefulSet share.
+type rollout struct {
+	kind                 string // "Deployment" or "StatefulSet"
+	name                 string // empty: not created yet
+	generation, observed int64
+	desired              *int32
+	replicas, updated    int32
+	ready, available     int32
 }
 
-// statefulSetState tells whether the Managed Redis is up to date and ready.
-func statefulSetState(s *appsv1.StatefulSet) (*v1alpha1.ComponentStatus, bool, string) {
-	if s.Name == "" {
-		return nil, false, "StatefulSet not created yet"
+func deploymentRollout(d *appsv1.Deployment) rollout {
+	return rollout{
+		kind: "Deployment", name: d.Name, generation: d.Generation, observed: d.Status.ObservedGeneration,
+		desired: d.Spec.Replicas, replicas: d.Status.Replicas, updated: d.Status.UpdatedReplicas,
+		ready: d.Status.ReadyReplicas, available: d.Status.AvailableReplicas,
+	}
+}
+
+func statefulSetRollout(s *appsv1.StatefulSet) rollout {
+	return rollout{
+		kind: "StatefulSet", name: s.Name, generation: s.Generation, observed: s.Status.ObservedGeneration,
+		desired: s.Spec.Replicas, replicas: s.Status.Replicas, updated: s.Status.UpdatedReplicas,
+		ready: s.Status.ReadyReplicas, available: s.Status.AvailableReplicas,
+	}
+}
+
+// rolloutState tells whether a workload has rolled out its current template
+// on every replica and all of them are available.
+func rolloutState(w rollout) (*v1alpha1.ComponentStatus, bool, string) {
+	if w.name == "" {
+		return nil, false, w.kind + " not created yet"
 	}
 	want := int32(1)
-	if s.Spec.Replicas != nil {
-		want = *s.Spec.Replicas
+	if w.desired != nil {
+		want = *w.desired
 	}
-	st := &v1alpha1.ComponentStatus{Replicas: want, ReadyReplicas: s.Status.ReadyReplicas, UpdatedReplicas: s.Status.UpdatedReplicas}
+	st := &v1alpha1.ComponentStatus{Replicas: want, ReadyReplicas: w.ready, UpdatedReplicas: w.updated}
 	switch {
-	case s.Status.ObservedGeneration < s.Generation:
-		return st, false, "the StatefulSet controller has not seen the latest template yet"
-	case s.Status.UpdatedReplicas < want:
-		return st, false, fmt.Sprintf("%d of %d replicas updated", s.Status.UpdatedReplicas, want)
-	case s.Status.ReadyReplicas < want:
-		return st, false, fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+	case w.observed < w.generation:
+		return st, false, "the " + w.kind + " controller has not seen the latest template yet"
+	case w.updated < want:
+		return st, false, fmt.Sprintf("%d of %d replicas updated", w.updated, want)
+	case w.replicas > w.updated:
+		return st, false, fmt.Sprintf("%d old replicas still terminating", w.replicas-w.updated)
+	case w.available < want:
+		return st, false, fmt.Sprintf("%d of %d replicas available", w.available, want)
 	}
-	return st, true, fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+	return st, true, fmt.Sprintf("%d of %d replicas available", w.available, want)
 }
 
 // redactURL drops any password from a Redis URL before it reaches status.

@@ -6,6 +6,7 @@ package operator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 
 	"k8s.io/client-go/rest"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/leap-dev/leap/operator/internal/builder"
@@ -24,8 +26,17 @@ import (
 // Options configure the operator.
 type Options struct {
 	MetricsAddr string // "0" turns metrics off
-	ProbeAddr   string // "0" turns probes off
-	LeaderElect bool
+	// MetricsSecure serves metrics over HTTPS to callers whose bearer token
+	// the API server authenticates (TokenReview) and authorizes to get the
+	// non-resource URL /metrics (SubjectAccessReview), as the kubebuilder
+	// scaffold does. Without a certificate given, controller-runtime makes
+	// a self-signed one at start.
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for the metrics server;
+	// empty: the self-signed certificate.
+	MetricsCertDir string
+	ProbeAddr      string // "0" turns probes off
+	LeaderElect    bool
 	// LeaderElectionNamespace holds the Lease; empty: the pod's namespace,
 	// which an operator run outside a pod must be given.
 	LeaderElectionNamespace string
@@ -42,10 +53,22 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
 	}
+	metricsOpts := metricsserver.Options{
+		BindAddress: o.MetricsAddr,
+		// HTTP/2 is off, as in the kubebuilder scaffold: its stream
+		// handling has had denial-of-service flaws (CVE-2023-44487), and a
+		// scrape needs nothing of it.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if o.MetricsSecure {
+		metricsOpts.SecureServing = true
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.CertDir = o.MetricsCertDir
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              "leap-operator.leap.dev",
@@ -66,7 +89,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up controller: %w", err)
 	}
-	if err := metrics.Registry.Register(controller.ReadyCollector{Client: mgr.GetCache()}); err != nil {
+	if err := metrics.Registry.Register(controller.ConditionCollector{Client: mgr.GetCache()}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,8 +13,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,6 +28,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -98,9 +103,45 @@ func TestChartInstall(t *testing.T) {
 		g.Expect(review.Status.Allowed).To(BeTrue(), "%s may %s leases in %s (leader election)", env.sa, verb, releaseNamespace)
 	}
 
+	g.Expect(env.opArgs).To(ContainElement("--metrics-secure=true"), "the chart serves metrics securely by default")
+	env.scrapeAuth = "Bearer " + serviceAccountToken(t, releaseNamespace, "prometheus", releaseName)
+
 	env.running, err = startOperator(env.operator)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("chart installed and operator running as %s in %s (args %v)", env.sa, time.Since(started).Round(time.Millisecond), env.opArgs)
+}
+
+// serviceAccountToken makes a ServiceAccount and returns a token of it. With
+// a release, the ServiceAccount is bound to that release's metrics-reader
+// ClusterRole, as a cluster's Prometheus would be.
+func serviceAccountToken(t *testing.T, ns, name, release string) string {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := t.Context()
+	g.Expect(env.k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})).To(Succeed())
+	if release != "" {
+		roles := &rbacv1.ClusterRoleList{}
+		g.Expect(env.k8s.List(ctx, roles, client.MatchingLabels{"app.kubernetes.io/instance": release})).To(Succeed())
+		var reader string
+		for _, r := range roles.Items {
+			if strings.HasSuffix(r.Name, "-metrics-reader") {
+				reader = r.Name
+			}
+		}
+		g.Expect(reader).NotTo(BeEmpty(), "release %s has a metrics-reader ClusterRole", release)
+		g.Expect(env.k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name + "-metrics-reader"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
+		})).To(Succeed())
+	}
+	cs, err := kubernetes.NewForConfig(env.cluster.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
 }
 
 // TestSamplesBecomeReady applies every sample and waits for Ready=True,
@@ -139,18 +180,116 @@ func TestSamplesBecomeReady(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("kubectl get leapterms:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ATTENDANCE", "PERIOD", "READY", "REASON", "PAUSED", "AGE"}))
+	g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ATTENDANCE", "PERIOD", "READY", "PAUSED", "SEEN", "AGE"}))
 	g.Expect(lines).To(HaveLen(1 + len(samples)))
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
 		g.Expect(f).To(HaveLen(7), "every column has a value: %q", l)
 		g.Expect(f[1]).To(BeElementOf("true", "false"), "ATTENDANCE is what runs: %q", l)
-		g.Expect(f[3:6]).To(Equal([]string{"True", controller.ReasonAllReady, "False"}), "READY, REASON, PAUSED: %q", l)
+		g.Expect(f[3:5]).To(Equal([]string{"True", "False"}), "READY, PAUSED: %q", l)
+		g.Expect(f[5]).To(MatchRegexp(`^[0-9]+s$`), "SEEN: an operator looked seconds ago: %q", l)
 	}
 	wide, err := kubectl("get", "leapterm", typical, "-n", samplesNamespace, "-o", "wide")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(wide).To(ContainSubstring("MESSAGE"))
+	g.Expect(strings.Fields(strings.SplitN(wide, "\n", 2)[0])).To(ContainElements("REASON", "MESSAGE"))
+	g.Expect(wide).To(ContainSubstring(controller.ReasonAllReady))
 	g.Expect(wide).To(ContainSubstring("every component is ready and runs policy"))
+}
+
+// TestMetricsNeedAnAuthorizedToken scrapes the operator as the chart runs
+// it: HTTPS, and only for a token the API server authenticates whose owner
+// may GET /metrics (the release's metrics-reader ClusterRole). The operator
+// asks through TokenReviews and SubjectAccessReviews, as the chart's
+// ServiceAccount: whatever the chart's RBAC for them lacks fails here.
+func TestMetricsNeedAnAuthorizedToken(t *testing.T) {
+	g := NewWithT(t)
+	requireOperator(t)
+	stranger := "Bearer " + serviceAccountToken(t, releaseNamespace, "stranger", "")
+	for auth, want := range map[string]int{
+		"":             http.StatusUnauthorized,
+		stranger:       http.StatusForbidden,
+		env.scrapeAuth: http.StatusOK,
+	} {
+		resp, err := env.running.scrape(auth)
+		g.Expect(err).NotTo(HaveOccurred())
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(want), "%.20s...: %s", auth, body)
+		if want == http.StatusOK {
+			g.Expect(string(body)).To(ContainSubstring(`leap_leapterm_status_condition{condition="Ready",name="minimal",namespace="leap",status="true"} 1`))
+		}
+	}
+}
+
+// TestSecondReleaseReconcilesItsOwn installs a second release of the chart
+// for another tenant: crds.enabled=false (the first release keeps the CRD),
+// its own namespace, namespaced RBAC and a registry of its own. Its operator
+// makes its LeapTerm Ready, and the two operators never fight: each
+// LeapTerm's children keep the images of the instance that claimed it
+// (the first operator, cluster-wide, sees the second's LeapTerm too).
+func TestSecondReleaseReconcilesItsOwn(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	requireOperator(t)
+	started := time.Now()
+	const release, ns, registry = "tenant-b", "tenant-b", "registry.b.example/leap"
+	_, err := helm(env.cluster.Kubeconfig, "install", release, filepath.Join(testenv.Root(), "charts", "leap-operator"),
+		"--namespace", ns, "--create-namespace", "--set", "crds.enabled=false,rbac.scope=Namespace,replicaCount=0,componentImages.registry="+registry)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	list := &appsv1.DeploymentList{}
+	g.Expect(env.k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": release})).To(Succeed())
+	g.Expect(list.Items).To(HaveLen(1))
+	d := list.Items[0]
+	sa := "system:serviceaccount:" + ns + ":" + d.Spec.Template.Spec.ServiceAccountName
+	kubeconfig := filepath.Join(env.tmp, release+".kubeconfig")
+	g.Expect(cluster.WriteKubeconfig(env.cluster.Config, kubeconfig, sa)).To(Succeed())
+	var args []string
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		switch {
+		case strings.HasPrefix(a, "--metrics-bind-address="), strings.HasPrefix(a, "--health-probe-bind-address="):
+		default:
+			args = append(args, a)
+		}
+	}
+	g.Expect(args).To(ContainElements("--instance="+ns+"/"+release, "--watch-namespace="+ns))
+	args = append(args, "--leader-election-namespace="+ns)
+	second, err := startOperatorAs(env.operator, args, kubeconfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = second.stop() })
+
+	// Its LeapTerm names its instance, as a tenant's manifests would: the
+	// first operator, which watches every namespace, must leave it be.
+	term := &v1alpha1.LeapTerm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b-2026",
+		Annotations: map[string]string{v1alpha1.OperatorAnnotation: ns + "/" + release}}}
+	term.Spec.Terms = []v1alpha1.DateRange{{Name: "autumn", Start: "2026-09-28", End: "2026-12-11"}}
+	g.Expect(env.k8s.Create(ctx, term)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		lt := &v1alpha1.LeapTerm{}
+		g.Expect(env.k8s.Get(ctx, client.ObjectKeyFromObject(term), lt)).To(Succeed())
+		g.Expect(condition(lt, controller.ConditionReady)).To(Equal(metav1.ConditionTrue))
+	}, 60*time.Second, poll).Should(Succeed())
+
+	images := func(g Gomega, ns string) []string {
+		list := &appsv1.DeploymentList{}
+		g.Expect(env.k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		var out []string
+		for _, d := range list.Items {
+			if d.Labels["app.kubernetes.io/instance"] != release {
+				out = append(out, d.Spec.Template.Spec.Containers[0].Image)
+			}
+		}
+		return out
+	}
+	g.Consistently(func(g Gomega) {
+		g.Expect(images(g, ns)).To(HaveLen(3))
+		g.Expect(images(g, ns)).To(HaveEach(HavePrefix(registry+"/")), "the second release's LeapTerm runs its registry")
+		g.Expect(images(g, samplesNamespace)).To(HaveEach(HavePrefix("ghcr.io/leap-dev/")), "the first release's LeapTerms run its registry")
+		lt := &v1alpha1.LeapTerm{}
+		g.Expect(env.k8s.Get(ctx, client.ObjectKeyFromObject(term), lt)).To(Succeed())
+		g.Expect(lt.Annotations).To(HaveKeyWithValue(v1alpha1.OperatorAnnotation, ns+"/"+release))
+	}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
+	t.Logf("second release (crds.enabled=false, namespaced) installed and its LeapTerm Ready in %s", time.Since(started).Round(time.Millisecond))
 }
 
 // TestAttendanceFlipRollsOutPolicy switches attendance off: the policy

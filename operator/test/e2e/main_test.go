@@ -9,6 +9,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,6 +55,7 @@ var (
 		opKubecfg  string // the kubeconfig impersonating the chart's ServiceAccount
 		sa         string // system:serviceaccount:<ns>:<name>
 		opArgs     []string
+		scrapeAuth string // "Bearer <token>" of a ServiceAccount bound to the metrics-reader ClusterRole
 		running    *operatorProc
 		timingsLog []string
 	}
@@ -203,17 +205,23 @@ type operatorProc struct {
 	done    chan struct{}
 	err     error
 	log     string
-	metrics string // http://127.0.0.1:port/metrics
+	metrics string // https://127.0.0.1:port/metrics
 }
 
 // startOperator runs bin with env.opArgs, as the chart's ServiceAccount, and
 // waits for its /readyz.
 func startOperator(bin string) (*operatorProc, error) {
+	return startOperatorAs(bin, env.opArgs, env.opKubecfg)
+}
+
+// startOperatorAs runs bin with a release's flags and the kubeconfig of its
+// ServiceAccount, and waits for its /readyz.
+func startOperatorAs(bin string, opArgs []string, kubeconfig string) (*operatorProc, error) {
 	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{}, env.opArgs...)
+	args := append([]string{}, opArgs...)
 	args = append(args,
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(ports[1]),
@@ -224,14 +232,14 @@ func startOperator(bin string) (*operatorProc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...) //nolint:noctx,gosec // our own build; stop ends it
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.opKubecfg)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	p := &operatorProc{cmd: cmd, done: make(chan struct{}), log: logPath, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0])}
+	p := &operatorProc{cmd: cmd, done: make(chan struct{}), log: logPath, metrics: fmt.Sprintf("https://127.0.0.1:%d/metrics", ports[0])}
 	go func() {
 		p.err = cmd.Wait()
 		_ = f.Close()
@@ -288,11 +296,14 @@ func (p *operatorProc) logs() string {
 // reconciles is the operator's count of reconciles that did not fail
 // (success, requeue, requeue_after).
 func (p *operatorProc) reconciles() (int, error) {
-	resp, err := http.Get(p.metrics) //nolint:noctx,gosec // loopback
+	resp, err := p.scrape(env.scrapeAuth)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", p.metrics, resp.Status)
+	}
 	n := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -308,6 +319,23 @@ func (p *operatorProc) reconciles() (int, error) {
 		}
 	}
 	return n, sc.Err()
+}
+
+// scrape GETs the operator's metrics as Prometheus does, over HTTPS with the
+// Authorization header auth (none when empty). The certificate is the
+// operator's self-signed one, which the chart's ServiceMonitor accepts too.
+func (p *operatorProc) scrape(auth string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, p.metrics, nil) //nolint:noctx // bounded by the client's timeout
+	if err != nil {
+		return nil, err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the operator's self-signed certificate, on loopback
+	}}
+	return hc.Do(req)
 }
 
 // impersonating is the administrator's configuration acting as user.
