@@ -45,10 +45,6 @@ import (
 // and every answer.
 const XAPIVersionHeader = "X-Experience-API-Version"
 
-// xapiKey holds the fingerprint of a statement a source sent: statement
-// ids are unique per LRS, so each source has its own.
-func xapiKey(source, id string) string { return "leap:xapi:" + source + ":" + id }
-
 // maxVerbLabels bounds the verb label of the ignored-statements metric:
 // the first verbs a process sees keep their IRI, later ones count as other.
 const maxVerbLabels = 200
@@ -432,7 +428,7 @@ func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *po
 	cmds := make([]*redis.Cmd, len(sts))
 	for i := range sts {
 		if sts[i].repeat < 0 {
-			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+			cmds[i] = pipe.Do(ctx, "set", store.XAPIStatementKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -469,7 +465,7 @@ func (s *Service) release(source string, sts []taken) {
 	n := 0
 	for i := range sts {
 		if sts[i].claimed {
-			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
+			releaseScript.Eval(ctx, pipe, []string{store.XAPIStatementKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
 			n++
 		}
 	}

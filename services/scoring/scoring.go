@@ -38,9 +38,6 @@ import (
 // asks for many only evicts its own entries.
 const maxCachedRanges = 4
 
-// cacheKey holds a student's cached answers.
-func cacheKey(student string) string { return "leap:{s:" + student + "}:k" }
-
 // cacheStore keeps one answer in a student's cache hash, within the bound,
 // and sets the hash's lifetime. KEYS: the hash. ARGV: field, answer, the
 // bound, lifetime in milliseconds. Plain Lua, for both Redis kinds.
@@ -211,7 +208,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	// an indicator at all.
 	pipe := s.Redis.Pipeline()
 	mget := pipe.MGet(ctx, store.VersionKey(id))
-	entry := pipe.HMGet(ctx, cacheKey(id), field)
+	entry := pipe.HMGet(ctx, store.ScoringCacheKey(id), field)
 	prof := pipe.HMGet(ctx, store.ProfileKey(id), "level", "mode")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
@@ -237,7 +234,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute // entries must expire: their keys name date ranges
 	}
-	if err := cacheStore.Run(ctx, s.Redis, []string{cacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
+	if err := cacheStore.Run(ctx, s.Redis, []string{store.ScoringCacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
 		c.Logger().Warn("cache write failed: ", err)
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
