@@ -46,7 +46,9 @@ type Common struct {
 	shutdownTracing func(context.Context) error
 }
 
-// RedisOptions reads the Redis settings of DESIGN.md from the environment.
+// RedisOptions reads the Redis settings from the environment: REDIS_URL,
+// whose query may carry any go-redis client option, and the variables that
+// override it when set.
 func RedisOptions(env *config.Env) store.Options {
 	return store.Options{
 		URL:            env.Required("REDIS_URL", "the Redis address, such as redis://localhost:6379"),
@@ -54,9 +56,9 @@ func RedisOptions(env *config.Env) store.Options {
 		SentinelMaster: env.String("REDIS_SENTINEL_MASTER", ""),
 		Password:       env.String("REDIS_PASSWORD", ""),
 		PoolSize:       env.Int("REDIS_POOL_SIZE", 0, 0, 10000),
-		DialTimeout:    env.Duration("REDIS_DIAL_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
-		ReadTimeout:    env.Duration("REDIS_READ_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
-		WriteTimeout:   env.Duration("REDIS_WRITE_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		DialTimeout:    env.Duration("REDIS_DIAL_TIMEOUT", 0, time.Millisecond, time.Minute),
+		ReadTimeout:    env.Duration("REDIS_READ_TIMEOUT", 0, time.Millisecond, time.Minute),
+		WriteTimeout:   env.Duration("REDIS_WRITE_TIMEOUT", 0, time.Millisecond, time.Minute),
 		Tracing:        true,
 	}
 }
