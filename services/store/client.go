@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
@@ -242,34 +241,4 @@ func redactQueryPasswords(s string) string {
 		}
 	}
 	return s[:q+1] + strings.Join(params, "&")
-}
-
-// PoolCollector exports the client's connection pool figures to Prometheus.
-type PoolCollector struct {
-	Client redis.UniversalClient
-}
-
-var (
-	poolHits     = prometheus.NewDesc("leap_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil)
-	poolMisses   = prometheus.NewDesc("leap_redis_pool_misses_total", "Times a connection had to be made.", nil, nil)
-	poolTimeouts = prometheus.NewDesc("leap_redis_pool_timeouts_total", "Times a caller waited in vain for a connection.", nil, nil)
-	poolTotal    = prometheus.NewDesc("leap_redis_pool_connections", "Connections in the pool.", nil, nil)
-	poolIdle     = prometheus.NewDesc("leap_redis_pool_idle_connections", "Idle connections in the pool.", nil, nil)
-)
-
-// Describe implements prometheus.Collector.
-func (p PoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolHits, poolMisses, poolTimeouts, poolTotal, poolIdle} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (p PoolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := p.Client.PoolStats()
-	ch <- prometheus.MustNewConstMetric(poolHits, prometheus.CounterValue, float64(s.Hits))
-	ch <- prometheus.MustNewConstMetric(poolMisses, prometheus.CounterValue, float64(s.Misses))
-	ch <- prometheus.MustNewConstMetric(poolTimeouts, prometheus.CounterValue, float64(s.Timeouts))
-	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns))
-	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns))
 }

@@ -182,7 +182,9 @@ func FuzzRedactURL(f *testing.F) {
 		visible := scheme + "://u:***@" + rest
 		// Errors quote the URL: the password may show as written or escaped.
 		quoted := strconv.Quote(password)
-		shows := func(s string) bool { return strings.Contains(s, password) || strings.Contains(s, quoted[1:len(quoted)-1]) }
+		shows := func(s string) bool {
+			return strings.Contains(s, password) || strings.Contains(s, quoted[1:len(quoted)-1])
+		}
 		if len(password) < 4 || strings.Contains(password, "*") || shows(visible) || shows(strconv.Quote(visible)) {
 			return // too short or too common to tell apart from the rest
 		}

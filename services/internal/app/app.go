@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisprometheus/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
@@ -138,7 +139,7 @@ func (c *Common) Server() *server.Server {
 			return store.Ping(ctx, c.Redis)
 		},
 	})
-	s.Registry.MustRegister(store.PoolCollector{Client: c.Redis})
+	s.Registry.MustRegister(redisprometheus.NewCollector("leap", "redis", c.Redis))
 	return s
 }
 
