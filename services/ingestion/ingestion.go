@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
@@ -73,6 +74,8 @@ type Service struct {
 	// stored before answering 503 (DefaultRosterWait when zero).
 	RosterWait time.Duration
 	Now        func() time.Time
+	// Log takes what goes wrong beside a request's answer; nothing when nil.
+	Log *slog.Logger
 
 	events *prometheus.CounterVec
 	xapi   *xapiState
@@ -109,6 +112,9 @@ const (
 
 // Register adds the ingestion routes and metrics.
 func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
 	s.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leap_ingest_events_total", Help: "Events received, by source and outcome.",
 	}, []string{"source", "outcome"})
@@ -262,7 +268,9 @@ func (s *Service) newBatch(ctx context.Context, source string, pol *policy.Loade
 // last sent.
 func (b *batch) markFresh() {
 	for src := range b.seen {
-		_ = b.svc.Redis.HSet(b.ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err()
+		if err := b.svc.Redis.HSet(b.ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err(); err != nil {
+			b.svc.Log.WarnContext(b.ctx, "source freshness not recorded", slog.String("source", src), slog.String("error", err.Error()))
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -469,8 +470,11 @@ func (s *Service) release(source string, sts []taken) {
 			n++
 		}
 	}
-	if n > 0 {
-		_, _ = pipe.Exec(ctx)
+	if n == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.Log.WarnContext(ctx, "xAPI statement ids of a refused request not released", slog.String("source", source), slog.Int("statements", n), slog.String("error", err.Error()))
 	}
 }
 

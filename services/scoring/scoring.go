@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -54,6 +55,8 @@ type Service struct {
 	Redis  redis.UniversalClient
 	Policy *policy.Source
 	Now    func() time.Time
+	// Log takes what goes wrong beside a request's answer; nothing when nil.
+	Log *slog.Logger
 	// CacheTTL bounds how long a computed answer is kept; a new event or a
 	// new policy makes it unreachable at once anyway.
 	CacheTTL time.Duration
@@ -66,6 +69,9 @@ type Service struct {
 
 // Register adds the scoring routes and metrics.
 func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
 	s.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leap_scoring_cache_requests_total", Help: "Engagement requests by cache result (hit or miss).",
 	}, []string{"result"})
@@ -235,7 +241,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 		ttl = 10 * time.Minute // entries must expire: their keys name date ranges
 	}
 	if err := cacheStore.Run(ctx, s.Redis, []string{store.ScoringCacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
-		c.Logger().Warn("cache write failed: ", err)
+		s.Log.WarnContext(ctx, "scoring cache write failed", slog.String("student", id), slog.String("error", err.Error()))
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }

@@ -117,10 +117,10 @@ func run(ctx context.Context) error {
 	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies, Timeouts: server.BulkTimeouts})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
-		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock,
+		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock, Log: log,
 	}).Register(ing.Echo, ing.Registry)
 	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready, TrustedProxies: proxies})
-	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute, Log: log}).Register(sco.Echo, sco.Registry)
 
 	// The demo people (no events yet): for the password form and the demo
 	// provider alike.

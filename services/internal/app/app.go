@@ -124,7 +124,8 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 		return nil, err
 	}
 	go c.Policy.Watch(ctx, 2*time.Second)
-	c.Log.Info("starting", "policy", c.Policy.Current().Hash, "leapTerm", c.Policy.Current().Doc.LeapTerm, "port", c.Port, "metricsPort", c.MetricsPort)
+	c.Log.InfoContext(ctx, "starting", slog.String("policy", c.Policy.Current().Hash), slog.String("leap_term", c.Policy.Current().Doc.LeapTerm),
+		slog.Int("port", c.Port), slog.Int("metrics_port", c.MetricsPort))
 	return c, nil
 }
 
