@@ -90,50 +90,41 @@ func (s *Service) registerXAPI(e *echo.Echo, reg prometheus.Registerer) {
 		Help: "xAPI statements acknowledged but not counted, by verb and reason (unmapped, incomplete, unknown_student, ...).",
 	}, []string{"verb", "reason"})
 	reg.MustRegister(s.xapi.ignored)
-	g := e.Group("/xapi", s.xapiGate)
+	// The About resource needs neither credentials nor a version, as
+	// xAPI says; every answer carries the version header.
+	g := e.Group("/xapi", xapiVersionHeader)
 	g.GET("/about", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"version": []string{"1.0.3", "2.0.0"}})
 	})
-	g.Any("/statements", s.xapiStatements)
+	g.Group("", s.authenticate("leap-xapi", true), xapiRequireVersion).Any("/statements", s.xapiStatements)
 }
 
-// xapiGate sets the version header on every answer, admits Basic or Bearer
-// credentials of a source, and requires a version xAPI defines. The About
-// resource needs neither, as xAPI says.
-func (s *Service) xapiGate(next echo.HandlerFunc) echo.HandlerFunc {
+// xapiVersionHeader sets the version header on every answer: 2.0.0 to a
+// request of 2.0.x, else 1.0.3.
+func xapiVersionHeader(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		version := req.Header.Get(XAPIVersionHeader)
+		version := c.Request().Header.Get(XAPIVersionHeader)
 		v2 := xapiVersion.MatchString(version) && version[0] == '2'
 		answer := "1.0.3"
 		if v2 {
 			answer = "2.0.0"
 		}
 		c.Response().Header().Set(XAPIVersionHeader, answer)
-		if c.Path() == "/xapi/about" {
-			return next(c)
-		}
-		source := ""
-		if got, ok := strings.CutPrefix(req.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
-			source = s.sourceOf(got)
-		} else if _, password, ok := req.BasicAuth(); ok {
-			source = s.sourceOf(password)
-		}
-		if source == "" {
-			h := c.Response().Header()
-			h.Add(echo.HeaderWWWAuthenticate, `Basic realm="leap-xapi"`)
-			h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="leap-xapi"`)
-			return server.Problem(http.StatusUnauthorized, "Unauthorized",
-				"a valid ingest token is required: Basic auth with the token as password, or Authorization: Bearer TOKEN")
-		}
+		c.Set("xapi2", v2)
+		return next(c)
+	}
+}
+
+// xapiRequireVersion refuses a request without a version xAPI defines.
+func xapiRequireVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		version := c.Request().Header.Get(XAPIVersionHeader)
 		switch {
 		case version == "":
 			return server.Problem(http.StatusBadRequest, "xAPI version required", "send the header "+XAPIVersionHeader+": 1.0.3 (or 2.0.0)")
 		case !xapiVersion.MatchString(version):
 			return server.Problemf(http.StatusBadRequest, "Unsupported xAPI version", "%s %q: LEAP takes 1.0.x and 2.0.x", XAPIVersionHeader, version)
 		}
-		c.Set("source", source)
-		c.Set("xapi2", v2)
 		return next(c)
 	}
 }
