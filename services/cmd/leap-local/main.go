@@ -346,7 +346,10 @@ func startDemoProvider(ctx context.Context, port, portalPort int, data demo.Data
 	if err != nil {
 		return nil, fmt.Errorf("demo sign-in provider: %w (DEMO_SSO_PORT to move it, DEMO_SSO=false to leave it out)", err)
 	}
-	srv := &http.Server{Handler: demoidp.New(issuer, users, []demoidp.Client{{ID: "leap-portal", Secret: secret, RedirectURI: callback}}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: demoidp.New(issuer, users, []demoidp.Client{{ID: "leap-portal", Secret: secret, RedirectURI: callback,
+		// The portal's sign-out sends the browser to the provider and asks
+		// to come back to its sign-in page.
+		PostLogoutRedirectURIs: []string{fmt.Sprintf("http://127.0.0.1:%d/login", portalPort)}}}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	go func() {
 		<-ctx.Done()
