@@ -444,7 +444,7 @@ func (c *client) DevMode() bool                        { return true }
 func (c *client) IsScopeAllowed(string) bool           { return false }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }
-func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string { //nolint:revive // op.Client names it so
 	return func(scopes []string) []string { return scopes }
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
