@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
@@ -73,6 +74,8 @@ type Service struct {
 	// stored before answering 503 (DefaultRosterWait when zero).
 	RosterWait time.Duration
 	Now        func() time.Time
+	// Log takes what goes wrong beside a request's answer; nothing when nil.
+	Log *slog.Logger
 
 	events *prometheus.CounterVec
 	xapi   *xapiState
@@ -109,11 +112,14 @@ const (
 
 // Register adds the ingestion routes and metrics.
 func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
 	s.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leap_ingest_events_total", Help: "Events received, by source and outcome.",
 	}, []string{"source", "outcome"})
 	reg.MustRegister(s.events)
-	g := e.Group("/v1", s.authenticate)
+	g := e.Group("/v1", s.authenticate("leap-ingestion", false))
 	g.POST("/events", s.postEvents)
 	r := g.Group("/roster", rosterOnly)
 	r.POST("/students", s.postStudents)
@@ -157,19 +163,35 @@ func rosterOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// authenticate admits a request with a known bearer token.
-func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		source := ""
-		if got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
-			source = s.sourceOf(got)
+// authenticate is ingestion's one gate: it admits a request that carries
+// a source's token as a bearer token or, when basic, as the password of
+// Basic auth (xAPI clients send either), and records the source under
+// "source". Others get 401 with a challenge for each scheme taken.
+func (s *Service) authenticate(realm string, basic bool) echo.MiddlewareFunc {
+	challenges := []string{`Bearer realm="` + realm + `"`}
+	detail := "a valid ingest token is required: Authorization: Bearer TOKEN"
+	if basic {
+		challenges = []string{`Basic realm="` + realm + `"`, challenges[0]}
+		detail = "a valid ingest token is required: Basic auth with the token as password, or Authorization: Bearer TOKEN"
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			source := ""
+			if got, ok := strings.CutPrefix(req.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+				source = s.sourceOf(got)
+			} else if _, password, ok := req.BasicAuth(); ok && basic {
+				source = s.sourceOf(password)
+			}
+			if source == "" {
+				for _, ch := range challenges {
+					c.Response().Header().Add(echo.HeaderWWWAuthenticate, ch)
+				}
+				return server.Problem(http.StatusUnauthorized, detail)
+			}
+			c.Set("source", source)
+			return next(c)
 		}
-		if source == "" {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="leap-ingestion"`)
-			return server.Problem(http.StatusUnauthorized, "a valid ingest token is required: Authorization: Bearer TOKEN")
-		}
-		c.Set("source", source)
-		return next(c)
 	}
 }
 
@@ -262,7 +284,9 @@ func (s *Service) newBatch(ctx context.Context, source string, pol *policy.Loade
 // last sent.
 func (b *batch) markFresh() {
 	for src := range b.seen {
-		_ = b.svc.Redis.HSet(b.ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err()
+		if err := b.svc.Redis.HSet(b.ctx, store.SourcesKey, src, b.now.UTC().Format(time.RFC3339)).Err(); err != nil {
+			b.svc.Log.WarnContext(b.ctx, "source freshness not recorded", slog.String("source", src), slog.String("error", err.Error()))
+		}
 	}
 }
 

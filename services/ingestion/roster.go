@@ -204,7 +204,7 @@ func roster[T any](s *Service, c echo.Context, keyField string, parse func(map[s
 	if wait <= 0 {
 		wait = DefaultRosterWait
 	}
-	err = store.WithRosterLease(c.Request().Context(), s.Redis, wait, func(ctx context.Context) error {
+	err = store.WithRosterLease(c.Request().Context(), s.Redis, s.Log, wait, func(ctx context.Context) error {
 		return put(ctx, good, index, &answer)
 	})
 	if errors.Is(err, store.ErrRosterBusy) {

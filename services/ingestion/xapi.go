@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -44,10 +45,6 @@ import (
 // XAPIVersionHeader is the header of the xAPI version, on every request
 // and every answer.
 const XAPIVersionHeader = "X-Experience-API-Version"
-
-// xapiKey holds the fingerprint of a statement a source sent: statement
-// ids are unique per LRS, so each source has its own.
-func xapiKey(source, id string) string { return "leap:xapi:" + source + ":" + id }
 
 // maxVerbLabels bounds the verb label of the ignored-statements metric:
 // the first verbs a process sees keep their IRI, later ones count as other.
@@ -93,50 +90,41 @@ func (s *Service) registerXAPI(e *echo.Echo, reg prometheus.Registerer) {
 		Help: "xAPI statements acknowledged but not counted, by verb and reason (unmapped, incomplete, unknown_student, ...).",
 	}, []string{"verb", "reason"})
 	reg.MustRegister(s.xapi.ignored)
-	g := e.Group("/xapi", s.xapiGate)
+	// The About resource needs neither credentials nor a version, as
+	// xAPI says; every answer carries the version header.
+	g := e.Group("/xapi", xapiVersionHeader)
 	g.GET("/about", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"version": []string{"1.0.3", "2.0.0"}})
 	})
-	g.Any("/statements", s.xapiStatements)
+	g.Group("", s.authenticate("leap-xapi", true), xapiRequireVersion).Any("/statements", s.xapiStatements)
 }
 
-// xapiGate sets the version header on every answer, admits Basic or Bearer
-// credentials of a source, and requires a version xAPI defines. The About
-// resource needs neither, as xAPI says.
-func (s *Service) xapiGate(next echo.HandlerFunc) echo.HandlerFunc {
+// xapiVersionHeader sets the version header on every answer: 2.0.0 to a
+// request of 2.0.x, else 1.0.3.
+func xapiVersionHeader(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		version := req.Header.Get(XAPIVersionHeader)
+		version := c.Request().Header.Get(XAPIVersionHeader)
 		v2 := xapiVersion.MatchString(version) && version[0] == '2'
 		answer := "1.0.3"
 		if v2 {
 			answer = "2.0.0"
 		}
 		c.Response().Header().Set(XAPIVersionHeader, answer)
-		if c.Path() == "/xapi/about" {
-			return next(c)
-		}
-		source := ""
-		if got, ok := strings.CutPrefix(req.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
-			source = s.sourceOf(got)
-		} else if _, password, ok := req.BasicAuth(); ok {
-			source = s.sourceOf(password)
-		}
-		if source == "" {
-			h := c.Response().Header()
-			h.Add(echo.HeaderWWWAuthenticate, `Basic realm="leap-xapi"`)
-			h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="leap-xapi"`)
-			return server.Problem(http.StatusUnauthorized,
-				"a valid ingest token is required: Basic auth with the token as password, or Authorization: Bearer TOKEN")
-		}
+		c.Set("xapi2", v2)
+		return next(c)
+	}
+}
+
+// xapiRequireVersion refuses a request without a version xAPI defines.
+func xapiRequireVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		version := c.Request().Header.Get(XAPIVersionHeader)
 		switch {
 		case version == "":
 			return server.Problem(http.StatusBadRequest, "xAPI version required: send the header "+XAPIVersionHeader+": 1.0.3 (or 2.0.0)")
 		case !xapiVersion.MatchString(version):
 			return server.Problemf(http.StatusBadRequest, "unsupported xAPI version: %s %q: LEAP takes 1.0.x and 2.0.x", XAPIVersionHeader, version)
 		}
-		c.Set("source", source)
-		c.Set("xapi2", v2)
 		return next(c)
 	}
 }
@@ -428,7 +416,7 @@ func (s *Service) claim(ctx context.Context, source string, sts []taken, pol *po
 	cmds := make([]*redis.Cmd, len(sts))
 	for i := range sts {
 		if sts[i].repeat < 0 {
-			cmds[i] = pipe.Do(ctx, "set", xapiKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
+			cmds[i] = pipe.Do(ctx, "set", store.XAPIStatementKey(source, sts[i].ID), xapi.FingerprintHex(sts[i].Fingerprint), "nx", "get", "ex", ttl)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -465,12 +453,15 @@ func (s *Service) release(source string, sts []taken) {
 	n := 0
 	for i := range sts {
 		if sts[i].claimed {
-			releaseScript.Eval(ctx, pipe, []string{xapiKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
+			releaseScript.Eval(ctx, pipe, []string{store.XAPIStatementKey(source, sts[i].ID)}, xapi.FingerprintHex(sts[i].Fingerprint))
 			n++
 		}
 	}
-	if n > 0 {
-		_, _ = pipe.Exec(ctx)
+	if n == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.Log.WarnContext(ctx, "xAPI statement ids of a refused request not released", slog.String("source", source), slog.Int("statements", n), slog.String("error", err.Error()))
 	}
 }
 

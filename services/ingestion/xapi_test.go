@@ -341,7 +341,7 @@ func TestXAPIBatchIsAllOrNothing(t *testing.T) {
 	if got := f.counts(t, "s2"); got[activityIndex(t, "moodle_course")] != before[activityIndex(t, "moodle_course")] {
 		t.Errorf("a refused batch counted: %v", got)
 	}
-	if n := f.rdb.Exists(t.Context(), xapiKey("moodle", "3d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a03")).Val(); n != 0 {
+	if n := f.rdb.Exists(t.Context(), store.XAPIStatementKey("moodle", "3d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a03")).Val(); n != 0 {
 		t.Error("a refused batch left a fingerprint")
 	}
 }
@@ -446,7 +446,7 @@ func TestXAPIMalformedAndLimits(t *testing.T) {
 	big := strings.Replace(good, `"actor"`, `"context":{"extensions":{"http://x.example/big":"`+strings.Repeat("x", 70<<10)+`"}},"actor"`, 1)
 	f.xapi(t, xcall{body: big}).want(t, http.StatusRequestEntityTooLarge)
 	f.xapi(t, xcall{body: strings.Repeat("[", 1<<20+1)}).want(t, http.StatusRequestEntityTooLarge) // over the body limit
-	if n := f.rdb.Exists(t.Context(), xapiKey("moodle", "22222222-0000-4000-8000-000000000000")).Val(); n != 0 {
+	if n := f.rdb.Exists(t.Context(), store.XAPIStatementKey("moodle", "22222222-0000-4000-8000-000000000000")).Val(); n != 0 {
 		t.Error("a malformed batch left a fingerprint")
 	}
 }

@@ -100,7 +100,7 @@ const (
 	sessionCookie   = "leap_session"
 )
 
-func sessionKey(id string) string { return "leap:session:" + id }
+func sessionKey(id string) string { return store.SessionKey(id) }
 
 func randomID() string {
 	b := make([]byte, 32)
@@ -149,8 +149,8 @@ if n > 0 then redis.call('DECR', KEYS[1]) end
 return n
 `)
 
-func accountKey(username string) string { return "leap:login:user:" + username }
-func addressKey(addr string) string     { return "leap:login:addr:" + addr }
+func accountKey(username string) string { return store.LoginAccountKey(username) }
+func addressKey(addr string) string     { return store.LoginAddressKey(addr) }
 
 // takeLoginAttempt counts an attempt against the account and the address,
 // or refuses it with errTooMany when either has used its allowance; a

@@ -242,7 +242,7 @@ func localPath(next string) string {
 // real sign-ins at the provider, not by anonymous starts.
 func usedStateKey(state string) string {
 	h := sha256.Sum256([]byte(state))
-	return "leap:oidc:used:" + hex.EncodeToString(h[:])
+	return store.OIDCUsedStateKey(hex.EncodeToString(h[:]))
 }
 
 // errSignIn is a refusal with the words the person reads.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"

@@ -236,7 +236,7 @@ func (p *Portal) auditTo(ctx context.Context, pipe redis.Pipeliner, s *Session, 
 }
 
 // AuditStream is the Redis stream of the audit log.
-const AuditStream = "leap:audit"
+const AuditStream = store.AuditStreamKey
 
 // mayView decides whether a signed-in person has a legitimate need to see
 // a student: the student themself, their personal tutor, staff of their

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -38,9 +39,6 @@ import (
 // asks for many only evicts its own entries.
 const maxCachedRanges = 4
 
-// cacheKey holds a student's cached answers.
-func cacheKey(student string) string { return "leap:{s:" + student + "}:k" }
-
 // cacheStore keeps one answer in a student's cache hash, within the bound,
 // and sets the hash's lifetime. KEYS: the hash. ARGV: field, answer, the
 // bound, lifetime in milliseconds. Plain Lua, for both Redis kinds.
@@ -57,6 +55,8 @@ type Service struct {
 	Redis  redis.UniversalClient
 	Policy *policy.Source
 	Now    func() time.Time
+	// Log takes what goes wrong beside a request's answer; nothing when nil.
+	Log *slog.Logger
 	// CacheTTL bounds how long a computed answer is kept; a new event or a
 	// new policy makes it unreachable at once anyway.
 	CacheTTL time.Duration
@@ -69,6 +69,9 @@ type Service struct {
 
 // Register adds the scoring routes and metrics.
 func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
 	s.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leap_scoring_cache_requests_total", Help: "Engagement requests by cache result (hit or miss).",
 	}, []string{"result"})
@@ -211,7 +214,7 @@ func (s *Service) getEngagement(c echo.Context) error {
 	// an indicator at all.
 	pipe := s.Redis.Pipeline()
 	mget := pipe.MGet(ctx, store.VersionKey(id))
-	entry := pipe.HMGet(ctx, cacheKey(id), field)
+	entry := pipe.HMGet(ctx, store.ScoringCacheKey(id), field)
 	prof := pipe.HMGet(ctx, store.ProfileKey(id), "level", "mode")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
@@ -237,8 +240,8 @@ func (s *Service) getEngagement(c echo.Context) error {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute // entries must expire: their keys name date ranges
 	}
-	if err := cacheStore.Run(ctx, s.Redis, []string{cacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
-		c.Logger().Warn("cache write failed: ", err)
+	if err := cacheStore.Run(ctx, s.Redis, []string{store.ScoringCacheKey(id)}, field, version+"\n"+string(body), maxCachedRanges, ttl.Milliseconds()).Err(); err != nil {
+		s.Log.WarnContext(ctx, "scoring cache write failed", slog.String("student", id), slog.String("error", err.Error()))
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }

@@ -30,7 +30,7 @@ import (
 
 // Options configure a service's server.
 type Options struct {
-	// Name of the service, in logs, traces and metrics.
+	// Name of the service, in traces (the scraper labels its metrics).
 	Name string
 	// Logger writes JSON logs; requests are logged through it.
 	Logger *slog.Logger
@@ -84,12 +84,10 @@ func New(o Options) *Server {
 
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leap_http_requests_total", Help: "HTTP requests by route, method and status code.",
-		ConstLabels: prometheus.Labels{"service": o.Name},
 	}, []string{"route", "method", "code"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "leap_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
-		ConstLabels: prometheus.Labels{"service": o.Name},
-		Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "method"})
 	o.Registry.MustRegister(requests, latency)
 

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
@@ -35,79 +34,76 @@ const (
 
 // Options configure the Redis client.
 type Options struct {
-	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS;
-	// for Sentinel and Cluster, more members as ?addr=host:port.
-	URL            string
-	Topology       Topology
+	// URL is the Redis address in go-redis's URL forms, which also carry
+	// any client option as a query parameter (dial_timeout=3s,
+	// pool_size=20, skip_verify=true, ...):
+	//   - Standalone: redis://[user:password@]host:port[/db], rediss:// for
+	//     TLS, or unix:///path/to/redis.sock (redis.ParseURL);
+	//   - Sentinel: the Sentinels, redis://[user:password@]host:port?addr=host:port&master_name=NAME,
+	//     where the user info is the Sentinels' own and the master's
+	//     password is ?password= (redis.ParseFailoverURL);
+	//   - Cluster: the seed nodes, redis://[user:password@]host:port?addr=host:port (redis.ParseClusterURL).
+	URL      string
+	Topology Topology
+	// The fields below, when set, override the URL (they come from
+	// environment variables and a Secret).
 	SentinelMaster string
-	// Password, when set, overrides any password in URL (it comes from a Secret).
-	Password     string
-	PoolSize     int
-	DialTimeout  time.Duration
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
+	Password       string
+	PoolSize       int
+	DialTimeout    time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
 	// Tracing adds OpenTelemetry spans to every command.
 	Tracing bool
 	// TracerProvider for those spans; the global one when nil.
 	TracerProvider trace.TracerProvider
 }
 
+// defaultTimeout is the dial, read and write timeout that neither the URL
+// nor Options set.
+const defaultTimeout = 2 * time.Second
+
 // Open builds a client for standalone, Sentinel or Cluster Redis. It does
 // not connect: the services' /readyz pings it.
 func Open(o Options) (redis.UniversalClient, error) {
 	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return nil, fmt.Errorf("redis URL %q: want redis://host:port or rediss://host:port", redactURL(o.URL))
-	}
-	// A Redis that is down or hung must cost a request seconds, not tens
-	// of them: no retry of a command that timed out (each retry waits the
-	// read timeout again; the caller's 503 asks for a retry instead), one
-	// dial attempt, and the request's own deadline honoured by every command.
-	uo := &redis.UniversalOptions{
-		Addrs:                 []string{u.Host},
-		PoolSize:              o.PoolSize,
-		DialTimeout:           o.DialTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		ContextTimeoutEnabled: true,
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Scheme != "unix") {
+		return nil, fmt.Errorf("redis URL %q: want redis://host:port, rediss://host:port or unix:///path", redactURL(o.URL))
 	}
 	q := u.Query()
-	uo.Addrs = append(uo.Addrs, q["addr"]...)
-	if u.User != nil {
-		uo.Username = u.User.Username()
-		uo.Password, _ = u.User.Password()
-	}
-	if o.Password != "" {
-		uo.Password = o.Password
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		if _, err := fmt.Sscan(db, &uo.DB); err != nil {
-			return nil, fmt.Errorf("redis URL %q: database %q is not a number", redactURL(o.URL), db)
-		}
-	}
-	if u.Scheme == "rediss" {
-		redisOpts, err := redis.ParseURL("rediss://" + u.Host)
-		if err != nil {
-			return nil, fmt.Errorf("redis URL %q: %w", redactURL(o.URL), err)
-		}
-		uo.TLSConfig = redisOpts.TLSConfig
-	}
 	var client redis.UniversalClient
 	switch o.Topology {
 	case "", Standalone:
-		uo.Addrs = uo.Addrs[:1]
-		client = redis.NewClient(uo.Simple())
-	case Sentinel:
-		if o.SentinelMaster == "" {
-			return nil, fmt.Errorf("redis: Sentinel needs the master's name")
+		opt, err := redis.ParseURL(o.URL)
+		if err != nil {
+			return nil, urlError(o.URL, err)
 		}
-		uo.MasterName = o.SentinelMaster
-		client = redis.NewFailoverClient(uo.Failover())
+		o.tune(q, tunables{&opt.Password, &opt.PoolSize, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries, &opt.DialerRetries, &opt.ContextTimeoutEnabled})
+		client = redis.NewClient(opt)
+	case Sentinel:
+		opt, err := redis.ParseFailoverURL(o.URL)
+		if err != nil {
+			return nil, urlError(o.URL, err)
+		}
+		if o.SentinelMaster != "" {
+			opt.MasterName = o.SentinelMaster
+		}
+		if opt.MasterName == "" {
+			return nil, fmt.Errorf("redis URL %q: Sentinel needs the master's name: REDIS_SENTINEL_MASTER or ?master_name=", redactURL(o.URL))
+		}
+		o.tune(q, tunables{&opt.Password, &opt.PoolSize, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries, &opt.DialerRetries, &opt.ContextTimeoutEnabled})
+		client = redis.NewFailoverClient(opt)
 	case Cluster:
-		uo.DB = 0
-		client = redis.NewClusterClient(uo.Cluster())
+		// A Cluster has database 0 only; ParseClusterURL ignores a path.
+		if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+			return nil, fmt.Errorf("redis URL %q: a Cluster has database 0 only, not %q", redactURL(o.URL), db)
+		}
+		opt, err := redis.ParseClusterURL(o.URL)
+		if err != nil {
+			return nil, urlError(o.URL, err)
+		}
+		o.tune(q, tunables{&opt.Password, &opt.PoolSize, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.MaxRetries, &opt.DialerRetries, &opt.ContextTimeoutEnabled})
+		client = redis.NewClusterClient(opt)
 	default:
 		return nil, fmt.Errorf("redis topology %q: want Standalone, Sentinel or Cluster", o.Topology)
 	}
@@ -121,6 +117,65 @@ func Open(o Options) (redis.UniversalClient, error) {
 		}
 	}
 	return client, nil
+}
+
+// tunables point at the fields of one of go-redis's option structs that
+// LEAP sets beyond the URL.
+type tunables struct {
+	password                               *string
+	poolSize                               *int
+	dialTimeout, readTimeout, writeTimeout *time.Duration
+	maxRetries, dialerRetries              *int
+	contextTimeout                         *bool
+}
+
+// tune applies LEAP's defaults where the URL's query q leaves an option
+// out, and then the overrides of Options.
+//
+// A Redis that is down or hung must cost a request seconds, not tens of
+// them: no retry of a command that timed out (each retry waits the read
+// timeout again; the caller's 503 asks for a retry instead), one dial
+// attempt, and the request's own deadline honoured by every command.
+func (o Options) tune(q url.Values, t tunables) {
+	unset := func(name string) bool { return q.Get(name) == "" }
+	for name, d := range map[string]*time.Duration{"dial_timeout": t.dialTimeout, "read_timeout": t.readTimeout, "write_timeout": t.writeTimeout} {
+		if unset(name) {
+			*d = defaultTimeout
+		}
+	}
+	if unset("max_retries") {
+		*t.maxRetries = -1
+	}
+	if unset("dialer_retries") {
+		*t.dialerRetries = 1
+	}
+	if unset("context_timeout_enabled") {
+		*t.contextTimeout = true
+	}
+	if o.Password != "" {
+		*t.password = o.Password
+	}
+	if o.PoolSize > 0 {
+		*t.poolSize = o.PoolSize
+	}
+	for _, set := range []struct {
+		v time.Duration
+		d *time.Duration
+	}{{o.DialTimeout, t.dialTimeout}, {o.ReadTimeout, t.readTimeout}, {o.WriteTimeout, t.writeTimeout}} {
+		if set.v > 0 {
+			*set.d = set.v
+		}
+	}
+}
+
+// urlError is a failure to parse a Redis URL, without the password that
+// url.Parse would quote back.
+func urlError(raw string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("redis URL %q: %w", redactURL(raw), err)
 }
 
 // Unavailable reports whether err means that Redis could not be reached or
@@ -154,43 +209,36 @@ func Ping(ctx context.Context, c redis.UniversalClient) error {
 	return nil
 }
 
+// redactURL hides the password of a Redis URL, in its user info and in a
+// password query parameter, even when the URL does not parse: everything
+// between "://" and the last "@" counts as user info, so a password that
+// holds "/", "?" or "@" is hidden too (at worst, more than the password).
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***")
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if user, _, hasPassword := strings.Cut(rest[:at], ":"); hasPassword {
+			prefix += user + ":***@"
+			rest = rest[at+1:]
+		}
 	}
-	return u.String()
+	return prefix + redactQueryPasswords(rest)
 }
 
-// PoolCollector exports the client's connection pool figures to Prometheus.
-type PoolCollector struct {
-	Client redis.UniversalClient
-}
-
-var (
-	poolHits     = prometheus.NewDesc("leap_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil)
-	poolMisses   = prometheus.NewDesc("leap_redis_pool_misses_total", "Times a connection had to be made.", nil, nil)
-	poolTimeouts = prometheus.NewDesc("leap_redis_pool_timeouts_total", "Times a caller waited in vain for a connection.", nil, nil)
-	poolTotal    = prometheus.NewDesc("leap_redis_pool_connections", "Connections in the pool.", nil, nil)
-	poolIdle     = prometheus.NewDesc("leap_redis_pool_idle_connections", "Idle connections in the pool.", nil, nil)
-)
-
-// Describe implements prometheus.Collector.
-func (p PoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolHits, poolMisses, poolTimeouts, poolTotal, poolIdle} {
-		ch <- d
+// redactQueryPasswords replaces the value of every parameter whose name
+// ends in "password" (password, sentinel_password) with ***.
+func redactQueryPasswords(s string) string {
+	q := strings.IndexByte(s, '?')
+	if q < 0 {
+		return s
 	}
-}
-
-// Collect implements prometheus.Collector.
-func (p PoolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := p.Client.PoolStats()
-	ch <- prometheus.MustNewConstMetric(poolHits, prometheus.CounterValue, float64(s.Hits))
-	ch <- prometheus.MustNewConstMetric(poolMisses, prometheus.CounterValue, float64(s.Misses))
-	ch <- prometheus.MustNewConstMetric(poolTimeouts, prometheus.CounterValue, float64(s.Timeouts))
-	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns))
-	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns))
+	params := strings.Split(s[q+1:], "&")
+	for i, p := range params {
+		if name, _, ok := strings.Cut(p, "="); ok && strings.HasSuffix(strings.ToLower(name), "password") {
+			params[i] = name + "=***"
+		}
+	}
+	return s[:q+1] + strings.Join(params, "&")
 }

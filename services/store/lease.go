@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,8 +43,9 @@ const (
 
 // WithRosterLease runs fn while holding the roster lease, waiting for it
 // at most wait (and never past ctx). It answers ErrRosterBusy when the
-// lease stayed taken.
-func WithRosterLease(ctx context.Context, c redis.UniversalClient, wait time.Duration, fn func(context.Context) error) error {
+// lease stayed taken. A renewal that fails, which lets another upload in,
+// is logged to log.
+func WithRosterLease(ctx context.Context, c redis.UniversalClient, log *slog.Logger, wait time.Duration, fn func(context.Context) error) error {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return fmt.Errorf("roster lease token: %w", err)
@@ -81,7 +83,9 @@ func WithRosterLease(ctx context.Context, c redis.UniversalClient, wait time.Dur
 			case <-done:
 				return
 			case <-tick.C:
-				_ = c.Eval(ctx, renewLeaseScript, []string{RosterLeaseKey}, token, leaseTTL.Milliseconds()).Err()
+				if n, err := c.Eval(ctx, renewLeaseScript, []string{RosterLeaseKey}, token, leaseTTL.Milliseconds()).Int(); err != nil || n == 0 {
+					log.WarnContext(ctx, "roster lease not renewed: another upload may run at once", slog.Any("error", err))
+				}
 			}
 		}
 	}()

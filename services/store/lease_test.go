@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ func TestRosterLeaseTakesTurns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := WithRosterLease(ctx, rdb, 5*time.Second, func(context.Context) error {
+			err := WithRosterLease(ctx, rdb, slog.New(slog.DiscardHandler), 5*time.Second, func(context.Context) error {
 				n := inside.Add(1)
 				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 				}
@@ -48,7 +49,7 @@ func TestRosterLeaseTakesTurns(t *testing.T) {
 	// Held by another: a short wait gives up.
 	rdb.Set(ctx, RosterLeaseKey, "someone-else", time.Minute)
 	called := false
-	err := WithRosterLease(ctx, rdb, 100*time.Millisecond, func(context.Context) error { called = true; return nil })
+	err := WithRosterLease(ctx, rdb, slog.New(slog.DiscardHandler), 100*time.Millisecond, func(context.Context) error { called = true; return nil })
 	if !errors.Is(err, ErrRosterBusy) || called {
 		t.Errorf("err %v, called %v; want ErrRosterBusy, not called", err, called)
 	}

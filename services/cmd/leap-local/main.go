@@ -117,10 +117,10 @@ func run(ctx context.Context) error {
 	ing := server.New(server.Options{Name: "ingestion", Logger: log, Ready: ready, TrustedProxies: proxies, Timeouts: server.BulkTimeouts})
 	(&ingestion.Service{
 		Redis: rdb, Policy: pol, Tokens: map[string]string{token: ingestion.AnySource},
-		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock,
+		Backfill: map[string]bool{ingestion.AnySource: true}, MaxBodyBytes: 64 << 20, Now: clock, Log: log,
 	}).Register(ing.Echo, ing.Registry)
 	sco := server.New(server.Options{Name: "scoring", Logger: log, Ready: ready, TrustedProxies: proxies})
-	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute}).Register(sco.Echo, sco.Registry)
+	(&scoring.Service{Redis: rdb, Policy: pol, Now: clock, CacheTTL: 10 * time.Minute, Log: log}).Register(sco.Echo, sco.Registry)
 
 	// The demo people (no events yet): for the password form and the demo
 	// provider alike.
@@ -348,7 +348,10 @@ func startDemoProvider(ctx context.Context, port, portalPort int, data demo.Data
 	if err != nil {
 		return nil, fmt.Errorf("demo sign-in provider: %w (DEMO_SSO_PORT to move it, DEMO_SSO=false to leave it out)", err)
 	}
-	srv := &http.Server{Handler: demoidp.New(issuer, users, []demoidp.Client{{ID: "leap-portal", Secret: secret, RedirectURI: callback}}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: demoidp.New(issuer, users, []demoidp.Client{{ID: "leap-portal", Secret: secret, RedirectURI: callback,
+		// The portal's sign-out sends the browser to the provider and asks
+		// to come back to its sign-in page.
+		PostLogoutRedirectURIs: []string{fmt.Sprintf("http://127.0.0.1:%d/login", portalPort)}}}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	go func() {
 		<-ctx.Done()

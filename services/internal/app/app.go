@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisprometheus/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
@@ -46,7 +47,9 @@ type Common struct {
 	shutdownTracing func(context.Context) error
 }
 
-// RedisOptions reads the Redis settings of DESIGN.md from the environment.
+// RedisOptions reads the Redis settings from the environment: REDIS_URL,
+// whose query may carry any go-redis client option, and the variables that
+// override it when set.
 func RedisOptions(env *config.Env) store.Options {
 	return store.Options{
 		URL:            env.Required("REDIS_URL", "the Redis address, such as redis://localhost:6379"),
@@ -54,9 +57,9 @@ func RedisOptions(env *config.Env) store.Options {
 		SentinelMaster: env.String("REDIS_SENTINEL_MASTER", ""),
 		Password:       env.String("REDIS_PASSWORD", ""),
 		PoolSize:       env.Int("REDIS_POOL_SIZE", 0, 0, 10000),
-		DialTimeout:    env.Duration("REDIS_DIAL_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
-		ReadTimeout:    env.Duration("REDIS_READ_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
-		WriteTimeout:   env.Duration("REDIS_WRITE_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		DialTimeout:    env.Duration("REDIS_DIAL_TIMEOUT", 0, time.Millisecond, time.Minute),
+		ReadTimeout:    env.Duration("REDIS_READ_TIMEOUT", 0, time.Millisecond, time.Minute),
+		WriteTimeout:   env.Duration("REDIS_WRITE_TIMEOUT", 0, time.Millisecond, time.Minute),
 		Tracing:        true,
 	}
 }
@@ -121,7 +124,8 @@ func Setup(ctx context.Context, name string, env *config.Env) (*Common, error) {
 		return nil, err
 	}
 	go c.Policy.Watch(ctx, 2*time.Second)
-	c.Log.Info("starting", "policy", c.Policy.Current().Hash, "leapTerm", c.Policy.Current().Doc.LeapTerm, "port", c.Port, "metricsPort", c.MetricsPort)
+	c.Log.InfoContext(ctx, "starting", slog.String("policy", c.Policy.Current().Hash), slog.String("leap_term", c.Policy.Current().Doc.LeapTerm),
+		slog.Int("port", c.Port), slog.Int("metrics_port", c.MetricsPort))
 	return c, nil
 }
 
@@ -136,7 +140,7 @@ func (c *Common) Server() *server.Server {
 			return store.Ping(ctx, c.Redis)
 		},
 	})
-	s.Registry.MustRegister(store.PoolCollector{Client: c.Redis})
+	s.Registry.MustRegister(redisprometheus.NewCollector("leap", "redis", c.Redis))
 	return s
 }
 

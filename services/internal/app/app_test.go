@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leap-dev/leap/services/config"
 )
@@ -30,5 +31,23 @@ func TestPorts(t *testing.T) {
 		if err := env.Err(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("PORT=%q METRICS_PORT=%q: error %v, want %q", vars[0], vars[1], err, want)
 		}
+	}
+}
+
+// TestRedisOptionsOverrideOnlyWhenSet: unset variables leave the URL's
+// options alone; set ones override them.
+func TestRedisOptionsOverrideOnlyWhenSet(t *testing.T) {
+	env := envOf(map[string]string{"REDIS_URL": "redis://db:6379?read_timeout=5s&pool_size=50"})
+	o := RedisOptions(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if o.ReadTimeout != 0 || o.DialTimeout != 0 || o.WriteTimeout != 0 || o.PoolSize != 0 || o.Password != "" {
+		t.Errorf("unset variables override the URL: %+v", o)
+	}
+	env = envOf(map[string]string{"REDIS_URL": "redis://db:6379", "REDIS_READ_TIMEOUT": "750ms", "REDIS_POOL_SIZE": "12", "REDIS_PASSWORD": "pw"})
+	o = RedisOptions(env)
+	if o.ReadTimeout != 750*time.Millisecond || o.PoolSize != 12 || o.Password != "pw" || env.Err() != nil {
+		t.Errorf("set variables: %+v %v", o, env.Err())
 	}
 }

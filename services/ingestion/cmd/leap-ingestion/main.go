@@ -29,7 +29,7 @@ func run(ctx context.Context) error {
 	// Batches are large: bounded by the pace of the body, not a short total.
 	c.Timeouts = server.BulkTimeouts
 	s := c.Server()
-	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens.Source, TokenExpiry: tokens.Expires, MaxBodyBytes: int64(maxBody), Now: time.Now}
+	svc := &ingestion.Service{Redis: c.Redis, Policy: c.Policy, Tokens: tokens.Source, TokenExpiry: tokens.Expires, MaxBodyBytes: int64(maxBody), Now: time.Now, Log: c.Log}
 	svc.Register(s.Echo, s.Registry)
 	return c.Run(ctx, s)
 }

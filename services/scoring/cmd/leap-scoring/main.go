@@ -21,7 +21,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	s := c.Server()
-	svc := &scoring.Service{Redis: c.Redis, Policy: c.Policy, Now: time.Now, CacheTTL: ttl}
+	svc := &scoring.Service{Redis: c.Redis, Policy: c.Policy, Now: time.Now, CacheTTL: ttl, Log: c.Log}
 	svc.Register(s.Echo, s.Registry)
 	return c.Run(ctx, s)
 }
