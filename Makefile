@@ -20,6 +20,9 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION  ?= v2.15.0
 HELM_VERSION           ?= v3.22.0
 K8S_VERSION            ?= 1.37.2
+# Mailpit, the SMTP sink of the notifier's tests and of make run: its version
+# is the one hack/tools/mailpit/go.mod pins.
+MAILPIT_VERSION        := $(shell awk '$$1 == "require" && $$2 == "github.com/axllent/mailpit" {print $$3}' hack/tools/mailpit/go.mod)
 
 ROOT        := $(abspath .)
 BIN         := $(ROOT)/bin
@@ -28,6 +31,7 @@ ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(TOOLS)/helm-$(HELM_VERSION)
+MAILPIT        := $(TOOLS)/mailpit-$(MAILPIT_VERSION)
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -41,6 +45,8 @@ E2E_BINS := $(addprefix $(ENVTEST_DIR)/,kube-controller-manager kube-scheduler k
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 # The chart's tests (operator/internal/charttest) run this helm.
 export HELM
+# The notifier's tests and make run start this Mailpit.
+export MAILPIT
 
 ##@ Use
 
@@ -49,7 +55,7 @@ help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the product locally: the portal, ingestion and scoring, embedded Redis, demo data and logins (LEAP_TERM_FILE, REDIS_URL, PORTAL_OIDC_* to change).
+run: $(MAILPIT) ## Run the product locally: the portal, ingestion, scoring and the notifier with Mailpit's inbox, embedded Redis, demo data and logins (LEAP_TERM_FILE, REDIS_URL, PORTAL_OIDC_* to change).
 	go run ./services/cmd/leap-local
 
 .PHONY: run-cluster
@@ -74,7 +80,7 @@ build: ## Build every binary into bin/.
 test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
-unit: envtest $(HELM) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
+unit: envtest $(HELM) $(MAILPIT) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
 	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
 
 .PHONY: e2e
@@ -170,8 +176,14 @@ $(HELM):
 	GOBIN=$(TOOLS) GOWORK=off go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(TOOLS)/helm $@
 
+.PHONY: mailpit
+mailpit: $(MAILPIT) ## Build Mailpit, the SMTP sink with an HTTP API (cold: ~2 min of CPU).
+
+$(MAILPIT): hack/tools/mailpit/go.mod hack/tools/mailpit/go.sum hack/build-mailpit.sh
+	hack/build-mailpit.sh $@
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(MAILPIT) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).
