@@ -10,7 +10,7 @@ SHELL := /usr/bin/env bash -o pipefail
 VERSION        ?= 0.1.0
 IMAGE_REGISTRY ?= ghcr.io/leap-dev
 # The images `make docker-build` builds: Dockerfile target -> $(IMAGE_REGISTRY)/leap-<target>:$(VERSION).
-IMAGE_TARGETS  := operator ingestion scoring portal
+IMAGE_TARGETS  := operator ingestion scoring portal notifier
 DOCKER         ?= docker
 # The Go of the image builds: the one of this machine (go1.26.8 -> golang:1.26.8).
 GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
@@ -72,6 +72,7 @@ build: ## Build every binary into bin/.
 	go build -trimpath -o $(BIN)/leap-ingestion ./services/ingestion/cmd/leap-ingestion
 	go build -trimpath -o $(BIN)/leap-scoring ./services/scoring/cmd/leap-scoring
 	go build -trimpath -o $(BIN)/leap-portal ./services/portal/cmd/leap-portal
+	go build -trimpath -o $(BIN)/leap-notifier ./services/notifier/cmd/leap-notifier
 	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
 
 ##@ Test
@@ -131,7 +132,7 @@ chart-sync: manifests ## Copy the CRD, the operator's RBAC rules and a sample fr
 ##@ Images
 
 .PHONY: docker-build
-docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal}:VERSION (needs a Docker engine).
+docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal,notifier}:VERSION (needs a Docker engine).
 	@command -v $(DOCKER) >/dev/null || { echo "docker-build needs a Docker engine ($(DOCKER) not found)" >&2; exit 1; }
 	for target in $(IMAGE_TARGETS); do \
 	  $(DOCKER) build --target $$target --build-arg VERSION=$(VERSION) --build-arg GO_VERSION=$(GO_VERSION) \

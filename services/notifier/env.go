@@ -16,6 +16,7 @@ func FromEnv(env *config.Env) (*Notifier, error) {
 	scoring := env.Required("SCORING_URL", "the scoring service's base URL, such as http://leap-scoring")
 	user := env.String("SMTP_USERNAME", "")
 	password := env.String("SMTP_PASSWORD", "")
+	credentials := env.String("SMTP_CREDENTIALS_DIR", "")
 	tick := env.Duration("NOTIFIER_TICK", 5*time.Second, 100*time.Millisecond, 10*time.Minute)
 	timeout := env.Duration("SMTP_TIMEOUT", 30*time.Second, time.Second, 5*time.Minute)
 	var s *Settings
@@ -32,7 +33,7 @@ func FromEnv(env *config.Env) (*Notifier, error) {
 		Settings: s, ScoringURL: scoring, Tick: tick,
 		Mailer: &SMTPMailer{
 			Host: s.SMTP.Host, Port: int(s.SMTP.Port), From: s.SMTP.From, FromName: s.UniversityName + " LEAP",
-			TLS: s.SMTP.TLS, Username: user, Password: password, Timeout: timeout,
+			TLS: s.SMTP.TLS, Username: user, Password: password, CredentialsDir: credentials, Timeout: timeout,
 		},
 	}, nil
 }

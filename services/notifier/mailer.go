@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +30,10 @@ type SMTPMailer struct {
 	TLS      v1alpha1.SMTPTLS
 	// Username and Password authenticate when Username is set.
 	Username, Password string
+	// CredentialsDir, when set, holds the files username and password
+	// (the mounted Secret), read at each send so that a changed password
+	// takes effect without a restart; they override Username and Password.
+	CredentialsDir string
 	// TLSConfig overrides the default (the system's roots, ServerName
 	// Host); tests trust their own server's certificate through it.
 	TLSConfig *tls.Config
@@ -35,6 +41,18 @@ type SMTPMailer struct {
 }
 
 func (s *SMTPMailer) client() (*mail.Client, error) {
+	user, password := s.Username, s.Password
+	if s.CredentialsDir != "" {
+		u, err := os.ReadFile(filepath.Join(s.CredentialsDir, "username"))
+		if err != nil {
+			return nil, fmt.Errorf("smtp credentials: %w", err)
+		}
+		p, err := os.ReadFile(filepath.Join(s.CredentialsDir, "password"))
+		if err != nil {
+			return nil, fmt.Errorf("smtp credentials: %w", err)
+		}
+		user, password = strings.TrimSpace(string(u)), strings.TrimRight(string(p), "\r\n")
+	}
 	opts := []mail.Option{mail.WithPort(s.Port), mail.WithTimeout(s.timeout()), mail.WithHELO("leap-notifier")}
 	switch s.TLS {
 	case v1alpha1.SMTPImplicitTLS:
@@ -47,8 +65,8 @@ func (s *SMTPMailer) client() (*mail.Client, error) {
 	if s.TLSConfig != nil {
 		opts = append(opts, mail.WithTLSConfig(s.TLSConfig))
 	}
-	if s.Username != "" {
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.Username), mail.WithPassword(s.Password))
+	if user != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(user), mail.WithPassword(password))
 	}
 	return mail.NewClient(s.Host, opts...)
 }

@@ -3,6 +3,8 @@ package notifier
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -413,5 +415,29 @@ func TestReplanningASlotSendsNothingTwice(t *testing.T) {
 	f.step(n)
 	if got, want := recipients(f.received()), []string{"tess@uni.test", "theo@uni.test"}; !slices.Equal(got, want) {
 		t.Errorf("after planning the slot again: %v, want %v once each", got, want)
+	}
+}
+
+// Credentials mounted from the Secret are read at each send: a changed
+// password takes effect without a restart.
+func TestCredentialsFromTheMountedSecret(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	write := func(name, v string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("username", smtpUser+"\n")
+	write("password", smtpPassword+"\n")
+	m := f.notifier().Mailer.(*SMTPMailer)
+	m.Username, m.Password, m.CredentialsDir = "", "", dir
+	msg := Message{ID: "test/creds", To: "x@uni.test", Subject: "s", Text: "t", HTML: "<p>t</p>"}
+	if err := m.Send(context.Background(), msg); err != nil {
+		t.Fatalf("with the mounted credentials: %v", err)
+	}
+	write("password", "rotated elsewhere\n")
+	if err := m.Send(context.Background(), msg); err == nil {
+		t.Error("the old password was kept after the Secret changed")
 	}
 }
