@@ -115,6 +115,7 @@ func (p *Portal) Register(e *echo.Echo) error {
 	g.GET("/students/:id", p.studentPage)
 	p.registerAdmin(g)
 	p.registerRecords(g)
+	p.registerNotifications(g)
 	return nil
 }
 
