@@ -87,7 +87,7 @@ func TestNoDigestWhenNothingToSay(t *testing.T) {
 func TestScheduledDigest(t *testing.T) {
 	f := newFixture(t)
 	n := f.notifier()
-	f.clock.t = time.Date(2026, 10, 19, 6, 59, 0, 0, time.UTC) // Monday 07:59 in London
+	f.clock.Set(time.Date(2026, 10, 19, 6, 59, 0, 0, time.UTC)) // Monday 07:59 in London
 	f.step(n)
 	if got := recipients(f.received()); len(got) != 0 {
 		t.Fatalf("digests before their time: %v", got)
@@ -323,7 +323,7 @@ func TestTwoReplicasSendEachDigestOnce(t *testing.T) {
 		f.clock.Add(time.Minute)
 		time.Sleep(50 * time.Millisecond)
 	}
-	f.clock.Add(time.Date(2026, 10, 22, 7, 30, 0, 0, time.UTC).Sub(f.clock.Now())) // Thursday 08:30 London: the scheduled one too
+	f.clock.Set(time.Date(2026, 10, 22, 7, 30, 0, 0, time.UTC)) // Thursday 08:30 London: the scheduled one too
 	deadline := time.Now().Add(10 * time.Second)
 	for len(recipients(f.received())) < 8 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -401,7 +401,7 @@ func TestReplanningASlotSendsNothingTwice(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	n := f.notifier()
-	f.clock.t = time.Date(2026, 10, 19, 7, 1, 0, 0, time.UTC) // Monday 08:01 London
+	f.clock.Set(time.Date(2026, 10, 19, 7, 1, 0, 0, time.UTC)) // Monday 08:01 London
 	f.step(n)
 	if got := recipients(f.received()); len(got) != 2 {
 		t.Fatalf("Monday's digests: %v, want two", got)
