@@ -5,6 +5,7 @@
 #   docker build --target ingestion -t REGISTRY/leap-ingestion:VERSION --build-arg VERSION=VERSION .
 #   docker build --target scoring   -t REGISTRY/leap-scoring:VERSION   --build-arg VERSION=VERSION .
 #   docker build --target portal    -t REGISTRY/leap-portal:VERSION    --build-arg VERSION=VERSION .
+#   docker build --target notifier  -t REGISTRY/leap-notifier:VERSION  --build-arg VERSION=VERSION .
 # `make docker-build` runs these with the Makefile's IMAGE_REGISTRY and VERSION.
 # The operator's default component images are REGISTRY/leap-<component>:VERSION,
 # so the images of one VERSION belong together.
@@ -61,6 +62,13 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags timetzdata \
       -ldflags "-s -w" -o /out/leap-portal ./services/portal/cmd/leap-portal
 
+FROM source AS build-notifier
+ARG TARGETOS
+ARG TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags timetzdata \
+      -ldflags "-s -w" -o /out/leap-notifier ./services/notifier/cmd/leap-notifier
+
 # --- the images.
 FROM ${BASE_IMAGE} AS ingestion
 ARG VERSION=dev
@@ -94,6 +102,17 @@ COPY --from=build-portal /out/leap-portal /leap-portal
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/leap-portal"]
+
+FROM ${BASE_IMAGE} AS notifier
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="leap-notifier" \
+      org.opencontainers.image.description="LEAP notifier: tutors' digests, referrals and students' notices by email" \
+      org.opencontainers.image.source="https://github.com/leap-dev/leap" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build-notifier /out/leap-notifier /leap-notifier
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/leap-notifier"]
 
 # The operator last: a plain `docker build .` builds it.
 FROM ${BASE_IMAGE} AS operator

@@ -10,7 +10,7 @@ SHELL := /usr/bin/env bash -o pipefail
 VERSION        ?= 0.1.0
 IMAGE_REGISTRY ?= ghcr.io/leap-dev
 # The images `make docker-build` builds: Dockerfile target -> $(IMAGE_REGISTRY)/leap-<target>:$(VERSION).
-IMAGE_TARGETS  := operator ingestion scoring portal
+IMAGE_TARGETS  := operator ingestion scoring portal notifier
 DOCKER         ?= docker
 # The Go of the image builds: the one of this machine (go1.26.8 -> golang:1.26.8).
 GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
@@ -21,6 +21,9 @@ GOLANGCI_LINT_VERSION  ?= v2.15.0
 HELM_VERSION           ?= v3.22.0
 HELM_DOCS_VERSION      ?= v1.14.2
 K8S_VERSION            ?= 1.37.2
+# Mailpit, the SMTP sink of the notifier's tests and of make run: its version
+# is the one hack/tools/mailpit/go.mod pins.
+MAILPIT_VERSION        := $(shell awk '$$1 == "require" && $$2 == "github.com/axllent/mailpit" {print $$3}' hack/tools/mailpit/go.mod)
 
 ROOT        := $(abspath .)
 BIN         := $(ROOT)/bin
@@ -30,6 +33,7 @@ CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(TOOLS)/helm-$(HELM_VERSION)
 HELM_DOCS      := $(TOOLS)/helm-docs-$(HELM_DOCS_VERSION)
+MAILPIT        := $(TOOLS)/mailpit-$(MAILPIT_VERSION)
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -43,6 +47,8 @@ E2E_BINS := $(addprefix $(ENVTEST_DIR)/,kube-controller-manager kube-scheduler k
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 # The chart's tests (operator/internal/charttest) run this helm.
 export HELM
+# The notifier's tests and make run start this Mailpit.
+export MAILPIT
 
 ##@ Use
 
@@ -51,7 +57,7 @@ help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the product locally: the portal, ingestion and scoring, embedded Redis, demo data and logins (LEAP_TERM_FILE, REDIS_URL, PORTAL_OIDC_* to change).
+run: $(MAILPIT) ## Run the product locally: the portal, ingestion, scoring and the notifier with Mailpit's inbox, embedded Redis, demo data and logins (LEAP_TERM_FILE, REDIS_URL, PORTAL_OIDC_* to change).
 	go run ./services/cmd/leap-local
 
 .PHONY: run-cluster
@@ -68,6 +74,7 @@ build: ## Build every binary into bin/.
 	go build -trimpath -o $(BIN)/leap-ingestion ./services/ingestion/cmd/leap-ingestion
 	go build -trimpath -o $(BIN)/leap-scoring ./services/scoring/cmd/leap-scoring
 	go build -trimpath -o $(BIN)/leap-portal ./services/portal/cmd/leap-portal
+	go build -trimpath -o $(BIN)/leap-notifier ./services/notifier/cmd/leap-notifier
 	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
 
 ##@ Test
@@ -76,7 +83,7 @@ build: ## Build every binary into bin/.
 test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
-unit: envtest $(HELM) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
+unit: envtest $(HELM) $(MAILPIT) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
 	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
 
 .PHONY: e2e
@@ -133,7 +140,7 @@ chart-docs: $(HELM_DOCS) ## Write the chart's README values table (helm-docs) an
 ##@ Images
 
 .PHONY: docker-build
-docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal}:VERSION (needs a Docker engine).
+docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal,notifier}:VERSION (needs a Docker engine).
 	@command -v $(DOCKER) >/dev/null || { echo "docker-build needs a Docker engine ($(DOCKER) not found)" >&2; exit 1; }
 	for target in $(IMAGE_TARGETS); do \
 	  $(DOCKER) build --target $$target --build-arg VERSION=$(VERSION) --build-arg GO_VERSION=$(GO_VERSION) \
@@ -182,8 +189,14 @@ $(HELM_DOCS):
 	GOBIN=$(TOOLS) GOWORK=off go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
 	mv $(TOOLS)/helm-docs $@
 
+.PHONY: mailpit
+mailpit: $(MAILPIT) ## Build Mailpit, the SMTP sink with an HTTP API (cold: ~2 min of CPU).
+
+$(MAILPIT): hack/tools/mailpit/go.mod hack/tools/mailpit/go.sum hack/build-mailpit.sh
+	hack/build-mailpit.sh $@
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

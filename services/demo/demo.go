@@ -82,8 +82,11 @@ func Generate(seed uint64, n int, cal *calendar.Calendar, until time.Time) Data 
 	var d Data
 	for i, dep := range departments {
 		for j := range 3 {
+			id := fmt.Sprintf("t%s%d", strings.ToLower(dep.short), j+1)
+			// An address, so that make run's notifier can mail the
+			// tutor's digest to its inbox.
 			d.Staff = append(d.Staff, store.Staff{
-				ID: fmt.Sprintf("t%s%d", strings.ToLower(dep.short), j+1), Name: tutorNames[(3*i+j)%len(tutorNames)],
+				ID: id, Name: tutorNames[(3*i+j)%len(tutorNames)], Email: id + "@example.ac.uk",
 				Department: dep.name, Role: "tutor",
 			})
 		}

@@ -149,6 +149,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	g.GET("/students", p.studentList)
 	p.adminRoutes(g)
 	p.recordRoutes(g)
+	p.notificationRoutes(g)
 }
 
 // securityHeaders: a strict CSP (no inline script or style), no framing,

@@ -58,6 +58,17 @@ var keyLayout = []struct {
 	{"LoginAddressKey", "leap:login:addr:ADDR", LoginAddressKey("192.0.2.1"), 738, false},
 	{"OIDCUsedStateKey", "leap:oidc:used:SHA256", OIDCUsedStateKey("00"), 3914, false},
 	{"AuditStreamKey", "leap:audit", AuditStreamKey, 435, false},
+	{"NotifyLeaseKey", "leap:{notify}:lease", NotifyLeaseKey, 8402, false},
+	{"NotifySinceKey", "leap:{notify}:since", NotifySinceKey, 8402, false},
+	{"NotifyDueKey", "leap:{notify}:due", NotifyDueKey, 8402, false},
+	{"NotifyLogKey", "leap:{notify}:log", NotifyLogKey, 8402, false},
+	{"NotifySlotsKey", "leap:{notify}:slots", NotifySlotsKey, 8402, false},
+	{"NotifyLastDigestKey", "leap:{notify}:lastdigest", NotifyLastDigestKey, 8402, false},
+	{"NotifySeenKey", "leap:{notify}:seen", NotifySeenKey, 8402, false},
+	{"NotifyTriggerKey", "leap:{notify}:trigger", NotifyTriggerKey, 8402, false},
+	{"NotifySMTPStateKey", "leap:{notify}:smtp", NotifySMTPStateKey, 8402, false},
+	{"NotifyMessageKey", "leap:{notify}:msg:ID", NotifyMessageKey("m1"), 8402, false},
+	{"NotifyPreferencesKey", "leap:{s:ID}:notify", NotifyPreferencesKey("s1"), 8373, true},
 }
 
 var keyDay = calendar.Day{Year: 2026, Month: 10, Day: 19}

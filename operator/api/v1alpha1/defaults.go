@@ -34,6 +34,12 @@ func specDefaults() map[string]any {
 		"redis":          map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone)},
 		"ingestion":      maps.Clone(component),
 		"scoringService": maps.Clone(component),
+		"notifications": ifPresent{
+			"enabled":  false,
+			"digest":   map[string]any{"days": []any{"Monday", "Thursday"}, "time": "08:00"},
+			"notifier": maps.Clone(component),
+			"smtp":     ifPresent{"port": int64(587), "tls": string(SMTPStartTLS)},
+		},
 		"portal": map[string]any{
 			"replicas":      int64(DefaultReplicas),
 			"localAccounts": false,

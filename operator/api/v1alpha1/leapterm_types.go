@@ -459,6 +459,10 @@ type LeapTermSpec struct {
 	// their metrics.
 	// +optional
 	Telemetry *Telemetry `json:"telemetry,omitempty"`
+	// Notifications: tutors' digests, referrals and students' notices by
+	// email. Off by default.
+	// +optional
+	Notifications *Notifications `json:"notifications,omitempty"`
 }
 
 // Telemetry reaches the service pods as the standard OTEL_* variables.

@@ -78,6 +78,7 @@ type Images struct {
 	Ingestion string
 	Scoring   string
 	Portal    string
+	Notifier  string
 	Redis     string
 }
 
@@ -87,6 +88,7 @@ func DefaultImages(registry, version string) Images {
 		Ingestion: registry + "/leap-ingestion:" + version,
 		Scoring:   registry + "/leap-scoring:" + version,
 		Portal:    registry + "/leap-portal:" + version,
+		Notifier:  registry + "/leap-notifier:" + version,
 		Redis:     "redis:7.4-alpine",
 	}
 }

@@ -33,6 +33,8 @@ func componentSpec(t *v1alpha1.LeapTerm, c string) v1alpha1.Component {
 		return t.Spec.Ingestion
 	case Scoring:
 		return t.Spec.ScoringService
+	case Notifier:
+		return notifierComponent(t)
 	default:
 		return t.Spec.Portal.Component
 	}
@@ -46,6 +48,8 @@ func (i Images) of(c string) string {
 		return i.Scoring
 	case Portal:
 		return i.Portal
+	case Notifier:
+		return i.Notifier
 	default:
 		return i.Redis
 	}

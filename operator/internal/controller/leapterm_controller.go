@@ -204,6 +204,12 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 		}
 		run(c, held(r.reconcileComponent(ctx, a, term, c, hash, secrets)))
 	}
+	var smtpAgain time.Duration
+	if policyWritten {
+		again, err := r.reconcileNotifications(ctx, a, term, hash, secrets)
+		smtpAgain = again
+		run(phaseNotifications, held(err))
+	}
 	run(phaseIngress, r.reconcileIngress(ctx, a, term))
 	run(phaseScoringAccess, r.reconcileScoringAccess(ctx, a, term))
 
@@ -218,6 +224,9 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 	term.Status.ObservedGeneration = term.Generation
 	if overlapEnds > 0 && (next == 0 || overlapEnds < next) {
 		next = overlapEnds
+	}
+	if smtpAgain > 0 && (next == 0 || smtpAgain < next) {
+		next = smtpAgain
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }

@@ -92,6 +92,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := metrics.Registry.Register(controller.ConditionCollector{Client: mgr.GetCache()}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if err := metrics.Registry.Register(controller.NotificationsCollector{Client: mgr.GetCache()}); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
 // Command leap-local runs the whole product on one machine (`make run`):
 // the portal, ingestion and scoring on the ports of DESIGN.md (each with its
 // /metrics on that port), an embedded Redis unless REDIS_URL is set, the
-// policy from a LeapTerm file re-read when it changes, and a term of demo
-// data loaded through the ingestion API.
+// policy from a LeapTerm file re-read when it changes, a term of demo
+// data loaded through the ingestion API, and the notifier mailing to a
+// local Mailpit whose inbox it serves.
 package main
 
 import (
@@ -47,6 +48,9 @@ func run(ctx context.Context) error {
 	local := env.Bool("PORTAL_LOCAL_ACCOUNTS", true)
 	demoSSO := env.Bool("DEMO_SSO", true)
 	ssoPort := env.Int("DEMO_SSO_PORT", 8083, 1, 65535)
+	notify := env.Bool("NOTIFIER", true)
+	smtpPort := env.Int("MAILPIT_SMTP_PORT", 1025, 1, 65535)
+	inboxPort := env.Int("MAILPIT_PORT", 8025, 1, 65535)
 	// LEAP_LOCAL_NOW starts make run's clock at another moment (a Saturday,
 	// the day after a break): the demo data run up to it and every service
 	// takes it for now, the clock moving on from there. Only this command
@@ -176,6 +180,15 @@ func run(ctx context.Context) error {
 		return errors.Join(err, drain(errs))
 	}
 
+	inboxURL := ""
+	if notify {
+		n, err := startNotifier(ctx, log, rdb, pol, termFile, smtpPort, inboxPort, portalPort, scoringPort, clock)
+		if err != nil {
+			return fmt.Errorf("notifier: %w (NOTIFIER=false to run without email)", err)
+		}
+		inboxURL = n.InboxURL
+	}
+
 	l := pol.Current()
 	if students > 0 {
 		start := time.Now()
@@ -184,9 +197,9 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 		log.Info("demo data loaded", "students", len(data.Students), "events", len(data.Events), "took", time.Since(start).Round(time.Millisecond).String())
-		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, data, logins, ssoURL)
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, data, logins, ssoURL, inboxURL)
 	} else {
-		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{}, nil, ssoURL)
+		printSummary(portalPort, ingestPort, scoringPort, token, redisURL, termFile, l, demo.Data{}, nil, ssoURL, inboxURL)
 	}
 
 	<-ctx.Done()
@@ -239,7 +252,7 @@ func randomToken() string {
 	return "demo-" + hex.EncodeToString(b)
 }
 
-func printSummary(portalPort, ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data, logins []string, ssoURL string) {
+func printSummary(portalPort, ingestPort, scoringPort int, token, redisURL, termFile string, l *policy.Loaded, d demo.Data, logins []string, ssoURL, inboxURL string) {
 	fmt.Printf(`
 LEAP is running on this machine.
 
@@ -268,6 +281,10 @@ Try:
 	if ssoURL != "" {
 		fmt.Printf("\nSingle sign-on: a demo university's provider at %s (DEMO_SSO=false to leave it out).\n"+
 			"\"Sign in with your university account\" on the portal takes the same usernames and password.\n", ssoURL)
+	}
+	if inboxURL != "" {
+		fmt.Printf("\nEmail: the notifier mails to a local Mailpit; read what it sent at\n  inbox      %s\n"+
+			"Sign in as leap, open Email on the LEAP team's page and press \"Send digests now\": the tutors' digests arrive within seconds.\n", inboxURL)
 	}
 	fmt.Println("\nCtrl-C stops everything.")
 }
