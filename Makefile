@@ -116,6 +116,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy functions of the API types.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and the operator's RBAC into config/.
 	cd operator/api && $(CONTROLLER_GEN) crd paths=./... output:crd:artifacts:config=$(ROOT)/config/crd/bases
+	# operator/api/validation evaluates the CRD's own rules in Go: it embeds this copy.
+	cp config/crd/bases/leap.dev_leapterms.yaml operator/api/validation/leap.dev_leapterms.yaml
 	cd operator && $(CONTROLLER_GEN) rbac:roleName=leap-operator paths=./internal/... output:rbac:artifacts:config=$(ROOT)/config/rbac
 
 .PHONY: chart-sync
