@@ -108,7 +108,7 @@ type DistributionJSON struct {
 // cohort size are never shown alone: merged counts them, rest is their
 // sum when that reaches the minimum (else null).
 type GroupsJSON struct {
-	Groups []GroupJSON        `json:"groups"`
+	Groups []GroupJSON       `json:"groups"`
 	Rest   *DistributionJSON `json:"rest"`
 	Merged int               `json:"merged"`
 }

@@ -337,4 +337,3 @@ func countsEqual(a, b map[calendar.Day]engine.Counts) bool {
 	}
 	return true
 }
-
