@@ -49,7 +49,11 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 		if !r.Found {
 			continue
 		}
-		r.Counts = make(map[calendar.Day]Counts, 32*len(months))
+		n := 0
+		for j := range months {
+			n += len(counts[i*len(months)+j].Val())
+		}
+		r.Counts = make(map[calendar.Day]Counts, n)
 		for j, m := range months {
 			for field, packed := range counts[i*len(months)+j].Val() {
 				dom, err := strconv.Atoi(field)
@@ -57,10 +61,10 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 					continue
 				}
 				d := calendar.Day{Year: m.Year, Month: m.Month, Day: dom}
-				if d.Before(from) || to.Before(d) {
+				if dayKey(d) < dayKey(from) || dayKey(to) < dayKey(d) {
 					continue
 				}
-				cs, err := ParseCounts(packed)
+				cs, err := parsePacked(packed)
 				if err != nil {
 					return nil, fmt.Errorf("counts of %s on %s: %w", id, d, err)
 				}
@@ -69,4 +73,35 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 		}
 	}
 	return out, nil
+}
+
+// dayKey orders days as numbers, without the time arithmetic of
+// Day.Compare: a chunk compares each of its tens of thousands of days.
+func dayKey(d calendar.Day) int { return d.Year*10000 + int(d.Month)*100 + d.Day }
+
+// parsePacked is ParseCounts without its allocations, for the bulk read
+// of a whole university; FuzzParsePacked holds the two to the same answers.
+func parsePacked(packed string) (Counts, error) {
+	var c Counts
+	if packed == "" {
+		return c, nil
+	}
+	i, n, digits := 0, int64(0), 0
+	for k := 0; k <= len(packed); k++ {
+		if k == len(packed) || packed[k] == ',' {
+			if digits == 0 || i >= len(c) {
+				return ParseCounts(packed) // its error, in its words
+			}
+			c[i] = int32(n)
+			i, n, digits = i+1, 0, 0
+			continue
+		}
+		ch := packed[k]
+		if ch < '0' || ch > '9' || digits >= 9 {
+			return ParseCounts(packed)
+		}
+		n = n*10 + int64(ch-'0')
+		digits++
+	}
+	return c, nil
 }
