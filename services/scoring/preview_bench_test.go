@@ -49,8 +49,8 @@ func previewPolicy(b *testing.B) (*policy.Loaded, time.Time) {
 // 20,000 students × 70 teaching days read from a real redis-server (with
 // AOF, as the operator runs it), beside a baseline measured in the same
 // run: the same engine comparing the same counts already in memory. The
-// figures: ns/op of the preview, baseline-ns/op, their ratio, read-ns/op
-// (reading every chunk and scoring nothing), and the preview's peak heap
+// figures: ns/op of the preview, baseline-ns/op, their ratio, and the
+// preview's peak heap
 // above the benchmark's own (garbage not yet collected included) beside
 // the size of the counts it reads.
 func BenchmarkPolicyPreview(b *testing.B) {
@@ -204,19 +204,6 @@ func BenchmarkPolicyPreview(b *testing.B) {
 	if tally.Moves[-1]+tally.Moves[-2]+tally.Moves[-3]+tally.Moves[-4] != warm.Moves.Down {
 		b.Fatalf("baseline moves %v, preview %d down", tally.Moves, warm.Moves.Down)
 	}
-
-	// Reading alone: every chunk from Redis, nothing scored.
-	ids := make([]string, len(students))
-	for i, s := range students {
-		ids[i] = s.ID
-	}
-	start = time.Now()
-	for i := 0; i < len(ids); i += 500 {
-		if _, err := store.ReadStudents(ctx, rdb, ids[i:min(i+500, len(ids))], first, today); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds()), "read-ns/op")
 
 	b.ReportMetric(baselineNs, "baseline-ns/op")
 	b.ReportMetric(previewNs/baselineNs, "ratio")

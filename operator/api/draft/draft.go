@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -50,16 +49,6 @@ type Draft struct {
 	WholeYear bool `json:"wholeYear,omitempty"`
 }
 
-// shape is what Parse checks a draft against: the API's own types, with
-// unknown fields refused, so that a misspelt field is an error rather
-// than a change that silently does nothing.
-type shape struct {
-	Attendance *v1alpha1.Attendance  `json:"attendance"`
-	Scoring    *v1alpha1.Scoring     `json:"scoring"`
-	Breaks     *[]v1alpha1.DateRange `json:"breaks"`
-	WholeYear  bool                  `json:"wholeYear"`
-}
-
 // specPath is where a draft's fields live in the LeapTerm; errors point
 // there, as the API server's do.
 var specPath = field.NewPath("spec")
@@ -75,17 +64,31 @@ func Parse(b []byte) (*Draft, field.ErrorList) {
 	if err := apijson.Unmarshal(b, &raw); err != nil || raw == nil {
 		return nil, field.ErrorList{field.Invalid(field.NewPath("draft"), "", "a draft is a JSON object with attendance, scoring, breaks and wholeYear: "+describe(err))}
 	}
-	var s shape
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, field.ErrorList{shapeError(err)}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, field.ErrorList{field.Invalid(field.NewPath("draft"), "", "data after the draft")}
-	}
-	d := &Draft{WholeYear: s.WholeYear}
+	d := &Draft{}
 	var errs field.ErrorList
+	for key, v := range raw {
+		var target any
+		switch key {
+		case "attendance":
+			target = &v1alpha1.Attendance{}
+		case "scoring":
+			target = &v1alpha1.Scoring{}
+		case "breaks":
+			target = &[]v1alpha1.DateRange{}
+		case "wholeYear":
+			target = &d.WholeYear
+		default:
+			errs = append(errs, field.NotSupported(field.NewPath("draft").Child(key), nil, []string{"attendance", "scoring", "breaks", "wholeYear"}))
+			continue
+		}
+		if err := decodeStrict(v, target); err != nil {
+			errs = append(errs, shapeError(key, err))
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Field, b.Field) })
+		return nil, errs
+	}
 	for key, v := range raw {
 		switch key {
 		case "attendance", "scoring":
@@ -122,21 +125,31 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// shapeError turns a decoding error into a field error at the spec path
-// of the field it is about.
-func shapeError(err error) *field.Error {
+// decodeStrict decodes a JSON value into one of the API's types, refusing
+// fields the type does not have, so that a misspelt field is an error
+// rather than a change that silently does nothing.
+func decodeStrict(v, target any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(target)
+}
+
+// shapeError turns a decoding error of one section of the draft into a
+// field error at the spec path of the field it is about.
+func shapeError(section string, err error) *field.Error {
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return field.TypeInvalid(pathOf(te.Field), te.Value, "must be "+te.Type.String())
+	if errors.As(err, &te) {
+		path := section
+		if te.Field != "" {
+			path += "." + te.Field
+		}
+		return field.TypeInvalid(pathOf(path), te.Value, "must be "+te.Type.String())
 	}
-	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return field.NotSupported(field.NewPath("draft").Child(strings.Trim(msg, `"`)), nil, []string{"attendance", "scoring", "breaks", "wholeYear"})
-	}
-	var pe *field.Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return field.Invalid(field.NewPath("draft"), "", err.Error())
+	return field.Invalid(specPath.Child(section), "", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 func pathOf(dotted string) *field.Path {

@@ -63,7 +63,7 @@ func TestMalformedDraftsAreRefusedAtTheirField(t *testing.T) {
 		{"break outside the terms", `{"breaks":[{"name":"a","start":"2026-12-20","end":"2026-12-23"}]}`, "every break must lie inside one term"},
 		{"window", `{"scoring":{"windowDays":0}}`, "spec.scoring.windowDays: Invalid value: 0: windowDays must be between 1 and 56"},
 		{"weight not a number", `{"scoring":{"weights":{"tap_in":"three"}}}`, "spec.scoring.weights: Invalid value: \"string\": must be int32"},
-		{"unknown field", `{"scoring":{"weigths":{"tap_in":1}}}`, "weigths"},
+		{"unknown field", `{"scoring":{"weight":{"tap_in":1}}}`, `spec.scoring: Invalid value: "": unknown field "weight"`},
 		{"policy history by hand", `{"policyHistory":[]}`, "draft.policyHistory: Unsupported value"},
 		{"not an object", `[1]`, "a draft is a JSON object"},
 		{"trailing data", `{} {}`, "after top-level value"},
