@@ -100,7 +100,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint.
 	$(GOLANGCI_LINT) run $(PKGS)
 
 .PHONY: bench
-bench: envtest ## Run the benchmarks; each reports its figure beside a baseline from the same run (~4 min).
+bench: envtest ## Run the benchmarks; each reports its figure beside a baseline from the same run (~6 min).
 	go test -run '^$$' -bench . -benchtime 3x ./operator/internal/controller/
 	go test -run '^$$' -bench . -benchtime 5x ./services/ingestion/
 	go test -run '^$$' -bench . -benchtime 1x ./services/scoring/...
