@@ -64,11 +64,23 @@ func PolicyPatch(resourceVersion string, spec map[string]any) ([]byte, error) {
 // ApplyPolicy sends PolicyPatch under FieldManager. A conflict comes back
 // as ErrConflict; any other refusal with the API server's message.
 func (c *Client) ApplyPolicy(ctx context.Context, resourceVersion string, spec map[string]any) error {
+	return c.applyPolicy(ctx, resourceVersion, spec, "")
+}
+
+// DryRunPolicy is ApplyPolicy checked by the API server and written
+// nowhere (?dryRun=All): every rule runs, the CRD's and the admission
+// policies' (which narrow what the portal may change), so a form can say
+// why an apply would fail before anyone applies.
+func (c *Client) DryRunPolicy(ctx context.Context, resourceVersion string, spec map[string]any) error {
+	return c.applyPolicy(ctx, resourceVersion, spec, "&dryRun=All")
+}
+
+func (c *Client) applyPolicy(ctx context.Context, resourceVersion string, spec map[string]any, query string) error {
 	body, err := PolicyPatch(resourceVersion, spec)
 	if err != nil {
 		return err
 	}
-	resp, err := c.do(ctx, http.MethodPatch, "?fieldManager="+FieldManager, body)
+	resp, err := c.do(ctx, http.MethodPatch, "?fieldManager="+FieldManager+query, body)
 	if err != nil {
 		return err
 	}
