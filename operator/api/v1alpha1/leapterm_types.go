@@ -405,8 +405,11 @@ type LeapTermSpec struct {
 	// +listMapKey=name
 	Terms []DateRange `json:"terms"`
 	// Breaks are days inside terms without teaching (reading weeks): no
-	// alerts, and the days do not count in the scoring window.
+	// alerts, and the days do not count in the scoring window. Two breaks
+	// that overlap are refused: it is a mistyped date far more often than
+	// something meant.
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="breaks must not overlap"
 	// +listType=map
 	// +listMapKey=name
 	// +optional

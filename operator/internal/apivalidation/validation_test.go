@@ -93,6 +93,8 @@ var invalid = []struct {
 		"a term or break must not end before it starts"},
 	{"break ends before it starts", set("spec.breaks", []any{term("rw", "2026-11-13", "2026-11-09")}),
 		"a term or break must not end before it starts"},
+	{"overlapping breaks", set("spec.breaks", []any{term("rw", "2026-11-09", "2026-11-13"), term("open-day", "2026-11-13", "2026-11-14")}),
+		"breaks must not overlap"},
 	{"overlapping terms", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("winter", "2026-12-01", "2027-01-10")}),
 		"spec.terms: Invalid value: terms must not overlap"},
 	{"a day February lacks", set("spec.terms", []any{term("autumn", "2026-10-05", "2026-12-11"), term("spring", "2027-01-18", "2027-02-29")}),

@@ -1,0 +1,83 @@
+package apivalidation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/leap-dev/leap/operator/api/validation"
+)
+
+// TestGoValidationAgreesWithTheAPIServer: operator/api/validation, which
+// checks make run's policy file and the LEAP team's drafts, evaluates the
+// CRD's own rules and so refuses what the API server refuses, with the
+// same message at the same field path, for every rule of the table.
+func TestGoValidationAgreesWithTheAPIServer(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	for i, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "name too long" {
+				t.Skip("a rule on metadata.name: the Go check is of the spec")
+			}
+			u := typical(t, ns)
+			u.SetName(fmt.Sprintf("go-%d", i))
+			tc.change(u)
+			spec := specOf(t, u.Object["spec"])
+			if err := validation.Default(spec); err != nil {
+				t.Fatal(err)
+			}
+			errs, err := validation.Spec(ctx, spec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) == 0 {
+				t.Fatalf("the Go check accepted a LeapTerm with %s", tc.name)
+			}
+			if !strings.Contains(errs.ToAggregate().Error(), tc.message) {
+				t.Errorf("Go says %v; want %q", errs, tc.message)
+			}
+			serverErr := k8s.Create(ctx, u)
+			if serverErr == nil {
+				t.Fatalf("the API server accepted a LeapTerm with %s", tc.name)
+			}
+			for _, e := range errs {
+				if !strings.Contains(serverErr.Error(), e.Field+": ") {
+					t.Errorf("Go points at %s; the API server says %v", e.Field, serverErr)
+				}
+			}
+		})
+	}
+}
+
+// TestGoValidationAcceptsTheSamples: what the API server takes, the Go
+// check takes.
+func TestGoValidationAcceptsTheSamples(t *testing.T) {
+	for _, name := range []string{"leap_v1alpha1_leapterm_typical.yaml", "leap_v1alpha1_leapterm_covid.yaml", "leap_v1alpha1_leapterm_minimal.yaml"} {
+		spec := specOf(t, sample(t, name).Object["spec"])
+		if err := validation.Default(spec); err != nil {
+			t.Fatal(err)
+		}
+		if errs, err := validation.Spec(context.Background(), spec, nil); err != nil || len(errs) > 0 {
+			t.Errorf("%s: %v %v", name, err, errs)
+		}
+	}
+}
+
+// specOf is a spec in the form the Go check takes: decoded from JSON, with
+// whole numbers as int64.
+func specOf(t *testing.T, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
