@@ -10,7 +10,7 @@ SHELL := /usr/bin/env bash -o pipefail
 VERSION        ?= 0.1.0
 IMAGE_REGISTRY ?= ghcr.io/leap-dev
 # The images `make docker-build` builds: Dockerfile target -> $(IMAGE_REGISTRY)/leap-<target>:$(VERSION).
-IMAGE_TARGETS  := operator ingestion scoring portal
+IMAGE_TARGETS  := operator ingestion scoring portal backup
 DOCKER         ?= docker
 # The Go of the image builds: the one of this machine (go1.26.8 -> golang:1.26.8).
 GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
@@ -20,6 +20,8 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION  ?= v2.15.0
 HELM_VERSION           ?= v3.22.0
 K8S_VERSION            ?= 1.37.2
+# The S3-compatible server of the backup tests.
+VERSITYGW_VERSION      ?= v1.8.0
 
 ROOT        := $(abspath .)
 BIN         := $(ROOT)/bin
@@ -28,6 +30,7 @@ ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(TOOLS)/helm-$(HELM_VERSION)
+VERSITYGW      := $(TOOLS)/versitygw-$(VERSITYGW_VERSION)
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -41,6 +44,8 @@ E2E_BINS := $(addprefix $(ENVTEST_DIR)/,kube-controller-manager kube-scheduler k
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 # The chart's tests (operator/internal/charttest) run this helm.
 export HELM
+# The backup tests (services/backup) upload to and restore from this S3 server.
+export VERSITYGW
 
 ##@ Use
 
@@ -67,6 +72,7 @@ build: ## Build every binary into bin/.
 	go build -trimpath -o $(BIN)/leap-scoring ./services/scoring/cmd/leap-scoring
 	go build -trimpath -o $(BIN)/leap-portal ./services/portal/cmd/leap-portal
 	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
+	go build -trimpath -o $(BIN)/leap-backup ./services/cmd/leap-backup
 
 ##@ Test
 
@@ -74,8 +80,12 @@ build: ## Build every binary into bin/.
 test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
-unit: envtest $(HELM) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
+unit: envtest $(HELM) $(VERSITYGW) ## Run the Go tests (envtest, the chart's and the backup's against a real S3 server included; none is skipped for want of them).
 	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
+
+.PHONY: backup-test
+backup-test: $(VERSITYGW) ## The backup and restore alone: real redis-server, real S3 server (versitygw), the leap-backup code paths (~20 s once built).
+	go test -count=1 -race ./services/backup/
 
 .PHONY: e2e
 e2e: envtest e2e-cluster kubectl $(HELM) ## End-to-end: the chart and the operator binary on a hermetic cluster with a kwok node (~30 s once built).
@@ -125,7 +135,7 @@ chart-sync: manifests ## Copy the CRD, the operator's RBAC rules and a sample fr
 ##@ Images
 
 .PHONY: docker-build
-docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal}:VERSION (needs a Docker engine).
+docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal,backup}:VERSION (needs a Docker engine).
 	@command -v $(DOCKER) >/dev/null || { echo "docker-build needs a Docker engine ($(DOCKER) not found)" >&2; exit 1; }
 	for target in $(IMAGE_TARGETS); do \
 	  $(DOCKER) build --target $$target --build-arg VERSION=$(VERSION) --build-arg GO_VERSION=$(GO_VERSION) \
@@ -170,8 +180,14 @@ $(HELM):
 	GOBIN=$(TOOLS) GOWORK=off go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(TOOLS)/helm $@
 
+.PHONY: versitygw
+versitygw: $(VERSITYGW) ## Build the S3-compatible server of the backup tests (Versity's gateway; cold: 3-4 minutes, far more on a busy machine).
+
+$(VERSITYGW): hack/build-versitygw.sh
+	hack/build-versitygw.sh $(VERSITYGW_VERSION) $@
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(VERSITYGW) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

@@ -79,6 +79,8 @@ type Images struct {
 	Scoring   string
 	Portal    string
 	Redis     string
+	// Backup runs leap-backup: the backup CronJob and the restore of a new Redis.
+	Backup string
 }
 
 // DefaultImages are the images of an operator built as version under registry.
@@ -88,6 +90,7 @@ func DefaultImages(registry, version string) Images {
 		Scoring:   registry + "/leap-scoring:" + version,
 		Portal:    registry + "/leap-portal:" + version,
 		Redis:     "redis:7.4-alpine",
+		Backup:    registry + "/leap-backup:" + version,
 	}
 }
 

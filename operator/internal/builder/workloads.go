@@ -314,7 +314,7 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 		return corev1ac.Probe().WithExec(corev1ac.ExecAction().WithCommand(cmd...)).
 			WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)
 	}
-	return appsv1ac.StatefulSet(n.Component(Redis), t.Namespace).
+	ss := appsv1ac.StatefulSet(n.Component(Redis), t.Namespace).
 		WithLabels(Labels(t, Redis)).
 		WithOwnerReferences(ownerReference(t)).
 		WithSpec(appsv1ac.StatefulSetSpec().
@@ -347,6 +347,8 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 							WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString(Redis))).
 							WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)).
 						WithReadinessProbe(exec("sh", "-c", `redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG`))))))
+	withRestore(t, images, image, ss.Spec.Template.Spec)
+	return ss
 }
 
 // Service exposes component c of t inside the cluster: a service's API on

@@ -26,6 +26,7 @@ var phaseReasons = map[string]string{
 	phasePolicy:        "PolicyFailed",
 	phaseSecrets:       "SecretsFailed",
 	phaseRedis:         "RedisFailed",
+	phaseBackup:        phaseBackupReasonFailed,
 	phasePortalAccess:  "PortalAccessFailed",
 	"ingestion":        "IngestionFailed",
 	"scoring":          "ScoringFailed",
