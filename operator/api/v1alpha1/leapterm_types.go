@@ -230,6 +230,16 @@ type Redis struct {
 	// PasswordSecret holds the password of an External Redis.
 	// +optional
 	PasswordSecret *SecretKeyRef `json:"passwordSecret,omitempty"`
+	// Replicas of the Managed Redis: 1, or 3 or more for high
+	// availability (a master, replicas, and a Sentinel in every pod that
+	// promotes a replica when the master fails; the services then reach
+	// Redis through the Sentinels).
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=7
+	// +kubebuilder:validation:XValidation:rule="self == 1 || self >= 3",message="spec.redis.replicas must be 1, or 3 or more: Sentinels need a majority to promote a replica, which two pods cannot give"
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
 	// Backup takes scheduled snapshots of the Managed Redis to a bucket.
 	// +optional
 	Backup *RedisBackup `json:"backup,omitempty"`

@@ -17,6 +17,10 @@ func backupSpec(changes ...any) map[string]any {
 		"destination": bucketSpec(),
 	}
 	for i := 0; i+1 < len(changes); i += 2 {
+		if changes[i+1] == nil {
+			delete(doc, changes[i].(string))
+			continue
+		}
 		doc[changes[i].(string)] = changes[i+1]
 	}
 	return doc
@@ -131,4 +135,28 @@ func TestRestoreFromIsFixedAtCreation(t *testing.T) {
 	g.Expect(err).To(HaveOccurred(), "restoreFrom added to a running LeapTerm was accepted")
 	g.Expect(err.Error()).To(ContainSubstring(message))
 	g.Expect(strings.Contains(err.Error(), "README")).To(BeTrue())
+}
+
+func TestRedisReplicasAreOneOrAQuorum(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	for _, n := range []int64{2, 0, 8} {
+		u := typical(t, ns)
+		u.SetName(fmt.Sprintf("replicas-%d", n))
+		set("spec.redis.replicas", n)(u)
+		g.Expect(k8s.Create(ctx, u)).NotTo(Succeed(), "replicas %d accepted", n)
+	}
+	u := typical(t, ns)
+	u.SetName("replicas-two")
+	set("spec.redis.replicas", int64(2))(u)
+	err := k8s.Create(ctx, u)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).To(ContainSubstring("spec.redis.replicas must be 1, or 3 or more"))
+	for _, n := range []int64{1, 3, 5} {
+		u := typical(t, ns)
+		u.SetName(fmt.Sprintf("replicas-ok-%d", n))
+		set("spec.redis.replicas", n)(u)
+		g.Expect(k8s.Create(ctx, u)).To(Succeed(), "replicas %d", n)
+	}
 }

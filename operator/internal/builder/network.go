@@ -68,9 +68,8 @@ func RedisNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApply
 						WithKey(LabelComponent).
 						WithOperator(metav1.LabelSelectorOpIn).
 						WithValues(redisClients(t)...)))).
-				WithPorts(networkingv1ac.NetworkPolicyPort().
-					WithProtocol(corev1.ProtocolTCP).
-					WithPort(intstr.FromInt32(RedisPort)))))
+				WithPorts(redisPorts(t)...)).
+			WithIngress(redisPeers(t)...))
 }
 
 // ScoringNetworkPolicy lets only the portal pods of t call the scoring

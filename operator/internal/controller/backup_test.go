@@ -6,9 +6,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,5 +140,31 @@ func TestBackupCronJobAndItsStatus(t *testing.T) {
 		cur := &v1alpha1.LeapTerm{}
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(term), cur)).To(Succeed())
 		g.Expect(meta.FindStatusCondition(cur.Status.Conditions, ConditionBackupReady)).To(BeNil())
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// TestHighlyAvailableRedisHasABudget: spec.redis.replicas: 3 runs three
+// Redis pods under a PodDisruptionBudget, which goes with the replicas.
+func TestHighlyAvailableRedisHasABudget(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	term := reconciled(g, createTerm(t, ns, "ha", `
+terms: [{name: autumn, start: "2026-10-05", end: "2026-12-11"}]
+redis: {replicas: 3}
+`))
+	n := build.NamesOf(term)
+	sts := &appsv1.StatefulSet{}
+	g.Expect(k8s.Get(ctx, key(term, n.Component(build.Redis)), sts)).To(Succeed())
+	g.Expect(*sts.Spec.Replicas).To(Equal(int32(3)))
+	g.Expect(sts.Spec.Template.Spec.Containers).To(HaveLen(2))
+	pdb := &policyv1.PodDisruptionBudget{}
+	g.Expect(k8s.Get(ctx, key(term, n.Component(build.Redis)), pdb)).To(Succeed())
+	g.Expect(pdb.Spec.MaxUnavailable.IntValue()).To(Equal(1))
+
+	updateTerm(g, term, func(t *v1alpha1.LeapTerm) { t.Spec.Redis.Replicas = 1 })
+	g.Eventually(func(g Gomega) {
+		err := k8s.Get(ctx, key(term, n.Component(build.Redis)), &policyv1.PodDisruptionBudget{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a single Redis keeps a budget that blocks every drain")
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }

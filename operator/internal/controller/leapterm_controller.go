@@ -192,6 +192,7 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 		return err
 	}
 	run(phaseRedis, held(r.reconcileRedis(ctx, a, term, secrets)))
+	run(phaseRedis, r.reconcileRedisDisruption(ctx, a, term))
 	run(phaseBackup, r.reconcileBackup(ctx, a, term))
 	run(phasePortalAccess, r.reconcilePortalAccess(ctx, a, term))
 	for _, c := range build.Services {
