@@ -103,8 +103,10 @@ func BackupCronJob(t *v1alpha1.LeapTerm, images Images) *batchv1ac.CronJobApplyC
 	env := append([]*corev1ac.EnvVarApplyConfiguration{
 		corev1ac.EnvVar().WithName(EnvRedisPassword).WithValueFrom(corev1ac.EnvVarSource().WithSecretKeyRef(
 			corev1ac.SecretKeySelector().WithName(n.RedisAuth()).WithKey(RedisPasswordKey))),
+		// apiVersion as the API server defaults it, or every reconcile
+		// would find the CronJob changed and write it again.
 		corev1ac.EnvVar().WithName("JOB_NAME").WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(
-			corev1ac.ObjectFieldSelector().WithFieldPath("metadata.labels['" + BackupJobLabel + "']"))),
+			corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.labels['" + BackupJobLabel + "']"))),
 	}, s3Env(b.Destination)...)
 	spec := batchv1ac.CronJobSpec().
 		WithSchedule(b.Schedule).

@@ -109,7 +109,7 @@ func withSentinel(t *v1alpha1.LeapTerm, image string, ss *appsv1ac.StatefulSetAp
 	n := NamesOf(t)
 	pod := ss.Spec.Template.Spec
 	podIP := corev1ac.EnvVar().WithName("POD_IP").WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(
-		corev1ac.ObjectFieldSelector().WithFieldPath("status.podIP")))
+		corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("status.podIP")))
 	password := corev1ac.EnvVar().WithName(EnvRedisPassword).WithValueFrom(corev1ac.EnvVarSource().WithSecretKeyRef(
 		corev1ac.SecretKeySelector().WithName(n.RedisAuth()).WithKey(RedisPasswordKey)))
 	redis := &pod.Containers[0]

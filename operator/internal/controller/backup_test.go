@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -167,4 +171,32 @@ redis: {replicas: 3}
 		err := k8s.Get(ctx, key(term, n.Component(build.Redis)), &policyv1.PodDisruptionBudget{})
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a single Redis keeps a budget that blocks every drain")
 	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// TestUnchangedBackedUpHALeapTermWritesNothing: the CronJob, the Sentinel
+// StatefulSet, the restore's init containers and the budget cost no write
+// once they are as asked.
+func TestUnchangedBackedUpHALeapTermWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	term := reconciled(g, createTerm(t, ns, "steady-ha", backupSpec+`
+  replicas: 3
+  restoreFrom: {endpoint: "https://s3.example.ac.uk", bucket: leap-backups, credentialsSecret: leap-s3, object: a.rdb}
+`))
+	finishJob(g, term, "steady-ha-redis-backup-1", true, time.Now().Add(-time.Hour).Truncate(time.Second))
+	var n atomic.Int64
+	r := &LeapTermReconciler{Client: countingClient(mgrClient, &n), Clock: testClock, Images: images, Random: rand.Reader}
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: term.Name}}
+	reconcileOnce := func() int64 {
+		n.Store(0)
+		_, err := r.Reconcile(context.Background(), req)
+		g.Expect(err).NotTo(HaveOccurred())
+		return n.Load()
+	}
+	g.Eventually(reconcileOnce).WithTimeout(10 * time.Second).Should(BeZero())
+	for range 3 {
+		g.Expect(reconcileOnce()).To(BeZero(), "a reconcile of an unchanged LeapTerm wrote to the API server")
+	}
+	get(g, term)
+	g.Expect(term.Status.LastBackup).NotTo(BeNil())
 }
