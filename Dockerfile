@@ -6,6 +6,7 @@
 #   docker build --target scoring   -t REGISTRY/leap-scoring:VERSION   --build-arg VERSION=VERSION .
 #   docker build --target portal    -t REGISTRY/leap-portal:VERSION    --build-arg VERSION=VERSION .
 #   docker build --target notifier  -t REGISTRY/leap-notifier:VERSION  --build-arg VERSION=VERSION .
+#   docker build --target backup    -t REGISTRY/leap-backup:VERSION    --build-arg VERSION=VERSION .
 # `make docker-build` runs these with the Makefile's IMAGE_REGISTRY and VERSION.
 # The operator's default component images are REGISTRY/leap-<component>:VERSION,
 # so the images of one VERSION belong together.
@@ -63,11 +64,13 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -ldflags "-s -w" -o /out/leap-portal ./services/portal/cmd/leap-portal
 
 FROM source AS build-notifier
+FROM source AS build-backup
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags timetzdata \
       -ldflags "-s -w" -o /out/leap-notifier ./services/notifier/cmd/leap-notifier
+      -ldflags "-s -w" -o /out/leap-backup ./services/cmd/leap-backup
 
 # --- the images.
 FROM ${BASE_IMAGE} AS ingestion
@@ -113,6 +116,18 @@ COPY --from=build-notifier /out/leap-notifier /leap-notifier
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/leap-notifier"]
+# leap-backup: the backup CronJob's snapshots, and the restore of a new
+# Redis, where an init container copies the binary into the Redis image's
+# pod (static, so it runs there too).
+FROM ${BASE_IMAGE} AS backup
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="leap-backup" \
+      org.opencontainers.image.description="LEAP backup: Redis snapshots to and from S3-compatible storage" \
+      org.opencontainers.image.source="https://github.com/leap-dev/leap" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build-backup /out/leap-backup /leap-backup
+USER 65532:65532
+ENTRYPOINT ["/leap-backup"]
 
 # The operator last: a plain `docker build .` builds it.
 FROM ${BASE_IMAGE} AS operator

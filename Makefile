@@ -10,7 +10,7 @@ SHELL := /usr/bin/env bash -o pipefail
 VERSION        ?= 0.1.0
 IMAGE_REGISTRY ?= ghcr.io/leap-dev
 # The images `make docker-build` builds: Dockerfile target -> $(IMAGE_REGISTRY)/leap-<target>:$(VERSION).
-IMAGE_TARGETS  := operator ingestion scoring portal notifier
+IMAGE_TARGETS  := operator ingestion scoring portal notifier backup
 DOCKER         ?= docker
 # The Go of the image builds: the one of this machine (go1.26.8 -> golang:1.26.8).
 GO_VERSION      = $(patsubst go%,%,$(shell go env GOVERSION))
@@ -24,6 +24,8 @@ K8S_VERSION            ?= 1.37.2
 # Mailpit, the SMTP sink of the notifier's tests and of make run: its version
 # is the one hack/tools/mailpit/go.mod pins.
 MAILPIT_VERSION        := $(shell awk '$$1 == "require" && $$2 == "github.com/axllent/mailpit" {print $$3}' hack/tools/mailpit/go.mod)
+# The S3-compatible server of the backup tests.
+VERSITYGW_VERSION      ?= v1.8.0
 
 ROOT        := $(abspath .)
 BIN         := $(ROOT)/bin
@@ -34,6 +36,7 @@ GOLANGCI_LINT  := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(TOOLS)/helm-$(HELM_VERSION)
 HELM_DOCS      := $(TOOLS)/helm-docs-$(HELM_DOCS_VERSION)
 MAILPIT        := $(TOOLS)/mailpit-$(MAILPIT_VERSION)
+VERSITYGW      := $(TOOLS)/versitygw-$(VERSITYGW_VERSION)
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -49,6 +52,8 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 export HELM
 # The notifier's tests and make run start this Mailpit.
 export MAILPIT
+# The backup tests (services/backup) upload to and restore from this S3 server.
+export VERSITYGW
 
 ##@ Use
 
@@ -76,6 +81,7 @@ build: ## Build every binary into bin/.
 	go build -trimpath -o $(BIN)/leap-portal ./services/portal/cmd/leap-portal
 	go build -trimpath -o $(BIN)/leap-notifier ./services/notifier/cmd/leap-notifier
 	go build -trimpath -o $(BIN)/leap-local ./services/cmd/leap-local
+	go build -trimpath -o $(BIN)/leap-backup ./services/cmd/leap-backup
 
 ##@ Test
 
@@ -84,7 +90,12 @@ test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit 
 
 .PHONY: unit
 unit: envtest $(HELM) $(MAILPIT) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
+unit: envtest $(HELM) $(VERSITYGW) ## Run the Go tests (envtest, the chart's and the backup's against a real S3 server included; none is skipped for want of them).
 	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
+
+.PHONY: backup-test
+backup-test: $(VERSITYGW) ## The backup and restore alone: real redis-server, real S3 server (versitygw), the leap-backup code paths (~20 s once built).
+	go test -count=1 -race ./services/backup/
 
 .PHONY: e2e
 e2e: envtest e2e-cluster kubectl $(HELM) ## End-to-end: the chart and the operator binary on a hermetic cluster with a kwok node (~30 s once built).
@@ -143,6 +154,7 @@ chart-docs: $(HELM_DOCS) ## Write the chart's README values table (helm-docs) an
 
 .PHONY: docker-build
 docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal,notifier}:VERSION (needs a Docker engine).
+docker-build: ## Build the images IMAGE_REGISTRY/leap-{operator,ingestion,scoring,portal,backup}:VERSION (needs a Docker engine).
 	@command -v $(DOCKER) >/dev/null || { echo "docker-build needs a Docker engine ($(DOCKER) not found)" >&2; exit 1; }
 	for target in $(IMAGE_TARGETS); do \
 	  $(DOCKER) build --target $$target --build-arg VERSION=$(VERSION) --build-arg GO_VERSION=$(GO_VERSION) \
@@ -199,6 +211,14 @@ $(MAILPIT): hack/tools/mailpit/go.mod hack/tools/mailpit/go.sum hack/build-mailp
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) envtest e2e-cluster kubectl ## Build every pinned tool.
+.PHONY: versitygw
+versitygw: $(VERSITYGW) ## Build the S3-compatible server of the backup tests (Versity's gateway; cold: 3-4 minutes, far more on a busy machine).
+
+$(VERSITYGW): hack/build-versitygw.sh
+	hack/build-versitygw.sh $(VERSITYGW_VERSION) $@
+
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(VERSITYGW) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

@@ -193,7 +193,7 @@ func Unavailable(err error) bool {
 	}
 	// Redis's own refusals while it cannot serve.
 	msg := err.Error()
-	for _, prefix := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS"} {
 		if strings.HasPrefix(msg, prefix) || strings.Contains(msg, ": "+prefix) {
 			return true
 		}

@@ -30,8 +30,9 @@ func specDefaults() map[string]any {
 			"noIndicatorFor":           []any{string(PostgraduateResearch)},
 			"lateArrivalDays":          int64(DefaultLateArrivalDays),
 		},
-		"xapi":           DefaultXAPIDocument(),
-		"redis":          map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone)},
+		"xapi": DefaultXAPIDocument(),
+		"redis": map[string]any{"mode": string(RedisManaged), "storage": "1Gi", "topology": string(RedisStandalone), "replicas": int64(1),
+			"backup": ifPresent{"retention": int64(7)}},
 		"ingestion":      maps.Clone(component),
 		"scoringService": maps.Clone(component),
 		"notifications": ifPresent{

@@ -190,6 +190,7 @@ type SecretKeyRef struct {
 
 // Redis is where the services keep counts, roster, notes, audit and cache.
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (has(self.address) && self.address.size() > 0)",message="External Redis needs an address"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'External' || (!has(self.backup) && !has(self.restoreFrom))",message="spec.redis.backup and restoreFrom are for a Managed Redis; back up an External Redis where it runs"
 // +kubebuilder:validation:XValidation:rule="!has(self.address) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@]*:[^/?#@]*@')",message="spec.redis.address must not hold a password (it would reach every pod's environment in plain text): put the password in a Secret and name it in spec.redis.passwordSecret"
 // A StatefulSet's volume claim template cannot change, so a new size or
 // class would freeze the Redis phase; the API server refuses it instead.
@@ -229,6 +230,24 @@ type Redis struct {
 	// PasswordSecret holds the password of an External Redis.
 	// +optional
 	PasswordSecret *SecretKeyRef `json:"passwordSecret,omitempty"`
+	// Replicas of the Managed Redis: 1, or 3 or more for high
+	// availability (a master, replicas, and a Sentinel in every pod that
+	// promotes a replica when the master fails; the services then reach
+	// Redis through the Sentinels).
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=7
+	// +kubebuilder:validation:XValidation:rule="self == 1 || self >= 3",message="spec.redis.replicas must be 1, or 3 or more: Sentinels need a majority to promote a replica, which two pods cannot give"
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Backup takes scheduled snapshots of the Managed Redis to a bucket.
+	// +optional
+	Backup *RedisBackup `json:"backup,omitempty"`
+	// RestoreFrom starts a new Managed Redis from a snapshot: its volume is
+	// filled from the object before Redis first starts, and never when it
+	// already holds data. Fixed when the LeapTerm is created.
+	// +optional
+	RestoreFrom *RedisRestore `json:"restoreFrom,omitempty"`
 }
 
 // Component is one of the services the operator runs.
@@ -390,6 +409,9 @@ type PolicyEra struct {
 // LeapTermSpec is the policy of one academic year and the components that serve it.
 // +kubebuilder:validation:XValidation:rule="self.terms.all(a, self.terms.all(b, a.name == b.name || a.end < b.start || b.end < a.start))",message="terms must not overlap",fieldPath=".terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
+// A restore happens once, into the new volume: adding, changing or removing
+// restoreFrom later would promise a restore that cannot happen.
+// +kubebuilder:validation:XValidation:rule="(has(self.redis) && has(self.redis.restoreFrom)) == (has(oldSelf.redis) && has(oldSelf.redis.restoreFrom)) && (!has(self.redis) || !has(self.redis.restoreFrom) || self.redis.restoreFrom == oldSelf.redis.restoreFrom)",message="spec.redis.restoreFrom is fixed when the LeapTerm is created: to restore a snapshot, create a new LeapTerm with it (see the README, Restoring Redis)"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
 	// +kubebuilder:default="Europe/London"
@@ -554,6 +576,10 @@ type LeapTermStatus struct {
 	// rolled out (PolicyApplied), so it shows what runs, not what is asked.
 	// +optional
 	AppliedAttendance *bool `json:"appliedAttendance,omitempty"`
+	// LastBackup is the newest snapshot of the Managed Redis that a backup
+	// Job uploaded.
+	// +optional
+	LastBackup *BackupStatus `json:"lastBackup,omitempty"`
 	// Redis, Ingestion, Scoring and Portal report each component's rollout.
 	// +optional
 	Redis *ComponentStatus `json:"redis,omitempty"`
@@ -564,7 +590,8 @@ type LeapTermStatus struct {
 	// +optional
 	Portal *ComponentStatus `json:"portal,omitempty"`
 	// Conditions: Ready, RedisReady, IngestionReady, ScoringReady,
-	// PortalReady, PolicyApplied and Paused.
+	// PortalReady, PolicyApplied, Paused, and BackupReady when
+	// spec.redis.backup is set.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -442,6 +442,7 @@ func TestSchemaDefaultsEqualFileDefaults(t *testing.T) {
 		"partial scoring":  set("spec.scoring", map[string]any{"windowDays": int64(14)}),
 		"replicas zero":    set("spec.portal", map[string]any{"replicas": int64(0)}),
 		"external redis":   set("spec.redis", map[string]any{"mode": "External", "address": "redis://r:6379"}),
+		"redis backup":     set("spec.redis.backup", backupSpec("retention", nil)),
 		"late arrivals 0":  set("spec.privacy", map[string]any{"lateArrivalDays": int64(0)}),
 		"audit retention":  set("spec.privacy", map[string]any{"auditRetentionDays": int64(730)}),
 		"trusted proxies":  set("spec.portal.trustedProxies", []any{"10.42.0.0/16", "192.168.1.7", "fd00::/8"}),

@@ -80,6 +80,8 @@ type Images struct {
 	Portal    string
 	Notifier  string
 	Redis     string
+	// Backup runs leap-backup: the backup CronJob and the restore of a new Redis.
+	Backup string
 }
 
 // DefaultImages are the images of an operator built as version under registry.
@@ -90,6 +92,7 @@ func DefaultImages(registry, version string) Images {
 		Portal:    registry + "/leap-portal:" + version,
 		Notifier:  registry + "/leap-notifier:" + version,
 		Redis:     "redis:7.4-alpine",
+		Backup:    registry + "/leap-backup:" + version,
 	}
 }
 

@@ -52,8 +52,8 @@ func PodDisruptionBudget(t *v1alpha1.LeapTerm, c string) *policyv1ac.PodDisrupti
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, c))))
 }
 
-// RedisNetworkPolicy lets only the three services of t reach the Managed
-// Redis, on its port.
+// RedisNetworkPolicy lets only the three services of t, and its backup
+// Jobs when it has any, reach the Managed Redis, on its port.
 func RedisNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApplyConfiguration {
 	return networkingv1ac.NetworkPolicy(NamesOf(t).Component(Redis), t.Namespace).
 		WithLabels(Labels(t, Redis)).
@@ -67,10 +67,9 @@ func RedisNetworkPolicy(t *v1alpha1.LeapTerm) *networkingv1ac.NetworkPolicyApply
 					WithMatchExpressions(metav1ac.LabelSelectorRequirement().
 						WithKey(LabelComponent).
 						WithOperator(metav1.LabelSelectorOpIn).
-						WithValues(Services...)))).
-				WithPorts(networkingv1ac.NetworkPolicyPort().
-					WithProtocol(corev1.ProtocolTCP).
-					WithPort(intstr.FromInt32(RedisPort)))))
+						WithValues(redisClients(t)...)))).
+				WithPorts(redisPorts(t)...)).
+			WithIngress(redisPeers(t)...))
 }
 
 // ScoringNetworkPolicy lets only the portal pods of t call the scoring

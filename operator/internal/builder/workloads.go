@@ -116,6 +116,9 @@ func RedisURL(t *v1alpha1.LeapTerm) string {
 	if t.Spec.Redis.Mode == v1alpha1.RedisExternal {
 		return t.Spec.Redis.Address
 	}
+	if RedisHA(t) {
+		return sentinelURL(t)
+	}
 	u := url.URL{Scheme: "redis", Host: fmt.Sprintf("%s.%s.svc:%d", NamesOf(t).Component(Redis), t.Namespace, RedisPort)}
 	return u.String()
 }
@@ -130,6 +133,10 @@ func redisEnv(t *v1alpha1.LeapTerm) []*corev1ac.EnvVarApplyConfiguration {
 	switch r.Mode {
 	case v1alpha1.RedisManaged:
 		password = &v1alpha1.SecretKeyRef{Name: NamesOf(t).RedisAuth(), Key: RedisPasswordKey}
+		if RedisHA(t) {
+			env = append(env, corev1ac.EnvVar().WithName("REDIS_TOPOLOGY").WithValue(string(v1alpha1.RedisSentinel)),
+				corev1ac.EnvVar().WithName("REDIS_SENTINEL_MASTER").WithValue(SentinelMaster))
+		}
 	default:
 		env = append(env, corev1ac.EnvVar().WithName("REDIS_TOPOLOGY").WithValue(string(r.Topology)))
 		if r.SentinelMaster != "" {
@@ -295,8 +302,10 @@ func ServiceDeployment(t *v1alpha1.LeapTerm, c string, images Images, policyHash
 				WithSpec(pod)))
 }
 
-// RedisStatefulSet runs the Managed Redis: one replica, append-only file
-// persistence on a volume, a password from the generated Secret.
+// RedisStatefulSet runs the Managed Redis: append-only file persistence on
+// a volume, a password from the generated Secret; one pod, or with
+// spec.redis.replicas of 3 or more a master, replicas and Sentinels
+// (redis_ha.go).
 func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSetApplyConfiguration {
 	n := NamesOf(t)
 	r := t.Spec.Redis
@@ -318,11 +327,11 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 		return corev1ac.Probe().WithExec(corev1ac.ExecAction().WithCommand(cmd...)).
 			WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)
 	}
-	return appsv1ac.StatefulSet(n.Component(Redis), t.Namespace).
+	ss := appsv1ac.StatefulSet(n.Component(Redis), t.Namespace).
 		WithLabels(Labels(t, Redis)).
 		WithOwnerReferences(ownerReference(t)).
 		WithSpec(appsv1ac.StatefulSetSpec().
-			WithReplicas(1).
+			WithReplicas(redisReplicas(t)).
 			WithServiceName(n.Component(Redis)).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(t, Redis))).
 			WithPersistentVolumeClaimRetentionPolicy(appsv1ac.StatefulSetPersistentVolumeClaimRetentionPolicy().
@@ -351,6 +360,9 @@ func RedisStatefulSet(t *v1alpha1.LeapTerm, images Images) *appsv1ac.StatefulSet
 							WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString(Redis))).
 							WithPeriodSeconds(10).WithTimeoutSeconds(2).WithFailureThreshold(3)).
 						WithReadinessProbe(exec("sh", "-c", `redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG`))))))
+	withSentinel(t, image, ss)
+	withRestore(t, images, image, ss.Spec.Template.Spec)
+	return ss
 }
 
 // Service exposes component c of t inside the cluster: a service's API on
@@ -363,6 +375,9 @@ func Service(t *v1alpha1.LeapTerm, c string) *corev1ac.ServiceApplyConfiguration
 	ports := []*corev1ac.ServicePortApplyConfiguration{port(PortNameHTTP, ServicePort), port(PortNameMetrics, MetricsPort)}
 	if c == Redis {
 		ports = []*corev1ac.ServicePortApplyConfiguration{port(Redis, RedisPort)}
+		if RedisHA(t) {
+			ports = append(ports, sentinelServicePort())
+		}
 	}
 	return corev1ac.Service(NamesOf(t).Component(c), t.Namespace).
 		WithLabels(Labels(t, c)).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -62,6 +63,8 @@ type LeapTermReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps;secrets;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -196,6 +199,8 @@ func (r *LeapTermReconciler) reconcile(ctx context.Context, term *v1alpha1.LeapT
 		return err
 	}
 	run(phaseRedis, held(r.reconcileRedis(ctx, a, term, secrets)))
+	run(phaseRedis, r.reconcileRedisDisruption(ctx, a, term))
+	run(phaseBackup, r.reconcileBackup(ctx, a, term))
 	run(phasePortalAccess, r.reconcilePortalAccess(ctx, a, term))
 	for _, c := range build.Services {
 		if !policyWritten {
@@ -369,13 +374,14 @@ func CacheOptions() cache.Options {
 	for _, obj := range ownedKinds() {
 		byObject[obj] = cache.ByObject{Label: managed}
 	}
+	byObject[&batchv1.Job{}] = cache.ByObject{Label: managed}
 	return cache.Options{ByObject: byObject}
 }
 
 func ownedKinds() []client.Object {
 	return []client.Object{
 		&corev1.ConfigMap{}, &corev1.Secret{}, &corev1.Service{}, &corev1.ServiceAccount{},
-		&appsv1.Deployment{}, &appsv1.StatefulSet{},
+		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &batchv1.CronJob{},
 		&networkingv1.Ingress{}, &networkingv1.NetworkPolicy{}, &policyv1.PodDisruptionBudget{},
 		&rbacv1.Role{}, &rbacv1.RoleBinding{},
 	}
@@ -396,5 +402,6 @@ func (r *LeapTermReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, obj := range ownedKinds() {
 		b = b.Owns(obj)
 	}
+	b = b.Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(backupJobOwner))
 	return b.Complete(r)
 }

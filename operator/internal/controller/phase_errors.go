@@ -27,6 +27,7 @@ var phaseReasons = map[string]string{
 	phasePolicy:        "PolicyFailed",
 	phaseSecrets:       "SecretsFailed",
 	phaseRedis:         "RedisFailed",
+	phaseBackup:        phaseBackupReasonFailed,
 	phasePortalAccess:  "PortalAccessFailed",
 	"ingestion":        "IngestionFailed",
 	"scoring":          "ScoringFailed",
