@@ -102,7 +102,7 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 					continue
 				}
 				d := calendar.Day{Year: m.Year, Month: m.Month, Day: dom}
-				if dayKey(d) < dayKey(from) || dayKey(to) < dayKey(d) {
+				if dayNumber(d) < dayNumber(from) || dayNumber(to) < dayNumber(d) {
 					continue
 				}
 				cs, err := parsePacked(value)
@@ -135,9 +135,9 @@ func forEachMaster(ctx context.Context, c redis.UniversalClient, f func(context.
 	return f(ctx, c)
 }
 
-// dayKey orders days as numbers, without the time arithmetic of
+// dayNumber orders days as numbers, without the time arithmetic of
 // Day.Compare: a chunk compares each of its tens of thousands of days.
-func dayKey(d calendar.Day) int { return d.Year*10000 + int(d.Month)*100 + d.Day }
+func dayNumber(d calendar.Day) int { return d.Year*10000 + int(d.Month)*100 + d.Day }
 
 // parsePacked is ParseCounts without its allocations, for the bulk read
 // of a whole university; FuzzParsePacked holds the two to the same answers.
