@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// browser starts Debian's Chromium headless, as DESIGN.md asks: a real
+// browser starts Debian's Chromium headless, as the product's test rules ask: a real
 // browser, no download, no network beyond loopback. The test fails (never
 // skips) when /usr/bin/chromium is missing: .ci/run installs it.
 func browser(t *testing.T) context.Context {

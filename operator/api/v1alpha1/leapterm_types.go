@@ -194,7 +194,7 @@ type SecretKeyRef struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.address) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@]*:[^/?#@]*@')",message="spec.redis.address must not hold a password (it would reach every pod's environment in plain text): put the password in a Secret and name it in spec.redis.passwordSecret"
 // A StatefulSet's volume claim template cannot change, so a new size or
 // class would freeze the Redis phase; the API server refuses it instead.
-// +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (has(self.storage) == has(oldSelf.storage) && (!has(self.storage) || self.storage == oldSelf.storage) && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see the README, Resizing Redis"
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.mode) && oldSelf.mode == 'External') || (has(self.mode) && self.mode == 'External') || (has(self.storage) == has(oldSelf.storage) && (!has(self.storage) || self.storage == oldSelf.storage) && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",message="spec.redis.storage and storageClassName cannot change while the Managed Redis exists: its volume claim is fixed when it is created. To grow the volume, patch the PersistentVolumeClaim data-NAME-redis-0 (its StorageClass must allow volume expansion) and leave these fields as they are; see docs/platform.md, Resizing Redis"
 type Redis struct {
 	// Mode is Managed (the operator runs Redis) or External.
 	// +kubebuilder:default=Managed
@@ -411,7 +411,7 @@ type PolicyEra struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.breaks) || self.breaks.all(b, self.terms.exists(t, t.start <= b.start && b.end <= t.end))",message="every break must lie inside one term"
 // A restore happens once, into the new volume: adding, changing or removing
 // restoreFrom later would promise a restore that cannot happen.
-// +kubebuilder:validation:XValidation:rule="(has(self.redis) && has(self.redis.restoreFrom)) == (has(oldSelf.redis) && has(oldSelf.redis.restoreFrom)) && (!has(self.redis) || !has(self.redis.restoreFrom) || self.redis.restoreFrom == oldSelf.redis.restoreFrom)",message="spec.redis.restoreFrom is fixed when the LeapTerm is created: to restore a snapshot, create a new LeapTerm with it (see the README, Restoring Redis)"
+// +kubebuilder:validation:XValidation:rule="(has(self.redis) && has(self.redis.restoreFrom)) == (has(oldSelf.redis) && has(oldSelf.redis.restoreFrom)) && (!has(self.redis) || !has(self.redis.restoreFrom) || self.redis.restoreFrom == oldSelf.redis.restoreFrom)",message="spec.redis.restoreFrom is fixed when the LeapTerm is created: to restore a snapshot, create a new LeapTerm with it (see docs/platform.md, Restoring Redis)"
 type LeapTermSpec struct {
 	// Timezone of the university, an IANA name; days begin and end in it.
 	// +kubebuilder:default="Europe/London"

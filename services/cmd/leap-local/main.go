@@ -1,5 +1,5 @@
 // Command leap-local runs the whole product on one machine (`make run`):
-// the portal, ingestion and scoring on the ports of DESIGN.md (each with its
+// the portal, ingestion and scoring on the ports the README gives (each with its
 // /metrics on that port), an embedded Redis unless REDIS_URL is set, the
 // policy from a LeapTerm file re-read when it changes, a term of demo
 // data loaded through the ingestion API, and the notifier mailing to a

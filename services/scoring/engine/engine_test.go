@@ -641,7 +641,7 @@ func TestAlertHistory(t *testing.T) {
 	}
 }
 
-// The worked example of the README ("How engagement is scored"), so that
+// The worked example of docs/leap-team.md ("How engagement is scored"), so that
 // what the LEAP team reads is what the engine does.
 func TestREADMEWorkedExample(t *testing.T) {
 	e := engine(t, basePolicy())
@@ -659,12 +659,12 @@ func TestREADMEWorkedExample(t *testing.T) {
 	for d, c := range week {
 		m[day(t, d)] = counts(c)
 		if got, _ := e.DailyScore(counts(c)); round1(got) != want[d] {
-			t.Errorf("%s scores %.1f, the README says %.1f", d, got, want[d])
+			t.Errorf("%s scores %.1f, docs/leap-team.md says %.1f", d, got, want[d])
 		}
 	}
 	ind, _ := e.Indicator(ug, m, day(t, "2026-10-23"))
 	if ind.Score != 31 || ind.Band != Partial || ind.WindowDays != 7 {
-		t.Errorf("Friday's indicator %+v, the README says 31.0, partial", ind)
+		t.Errorf("Friday's indicator %+v, docs/leap-team.md says 31.0, partial", ind)
 	}
 	// Monday morning, nothing yet: still Friday's.
 	if mon, _ := e.IndicatorToday(ug, m, day(t, "2026-10-26")); !reflect.DeepEqual(mon, ind) {
@@ -675,7 +675,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 	off := false
 	doc.Attendance.Enabled = &off
 	if got, _ := engine(t, doc).DailyScore(m[day(t, "2026-10-19")]); round1(got) != 19 {
-		t.Errorf("with attendance off Monday scores %.1f, the README says 19.0", got)
+		t.Errorf("with attendance off Monday scores %.1f, docs/leap-team.md says 19.0", got)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Command leap-ingestion runs the ingestion service. Configuration comes
-// from the environment: see services/internal/app and the README.
+// from the environment: see services/internal/app and docs/api.md.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command leap-notifier runs the notifier: tutors' digests, referrals and
 // students' notices by email. Configuration comes from the environment:
-// see services/internal/app, services/notifier and the README.
+// see services/internal/app, services/notifier and docs/api.md.
 package main
 
 import (

@@ -1,5 +1,5 @@
 // Command leap-portal runs the portal. Configuration comes from the
-// environment: see services/internal/app and the README.
+// environment: see services/internal/app and docs/api.md.
 package main
 
 import (

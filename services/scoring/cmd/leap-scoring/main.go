@@ -1,5 +1,5 @@
 // Command leap-scoring runs the scoring service. Configuration comes from
-// the environment: see services/internal/app and the README.
+// the environment: see services/internal/app and docs/api.md.
 package main
 
 import (
