@@ -117,7 +117,7 @@ chart-test: envtest $(HELM) ## The chart alone: helm lint, helm template of ever
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint.
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt would change the files above" >&2; exit 1; }
 	go vet $(PKGS)
-	$(GOLANGCI_LINT) run $(PKGS)
+	$(GOLANGCI_LINT) run --timeout 20m --allow-parallel-runners $(PKGS)
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks; each reports its figure beside a baseline from the same run (~6 min).
