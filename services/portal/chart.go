@@ -164,24 +164,38 @@ type TabDay struct {
 	Count int32
 }
 
-// activityTabs lists each activity's last 28 days of counts, newest first.
+// activityTabs lists the activity tabs: every activity added up, then
+// each activity, with its last 28 days of counts, newest first.
 func activityTabs(e *scoring.Engagement, pol *policy.Loaded) []Tab {
 	displayOnly := map[v1alpha1.Activity]bool{}
 	for _, a := range pol.Doc.Scoring.DisplayOnly {
 		displayOnly[a] = true
 	}
-	var tabs []Tab
+	tabs := []Tab{{Key: allActivities, Title: "All activities", What: "Everything recorded for you, added up", Counted: true}}
 	for _, a := range v1alpha1.Catalogue {
-		t := Tab{Key: string(a.Key), Title: a.Title, What: a.What, DisplayOnly: displayOnly[a.Key],
-			Counted: pol.Doc.Scoring.Weights[string(a.Key)] > 0 && !displayOnly[a.Key] && (a.Key != v1alpha1.TapIn || pol.Doc.Attendance.IsEnabled())}
-		for i := len(e.Days) - 1; i >= 0 && len(t.Days) < 28; i-- {
-			n := e.Days[i].Counts[string(a.Key)]
-			t.Days = append(t.Days, TabDay{Date: e.Days[i].Date, Count: n})
+		tabs = append(tabs, Tab{Key: string(a.Key), Title: a.Title, What: a.What, DisplayOnly: displayOnly[a.Key],
+			Counted: pol.Doc.Scoring.Weights[string(a.Key)] > 0 && !displayOnly[a.Key] && (a.Key != v1alpha1.TapIn || pol.Doc.Attendance.IsEnabled())})
+	}
+	for i := range tabs {
+		t := &tabs[i]
+		for j := len(e.Days) - 1; j >= 0 && len(t.Days) < 28; j-- {
+			n := dayCount(e.Days[j], t.Key)
+			t.Days = append(t.Days, TabDay{Date: e.Days[j].Date, Count: n})
 			t.Total += n
 		}
-		tabs = append(tabs, t)
 	}
 	return tabs
+}
+
+// selectTab is the tab asked for by key, or the first (every activity)
+// when key names none.
+func selectTab(tabs []Tab, key string) Tab {
+	for _, t := range tabs {
+		if t.Key == key {
+			return t
+		}
+	}
+	return tabs[0]
 }
 
 // Sparkline geometry, in SVG user units.

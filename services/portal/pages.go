@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +19,7 @@ import (
 func parseTemplates() (*template.Template, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
-		"kindName": kindName, "challengeForm": newChallengeForm, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
+		"kindName": kindName, "challengeForm": newChallengeForm, "day": shortTime, "shortDay": shortDay,
 		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
@@ -52,7 +51,13 @@ type studentPage struct {
 	Today        string
 	AlertHistory []scoring.EpisodeJSON
 	Chart        template.HTML
-	Activities   []Tab
+	// Activities are the activity tabs; Tab is the one shown, with its
+	// calendar in Heatmap.
+	Activities []Tab
+	Tab        Tab
+	Heatmap    template.HTML
+	// NoIndicator says, in one sentence, why the student has no band.
+	NoIndicator  string
 	Attendance   v1alpha1.Attendance
 	AttendanceOn bool
 	PolicyNotice string
