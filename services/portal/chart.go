@@ -31,13 +31,7 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="trend-title"><title id="trend-title">Daily engagement score, %s to %s</title>`,
 		chartW, chartH, e.Days[0].Date, e.Days[len(e.Days)-1].Date)
-	bands := pol.Doc.Scoring.Bands
-	edges := []struct {
-		name     string
-		from, to float64
-	}{{"very_low", 0, float64(bands.Low)}, {"low", float64(bands.Low), float64(bands.Partial)},
-		{"partial", float64(bands.Partial), float64(bands.Good)}, {"good", float64(bands.Good), float64(bands.High)}, {"high", float64(bands.High), 100}}
-	for _, z := range edges {
+	for _, z := range bandZones(pol.Doc.Scoring.Bands) {
 		fmt.Fprintf(&b, `<rect class="zone zone-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, z.name, padL, y(z.to), chartW-padL, y(z.from)-y(z.to))
 		fmt.Fprintf(&b, `<text class="zone-label" x="2" y="%.1f">%d</text>`, y(z.from)-2, int(z.from))
 	}
@@ -199,13 +193,15 @@ func selectTab(tabs []Tab, key string) Tab {
 }
 
 // Sparkline geometry, in SVG user units.
-const sparkW, sparkH = 112.0, 24.0
+const sparkW, sparkH = 112.0, 32.0
 
 // sparkline draws recent daily scores as a small line for the list of
-// tutees: on the server like the trend chart, with presentation attributes
-// and classes only, as the CSP forbids inline styles. Its label carries the
+// tutees, over the five bands as shaded zones, so that a very low and a
+// good student differ at a glance; the last point is coloured by its band.
+// On the server like the trend chart, with presentation attributes and
+// classes only, as the CSP forbids inline styles. Its label carries the
 // figures for screen readers.
-func sparkline(scores []float64) template.HTML {
+func sparkline(scores []float64, bands v1alpha1.Bands) template.HTML {
 	if len(scores) == 0 {
 		return ""
 	}
@@ -221,7 +217,26 @@ func sparkline(scores []float64) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="Scores of the last %d teaching days: %s">`,
 		sparkW, sparkH, sparkW, sparkH, len(scores), strings.Join(words, ", "))
-	fmt.Fprintf(&b, `<polyline class="spark-line" fill="none" points="%s"/><circle class="spark-end" cx="%.1f" cy="%.1f" r="2.5"/></svg>`,
-		strings.Join(pts, " "), x(last), y(scores[last]))
+	end := "very_low"
+	for _, z := range bandZones(bands) {
+		fmt.Fprintf(&b, `<rect class="zone zone-%s" x="0" y="%.1f" width="%.0f" height="%.1f"/>`, z.name, y(z.to), sparkW, y(z.from)-y(z.to))
+		if scores[last] >= z.from {
+			end = z.name
+		}
+	}
+	fmt.Fprintf(&b, `<polyline class="spark-line" fill="none" points="%s"/><circle class="spark-end spark-%s" cx="%.1f" cy="%.1f" r="3"/></svg>`,
+		strings.Join(pts, " "), end, x(last), y(scores[last]))
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers only
+}
+
+// bandZone is one band's range of scores, from its lower edge.
+type bandZone struct {
+	name     string
+	from, to float64
+}
+
+// bandZones are the five bands' ranges, very low first.
+func bandZones(bands v1alpha1.Bands) []bandZone {
+	return []bandZone{{"very_low", 0, float64(bands.Low)}, {"low", float64(bands.Low), float64(bands.Partial)},
+		{"partial", float64(bands.Partial), float64(bands.Good)}, {"good", float64(bands.Good), float64(bands.High)}, {"high", float64(bands.High), 100}}
 }

@@ -84,6 +84,10 @@ type listPage struct {
 	Session   *Session
 	Rows      []TuteeRow
 	SparkDays int
+	// Department lists, for a tutor, the other students of their
+	// department, whose pages they may open; DepartmentName names it.
+	Department     []store.Student
+	DepartmentName string
 }
 
 // adminPage is admin.html's data: the LEAP team's page.
