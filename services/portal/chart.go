@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"time"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/policy"
@@ -34,6 +35,9 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 	for _, z := range bandZones(pol.Doc.Scoring.Bands) {
 		fmt.Fprintf(&b, `<rect class="zone zone-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, z.name, padL, y(z.to), chartW-padL, y(z.from)-y(z.to))
 		fmt.Fprintf(&b, `<text class="zone-label" x="2" y="%.1f">%d</text>`, y(z.from)-2, int(z.from))
+		// The band's name sits inside its zone, at the right, where the
+		// line of the latest days is read against it.
+		fmt.Fprintf(&b, `<text class="zone-name" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, chartW-4, (y(z.from)+y(z.to))/2+4, bandName(z.name))
 	}
 	for i, d := range e.Days {
 		day, err := calendar.ParseDay(d.Date)
@@ -66,13 +70,26 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 	for _, ch := range policyChanges(pol.Doc) {
 		for i, d := range e.Days {
 			if d.Date == ch.From.String() {
-				fmt.Fprintf(&b, `<line class="policy-mark" x1="%.1f" y1="0" x2="%.1f" y2="%.1f"><title>%s from %s</title></line><text class="policy-mark-label" x="%.1f" y="10">%s</text>`,
-					x(i), x(i), chartH-padB, ch.What, d.Date, x(i)+3, ch.What)
+				fmt.Fprintf(&b, `<line class="policy-mark" x1="%.1f" y1="0" x2="%.1f" y2="%.1f"><title>%s from %s</title></line><text class="policy-mark-label" x="%.1f" y="10">%s from %s</text>`,
+					x(i), x(i), chartH-padB, ch.What, d.Date, x(i)+3, ch.What, fmtShortDay(ch.From))
 			}
 		}
 	}
-	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text><text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text></svg>`,
-		padL, chartH-4, e.Days[0].Date, chartW, chartH-4, e.Days[len(e.Days)-1].Date)
+	// A tick for each week, on its Monday, and the month's name at the
+	// first Monday of each month, so that a day is found without counting.
+	named := false
+	for i, d := range e.Days {
+		day, err := calendar.ParseDay(d.Date)
+		if err != nil || day.Weekday() != time.Monday {
+			continue
+		}
+		fmt.Fprintf(&b, `<line class="tick" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x(i), chartH-padB, x(i), chartH-padB+4)
+		if day.Day <= 7 || !named {
+			named = true
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text>`, x(i), chartH-4, fmtShortDay(day)[4:])
+		}
+	}
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers and dates only
 }
 
