@@ -25,7 +25,7 @@ func TestNoPageOverflowsAPhone(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
 	// A challenge with a long reason, which once made the student's page
 	// 17 px too wide.
-	must(t, chromedpChallenge(t, f))
+	challengeWithALongReason(t, f)
 	for user, pages := range pagesOf {
 		t.Run("as "+user, func(t *testing.T) {
 			ctx := browser(t)
@@ -45,13 +45,13 @@ func TestNoPageOverflowsAPhone(t *testing.T) {
 	}
 }
 
-// chromedpChallenge has s1 challenge a day with a long, unbroken reason.
-func chromedpChallenge(t *testing.T, f *fixture) error {
+// challengeWithALongReason has s1 challenge a day with a long, unbroken
+// reason.
+func challengeWithALongReason(t *testing.T, f *fixture) {
 	s1 := f.signIn(t, "s1")
 	status, _ := post(t, s1.Client, f.url+"/me/challenges", form("date", "2026-10-19", "activity", "tap_in",
 		"reason", "I-was-at-the-lecture-"+strings.Repeat("and-the-reader-did-not-beep-", 4)))
 	if status != 303 {
 		t.Fatalf("challenge: %d", status)
 	}
-	return nil
 }
