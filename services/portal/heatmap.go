@@ -95,8 +95,8 @@ func activityHeatmap(e *scoring.Engagement, pol *policy.Loaded, key, title strin
 	weeks := max(col(cells[len(cells)-1].day)+1, hmMinimumWeeks)
 	w, h := hmLeft+float64(weeks)*hmStep, hmTop+7*hmStep
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="hm" viewBox="0 0 %.0f %.0f" role="group" aria-label="%s each day, %s to %s">`,
-		w, h, template.HTMLEscapeString(title), fmtShortDay(cells[0].day), fmtShortDay(cells[len(cells)-1].day))
+	fmt.Fprintf(&b, `<svg class="hm" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="group" aria-label="%s each day, %s to %s">`,
+		w, h, 1.5*w, 1.5*h, template.HTMLEscapeString(title), fmtShortDay(cells[0].day), fmtShortDay(cells[len(cells)-1].day))
 	for i, name := range strings.Split(hmWeekdayLabels, ",") {
 		if name != "" {
 			fmt.Fprintf(&b, `<text class="hm-label" x="0" y="%.0f" aria-hidden="true">%s</text>`, hmTop+float64(i)*hmStep+hmCell-2, name)

@@ -55,3 +55,17 @@ func challengeWithALongReason(t *testing.T, f *fixture) {
 		t.Fatalf("challenge: %d", status)
 	}
 }
+
+// TestStudentPageWeight: the student's page with its stylesheet stays
+// under 100 KB, heatmap and all, on every tab.
+func TestStudentPageWeight(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	s1 := f.signIn(t, "s1")
+	_, css := fetch(t, s1.Client, f.url+"/static/leap.css")
+	for _, tab := range []string{"", "?activity=moodle_login"} {
+		_, page := fetch(t, s1.Client, f.url+"/me"+tab)
+		if n := len(page) + len(css); n >= 100_000 || !strings.Contains(page, `class="hm"`) {
+			t.Errorf("/me%s with its stylesheet: %d bytes, want a calendar under 100 KB", tab, n)
+		}
+	}
+}
