@@ -120,3 +120,18 @@ func TestTutorSeesExchangeTuteeAndDepartment(t *testing.T) {
 		t.Errorf("the note form says %q (%v)", notice, err)
 	}
 }
+
+// TestStaffReadTheBandInTheirOwnWords: the tutor reading a very low
+// student's page is not told "your tutor may get in touch"; the student
+// is.
+func TestStaffReadTheBandInTheirOwnWords(t *testing.T) {
+	f := start(t, "attendance:\n    enabled: true")
+	_, mine := fetch(t, f.signIn(t, "s1").Client, f.url+"/me")
+	_, theirs := fetch(t, f.signIn(t, "t1").Client, f.url+"/students/s1")
+	if !strings.Contains(mine, "Your tutor may get in touch") {
+		t.Error("the student's page lost the student's words")
+	}
+	if strings.Contains(theirs, "Your tutor") || !strings.Contains(theirs, "The student has used very little recently") {
+		t.Errorf("the tutor reads: %s", between(theirs, `id="band-words"`, "</p>"))
+	}
+}

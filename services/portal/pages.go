@@ -18,7 +18,7 @@ import (
 // parseTemplates parses the embedded pages with the functions they call.
 func parseTemplates() (*template.Template, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
+		"bandWords": bandWords, "staffBandWords": staffBandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
 		"kindName": kindName, "challengeForm": newChallengeForm, "day": shortTime, "shortDay": shortDay,
 		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")

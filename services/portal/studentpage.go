@@ -323,3 +323,22 @@ func noIndicatorWords(st store.Student, self bool, reason string) string {
 	}
 	return reason
 }
+
+// staffBandWords says what a band means to staff reading a student's
+// page: the student's words are written to the student ("your tutor may
+// get in touch"), which misleads the tutor reading them.
+func staffBandWords(band string) string {
+	switch band {
+	case "high":
+		return "The student is using the university's resources consistently."
+	case "good":
+		return "The student is using the university's resources regularly."
+	case "partial":
+		return "The student is using some of what is on offer, but less often than students with higher engagement."
+	case "low":
+		return "The student is using the university's resources now and then; a word may help if something is getting in the way."
+	case "very_low":
+		return "The student has used very little recently, perhaps nothing for several days: a good moment to get in touch and check that all is well."
+	}
+	return ""
+}
