@@ -127,6 +127,11 @@ bench: envtest ## Run the benchmarks; each reports its figure beside a baseline 
 	go test -run '^$$' -bench . -benchtime 1x ./services/store/
 	go test -run '^$$' -bench . -benchtime 1x ./services/portal/
 
+.PHONY: screenshots
+screenshots: ## Photograph the student's page and the tutor's list in headless Chromium into docs/images/ (the README's pictures).
+	mkdir -p docs/images
+	cd services && LEAP_SCREENSHOTS=$(CURDIR)/docs/images go test ./portal -run '^TestScreenshots$$' -count=1
+
 ##@ Generate
 
 .PHONY: generate

@@ -41,7 +41,7 @@ func TestLEAPTeamFlipsAttendanceInTheBrowser(t *testing.T) {
 	steps = append(steps, signIn("s1")...)
 	err = chromedp.Do(ctx, append(steps,
 		chromedp.WaitVisible(chromedp.ID("band")),
-		chromedp.Click(chromedp.CSS(`a[href="#tab-tap_in"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="?activity=tap_in#activity"]`)),
 		chromedp.WaitVisible(chromedp.ID("attendance-off")))...)
 	if err != nil {
 		t.Fatal(err)

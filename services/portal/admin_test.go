@@ -100,7 +100,7 @@ func TestLEAPTeamSwitchesAttendanceOffAndEveryoneSeesIt(t *testing.T) {
 	}
 
 	sc, _, _ := f.login(t, "s1", password)
-	if _, page := fetch(t, sc, f.url+"/me"); !strings.Contains(page, "Teaching is online this term.") {
+	if _, page := fetch(t, sc, f.url+"/me?activity=tap_in"); !strings.Contains(page, "Teaching is online this term.") {
 		t.Error("the student's attendance tab does not say why attendance is off")
 	}
 	if _, page := fetch(t, c, f.url+"/admin?what=policy+change"); !strings.Contains(page, "policy change: attendance off (Teaching is online this term.)") {

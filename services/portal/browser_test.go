@@ -78,7 +78,7 @@ func TestStudentSignsInAndSeesBandChartAndAttendanceOff(t *testing.T) {
 	if err != nil || !strings.Contains(svg, "polyline") {
 		t.Errorf("no trend line drawn: %v", err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="#tab-tap_in"]`)), chromedp.WaitVisible(chromedp.ID("attendance-off"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="?activity=tap_in#activity"]`)), chromedp.WaitVisible(chromedp.ID("attendance-off"))); err != nil {
 		t.Fatal(err)
 	}
 	off, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("attendance-off")))
@@ -86,7 +86,7 @@ func TestStudentSignsInAndSeesBandChartAndAttendanceOff(t *testing.T) {
 		t.Errorf("attendance tab says %q (%v)", off, err)
 	}
 	loc, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil || !strings.HasSuffix(loc, "/me#tab-tap_in") {
+	if err != nil || !strings.HasSuffix(loc, "/me?activity=tap_in#activity") {
 		t.Errorf("location %q", loc)
 	}
 }
@@ -137,6 +137,8 @@ func TestTutorWritesANoteTheStudentReadsItChallengesAndDownloads(t *testing.T) {
 	// The student challenges a day's attendance and sees the challenge open.
 	const why = "why-tap_in"
 	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="?activity=tap_in#activity"]`)),
+		chromedp.WaitVisible(chromedp.ID("tab-tap_in")),
 		chromedp.Click(chromedp.CSS(`details:has(#`+why+`) > summary`)),
 		chromedp.WaitVisible(chromedp.ID(why)),
 		chromedp.SetValue(chromedp.ID("date-tap_in"), "2026-10-19"),

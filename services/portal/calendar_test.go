@@ -67,7 +67,7 @@ func TestStudentHelpText(t *testing.T) {
 	}
 }
 
-var scoreRow = regexp.MustCompile(`<tr><td>2026-10-19</td><td>yes</td><td>([0-9.]+)</td>`)
+var scoreRow = regexp.MustCompile(`<tr><td><time datetime="2026-10-19">Mon 19 Oct</time></td><td>yes</td><td>([0-9.]+)</td>`)
 
 // switchAttendanceOff signs the LEAP team in and switches attendance off,
 // from today or for the whole year, and waits for the services to see it;
@@ -133,7 +133,8 @@ func TestAttendanceSwitchedOffFromToday(t *testing.T) {
 		t.Error("the trend does not mark the day of the switch")
 	}
 	// Monday's taps, which counted, are still listed on the attendance tab.
-	if !strings.Contains(page, "the taps below were recorded before that") || !strings.Contains(page, "<tr><td>2026-10-19</td><td>2</td></tr>") {
+	_, page = fetch(t, sc, f.url+"/me?activity=tap_in")
+	if !strings.Contains(page, "the taps below were recorded before that") || !strings.Contains(page, `<tr><td><time datetime="2026-10-19">Mon 19 Oct</time></td><td>2</td></tr>`) {
 		t.Error("the attendance tab hides the taps of the days before the switch")
 	}
 }

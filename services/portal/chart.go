@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"time"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/policy"
@@ -31,15 +32,12 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="trend-title"><title id="trend-title">Daily engagement score, %s to %s</title>`,
 		chartW, chartH, e.Days[0].Date, e.Days[len(e.Days)-1].Date)
-	bands := pol.Doc.Scoring.Bands
-	edges := []struct {
-		name     string
-		from, to float64
-	}{{"very_low", 0, float64(bands.Low)}, {"low", float64(bands.Low), float64(bands.Partial)},
-		{"partial", float64(bands.Partial), float64(bands.Good)}, {"good", float64(bands.Good), float64(bands.High)}, {"high", float64(bands.High), 100}}
-	for _, z := range edges {
+	for _, z := range bandZones(pol.Doc.Scoring.Bands) {
 		fmt.Fprintf(&b, `<rect class="zone zone-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, z.name, padL, y(z.to), chartW-padL, y(z.from)-y(z.to))
 		fmt.Fprintf(&b, `<text class="zone-label" x="2" y="%.1f">%d</text>`, y(z.from)-2, int(z.from))
+		// The band's name sits inside its zone, at the right, where the
+		// line of the latest days is read against it.
+		fmt.Fprintf(&b, `<text class="zone-name" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, chartW-4, (y(z.from)+y(z.to))/2+4, bandName(z.name))
 	}
 	for i, d := range e.Days {
 		day, err := calendar.ParseDay(d.Date)
@@ -72,13 +70,26 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 	for _, ch := range policyChanges(pol.Doc) {
 		for i, d := range e.Days {
 			if d.Date == ch.From.String() {
-				fmt.Fprintf(&b, `<line class="policy-mark" x1="%.1f" y1="0" x2="%.1f" y2="%.1f"><title>%s from %s</title></line><text class="policy-mark-label" x="%.1f" y="10">%s</text>`,
-					x(i), x(i), chartH-padB, ch.What, d.Date, x(i)+3, ch.What)
+				fmt.Fprintf(&b, `<line class="policy-mark" x1="%.1f" y1="0" x2="%.1f" y2="%.1f"><title>%s from %s</title></line><text class="policy-mark-label" x="%.1f" y="10">%s from %s</text>`,
+					x(i), x(i), chartH-padB, ch.What, d.Date, x(i)+3, ch.What, fmtShortDay(ch.From))
 			}
 		}
 	}
-	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text><text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text></svg>`,
-		padL, chartH-4, e.Days[0].Date, chartW, chartH-4, e.Days[len(e.Days)-1].Date)
+	// A tick for each week, on its Monday, and the month's name at the
+	// first Monday of each month, so that a day is found without counting.
+	named := false
+	for i, d := range e.Days {
+		day, err := calendar.ParseDay(d.Date)
+		if err != nil || day.Weekday() != time.Monday {
+			continue
+		}
+		fmt.Fprintf(&b, `<line class="tick" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x(i), chartH-padB, x(i), chartH-padB+4)
+		if day.Day <= 7 || !named {
+			named = true
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f">%s</text>`, x(i), chartH-4, fmtShortDay(day)[4:])
+		}
+	}
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers and dates only
 }
 
@@ -164,34 +175,50 @@ type TabDay struct {
 	Count int32
 }
 
-// activityTabs lists each activity's last 28 days of counts, newest first.
+// activityTabs lists the activity tabs: every activity added up, then
+// each activity, with its last 28 days of counts, newest first.
 func activityTabs(e *scoring.Engagement, pol *policy.Loaded) []Tab {
 	displayOnly := map[v1alpha1.Activity]bool{}
 	for _, a := range pol.Doc.Scoring.DisplayOnly {
 		displayOnly[a] = true
 	}
-	var tabs []Tab
+	tabs := []Tab{{Key: allActivities, Title: "All activities", What: "Everything recorded for you, added up", Counted: true}}
 	for _, a := range v1alpha1.Catalogue {
-		t := Tab{Key: string(a.Key), Title: a.Title, What: a.What, DisplayOnly: displayOnly[a.Key],
-			Counted: pol.Doc.Scoring.Weights[string(a.Key)] > 0 && !displayOnly[a.Key] && (a.Key != v1alpha1.TapIn || pol.Doc.Attendance.IsEnabled())}
-		for i := len(e.Days) - 1; i >= 0 && len(t.Days) < 28; i-- {
-			n := e.Days[i].Counts[string(a.Key)]
-			t.Days = append(t.Days, TabDay{Date: e.Days[i].Date, Count: n})
+		tabs = append(tabs, Tab{Key: string(a.Key), Title: a.Title, What: a.What, DisplayOnly: displayOnly[a.Key],
+			Counted: pol.Doc.Scoring.Weights[string(a.Key)] > 0 && !displayOnly[a.Key] && (a.Key != v1alpha1.TapIn || pol.Doc.Attendance.IsEnabled())})
+	}
+	for i := range tabs {
+		t := &tabs[i]
+		for j := len(e.Days) - 1; j >= 0 && len(t.Days) < 28; j-- {
+			n := dayCount(e.Days[j], t.Key)
+			t.Days = append(t.Days, TabDay{Date: e.Days[j].Date, Count: n})
 			t.Total += n
 		}
-		tabs = append(tabs, t)
 	}
 	return tabs
 }
 
+// selectTab is the tab asked for by key, or the first (every activity)
+// when key names none.
+func selectTab(tabs []Tab, key string) Tab {
+	for _, t := range tabs {
+		if t.Key == key {
+			return t
+		}
+	}
+	return tabs[0]
+}
+
 // Sparkline geometry, in SVG user units.
-const sparkW, sparkH = 112.0, 24.0
+const sparkW, sparkH = 112.0, 32.0
 
 // sparkline draws recent daily scores as a small line for the list of
-// tutees: on the server like the trend chart, with presentation attributes
-// and classes only, as the CSP forbids inline styles. Its label carries the
+// tutees, over the five bands as shaded zones, so that a very low and a
+// good student differ at a glance; the last point is coloured by its band.
+// On the server like the trend chart, with presentation attributes and
+// classes only, as the CSP forbids inline styles. Its label carries the
 // figures for screen readers.
-func sparkline(scores []float64) template.HTML {
+func sparkline(scores []float64, bands v1alpha1.Bands) template.HTML {
 	if len(scores) == 0 {
 		return ""
 	}
@@ -207,7 +234,26 @@ func sparkline(scores []float64) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="Scores of the last %d teaching days: %s">`,
 		sparkW, sparkH, sparkW, sparkH, len(scores), strings.Join(words, ", "))
-	fmt.Fprintf(&b, `<polyline class="spark-line" fill="none" points="%s"/><circle class="spark-end" cx="%.1f" cy="%.1f" r="2.5"/></svg>`,
-		strings.Join(pts, " "), x(last), y(scores[last]))
+	end := "very_low"
+	for _, z := range bandZones(bands) {
+		fmt.Fprintf(&b, `<rect class="zone zone-%s" x="0" y="%.1f" width="%.0f" height="%.1f"/>`, z.name, y(z.to), sparkW, y(z.from)-y(z.to))
+		if scores[last] >= z.from {
+			end = z.name
+		}
+	}
+	fmt.Fprintf(&b, `<polyline class="spark-line" fill="none" points="%s"/><circle class="spark-end spark-%s" cx="%.1f" cy="%.1f" r="3"/></svg>`,
+		strings.Join(pts, " "), end, x(last), y(scores[last]))
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers only
+}
+
+// bandZone is one band's range of scores, from its lower edge.
+type bandZone struct {
+	name     string
+	from, to float64
+}
+
+// bandZones are the five bands' ranges, very low first.
+func bandZones(bands v1alpha1.Bands) []bandZone {
+	return []bandZone{{"very_low", 0, float64(bands.Low)}, {"low", float64(bands.Low), float64(bands.Partial)},
+		{"partial", float64(bands.Partial), float64(bands.Good)}, {"good", float64(bands.Good), float64(bands.High)}, {"high", float64(bands.High), 100}}
 }

@@ -147,14 +147,14 @@ func TestStudentPageShowsEveryChangeAtOnce(t *testing.T) {
 	// New events: today's count of Moodle logins goes from 0 to 3.
 	login, _ := v1alpha1.ActivityIndex(string(v1alpha1.MoodleLogin))
 	tab := func(page string) string { return between(page, `id="tab-moodle_login"`, "</table>") }
-	if got := tab(page(t, s1.Client, f.url+"/me")); !strings.Contains(got, "<td>2026-10-20</td><td>0</td>") {
+	if got := tab(page(t, s1.Client, f.url+"/me?activity=moodle_login")); !strings.Contains(got, `<td><time datetime="2026-10-20">Tue 20 Oct</time></td><td>0</td>`) {
 		t.Fatalf("the Moodle tab before: %s", got)
 	}
 	today := calendar.Day{Year: 2026, Month: 10, Day: 20}
 	_, err = store.Recorder{Client: f.rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(ctx, []store.Event{
 		{ID: "c1", Student: "s1", Activity: login, Day: today}, {ID: "c2", Student: "s1", Activity: login, Day: today}, {ID: "c3", Student: "s1", Activity: login, Day: today}})
 	must(t, err)
-	if got := tab(page(t, s1.Client, f.url+"/me")); !strings.Contains(got, "<td>2026-10-20</td><td>3</td>") {
+	if got := tab(page(t, s1.Client, f.url+"/me?activity=moodle_login")); !strings.Contains(got, `<td><time datetime="2026-10-20">Tue 20 Oct</time></td><td>3</td>`) {
 		t.Errorf("new events are not on the next view: %s", got)
 	}
 
@@ -164,7 +164,7 @@ func TestStudentPageShowsEveryChangeAtOnce(t *testing.T) {
 	for f.policy.Current().Doc.Attendance.IsEnabled() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := page(t, s1.Client, f.url+"/me"); !strings.Contains(got, `id="attendance-off"`) || !strings.Contains(got, "Teaching is online this week.") {
+	if got := page(t, s1.Client, f.url+"/me?activity=tap_in"); !strings.Contains(got, `id="attendance-off"`) || !strings.Contains(got, "Teaching is online this week.") {
 		t.Error("a policy change is not on the next view")
 	}
 

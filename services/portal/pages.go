@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,8 +18,8 @@ import (
 // parseTemplates parses the embedded pages with the functions they call.
 func parseTemplates() (*template.Template, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"bandWords": bandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
-		"kindName": kindName, "challengeForm": newChallengeForm, "day": func(t time.Time) string { return t.Format("2 Jan 2006") },
+		"bandWords": bandWords, "staffBandWords": staffBandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
+		"kindName": kindName, "challengeForm": newChallengeForm, "day": shortTime, "shortDay": shortDay,
 		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
@@ -52,7 +51,13 @@ type studentPage struct {
 	Today        string
 	AlertHistory []scoring.EpisodeJSON
 	Chart        template.HTML
-	Activities   []Tab
+	// Activities are the activity tabs; Tab is the one shown, with its
+	// calendar in Heatmap.
+	Activities []Tab
+	Tab        Tab
+	Heatmap    template.HTML
+	// NoIndicator says, in one sentence, why the student has no band.
+	NoIndicator  string
 	Attendance   v1alpha1.Attendance
 	AttendanceOn bool
 	PolicyNotice string
@@ -79,6 +84,10 @@ type listPage struct {
 	Session   *Session
 	Rows      []TuteeRow
 	SparkDays int
+	// Department lists, for a tutor, the other students of their
+	// department, whose pages they may open; DepartmentName names it.
+	Department     []store.Student
+	DepartmentName string
 }
 
 // adminPage is admin.html's data: the LEAP team's page.

@@ -351,10 +351,18 @@ func TestStudentPageShowsBandWhyTrendAndAttendanceOff(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("%d", status)
 	}
-	for _, want := range []string{`id="band"`, "<svg", "What made it", "Moodle course pages", `id="attendance-off"`, "No physical teaching this term.",
-		"Shown for your information", "Dr Tutor", "The same figures as a table"} {
+	for _, want := range []string{`id="band"`, "<svg", "What made it", "Moodle course pages", "Dr Tutor", "The same figures as a table"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
+		}
+	}
+	// Each activity is a tab of its own, chosen by a query parameter.
+	for tab, wants := range map[string][]string{"tap_in": {`id="attendance-off"`, "No physical teaching this term."}, "library_loan": {"Shown for your information"}} {
+		_, tabPage := fetch(t, c, f.url+"/me?activity="+tab)
+		for _, want := range wants {
+			if !strings.Contains(tabPage, want) {
+				t.Errorf("the %s tab lacks %q", tab, want)
+			}
 		}
 	}
 	resp, err := c.Get(f.url + "/me")

@@ -6,12 +6,16 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/scoring"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -204,8 +208,14 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	if err != nil {
 		return err
 	}
+	// The activity tab shown is chosen by a query parameter, so that the
+	// tabs work without script; a key naming no activity shows the first.
+	tabKey := c.QueryParam("activity")
+	if tabKey != allActivities && !slices.ContainsFunc(v1alpha1.Catalogue, func(a v1alpha1.ActivityInfo) bool { return string(a.Key) == tabKey }) {
+		tabKey = allActivities
+	}
 	var k pageKey
-	k.add(s.User, s.Person, s.Role, id, pol.Hash, day, cohort.print)
+	k.add(s.User, s.Person, s.Role, id, pol.Hash, day, cohort.print, tabKey)
 	for _, v := range versions.Val() {
 		str, _ := v.(string)
 		k.add(str)
@@ -239,10 +249,15 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 			return err
 		}
 	}
+	tabs := activityTabs(eng, pol)
+	tab := selectTab(tabs, tabKey)
 	page, err := p.renderBytes("student.html", studentPage{
 		Session: s, Student: st, Self: self, Engagement: eng, Tutor: tutorFrom(tutor), Today: day, AlertHistory: history,
 		Chart:        trendChart(eng, pol),
-		Activities:   activityTabs(eng, pol),
+		Activities:   tabs,
+		Tab:          tab,
+		Heatmap:      activityHeatmap(eng, pol, tab.Key, tab.Title),
+		NoIndicator:  noIndicatorWords(st, self, eng.Reason),
 		Attendance:   pol.Doc.Attendance,
 		PolicyNotice: attendanceNotice(pol.Doc),
 		AttendanceOn: pol.Doc.Attendance.IsEnabled(),
@@ -285,4 +300,45 @@ func serveStudentPage(c echo.Context, page []byte) error {
 	// in chunks.
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(page)))
 	return c.HTMLBlob(http.StatusOK, page)
+}
+
+// noIndicatorWords says in one sentence why a student has no band: for a
+// research student in the university's own words (LEAP's student guide),
+// otherwise scoring's reason as a sentence. Empty when scoring gave none.
+func noIndicatorWords(st store.Student, self bool, reason string) string {
+	if st.Level == string(v1alpha1.PostgraduateResearch) {
+		if self {
+			return "LEAP does not show an engagement indicator for postgraduate research students, as the way you engage with your studies is different from taught students. Your activity is shown below."
+		}
+		return "LEAP does not show an engagement indicator for postgraduate research students, as the way they engage with their studies is different from taught students. Their activity is shown below."
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return ""
+	}
+	r, n := utf8.DecodeRuneInString(reason)
+	reason = string(unicode.ToUpper(r)) + reason[n:]
+	if !strings.HasSuffix(reason, ".") {
+		reason += "."
+	}
+	return reason
+}
+
+// staffBandWords says what a band means to staff reading a student's
+// page: the student's words are written to the student ("your tutor may
+// get in touch"), which misleads the tutor reading them.
+func staffBandWords(band string) string {
+	switch band {
+	case "high":
+		return "The student is using the university's resources consistently."
+	case "good":
+		return "The student is using the university's resources regularly."
+	case "partial":
+		return "The student is using some of what is on offer, but less often than students with higher engagement."
+	case "low":
+		return "The student is using the university's resources now and then; a word may help if something is getting in the way."
+	case "very_low":
+		return "The student has used very little recently, perhaps nothing for several days: a good moment to get in touch and check that all is well."
+	}
+	return ""
 }

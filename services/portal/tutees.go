@@ -62,10 +62,57 @@ func (p *Portal) studentList(c echo.Context) error {
 		}
 	}
 	slices.SortFunc(rows, byNeed)
-	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows))); err != nil {
+	page := listPage{Session: s, Rows: rows, SparkDays: sparkDays}
+	if s.Role == RoleTutor {
+		if page.DepartmentName, page.Department, err = p.departmentOthers(ctx, s, ids); err != nil {
+			return err
+		}
+	}
+	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows)+len(page.Department))); err != nil {
 		return err
 	}
-	return p.render(c, http.StatusOK, "list.html", listPage{Session: s, Rows: rows, SparkDays: sparkDays})
+	return p.render(c, http.StatusOK, "list.html", page)
+}
+
+// departmentOthers are the students of a tutor's department other than
+// their tutees (listed), by name: the pages legitimateNeed lets the tutor
+// open, so that they are reached from a list rather than a typed address.
+// A tutor on no staff roster has none.
+func (p *Portal) departmentOthers(ctx context.Context, s *Session, listed []string) (string, []store.Student, error) {
+	dept, err := p.Redis.HGet(ctx, store.StaffKey(s.Person), "department").Result()
+	if errors.Is(err, redis.Nil) || err == nil && dept == "" {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	ids, err := p.Redis.SMembers(ctx, store.DepartmentKey(dept)).Result()
+	if err != nil {
+		return "", nil, err
+	}
+	pipe := p.Redis.Pipeline()
+	var profiles []*redis.MapStringStringCmd
+	for _, id := range ids {
+		if !slices.Contains(listed, id) {
+			profiles = append(profiles, pipe.HGetAll(ctx, store.ProfileKey(id)))
+		}
+	}
+	if len(profiles) == 0 {
+		return dept, nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", nil, err
+	}
+	var out []store.Student
+	for _, cmd := range profiles {
+		if st, ok := store.StudentFromProfile(cmd.Val()); ok && st.Department == dept && legitimateNeed(s, st, &dept) {
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Student) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return dept, out, nil
 }
 
 // listedStudents are a tutor's tutees, or the students of other staff's
@@ -124,7 +171,7 @@ func (p *Portal) tuteeRow(ctx context.Context, s *Session, staffDept *string, id
 	if eng.Indicator != nil {
 		row.Band, row.Score = string(eng.Indicator.Band), eng.Indicator.Score
 	}
-	row.Trend = sparkline(lastScores(eng, sparkDays))
+	row.Trend = sparkline(lastScores(eng, sparkDays), p.Policy.Current().Doc.Scoring.Bands)
 	return row, true, nil
 }
 
@@ -179,12 +226,13 @@ func bandRank(band string) int {
 }
 
 // byNeed sorts students with alerts first, then by band, very low first,
-// then by the days since their last activity, longest first (none this
-// year is longest), then by name.
+// then by score, lowest first, then by the days since their last
+// activity, longest first (none this year is longest), then by name.
 func byNeed(a, b TuteeRow) int {
 	return cmp.Or(
 		cmp.Compare(alerted(b), alerted(a)),
 		cmp.Compare(bandRank(a.Band), bandRank(b.Band)),
+		cmp.Compare(a.Score, b.Score),
 		cmp.Compare(silence(b.DaysSince), silence(a.DaysSince)),
 		strings.Compare(a.Name, b.Name),
 		strings.Compare(a.ID, b.ID),

@@ -314,17 +314,15 @@ func demoUsers(data demo.Data) (map[string]portal.User, []string, error) {
 	for _, s := range data.Staff {
 		users[s.ID] = portal.User{Username: s.ID, PasswordHash: hash, Person: s.ID, Role: s.Role}
 	}
+	// Accounts that fit together: the student's own tutor, their
+	// department's staff, and the others beside them; then how to find the
+	// rest.
 	var logins []string
-	if len(data.Students) > 0 {
-		logins = append(logins, data.Students[0].ID+"  (a student)")
-		for _, s := range data.Students {
-			if s.Level == "pgr" {
-				logins = append(logins, s.ID+"  (a research student: no indicator)")
-				break
-			}
-		}
-		logins = append(logins, data.Staff[0].ID+"  (a personal tutor)", data.Staff[3].ID+"  (departmental staff)",
-			"leap  (the LEAP team: policy, attendance switch, freshness, audit)")
+	for _, l := range demo.Logins(data) {
+		logins = append(logins, l.ID+"  ("+l.Who+")")
+	}
+	if len(logins) > 0 {
+		logins = append(logins, demo.IDForms())
 	}
 	return users, logins, nil
 }
