@@ -30,6 +30,8 @@ const staleAfter = 48 * time.Hour
 func (p *Portal) adminRoutes(g *echo.Group) {
 	a := g.Group("/admin", p.requireLEAPTeam)
 	a.GET("", p.adminPage)
+	a.GET("/preview", p.previewFormPage)
+	a.POST("/preview", p.postPreview)
 	a.POST("/attendance", p.postAttendance)
 	a.POST("/challenges/:student/:id", p.postDecision)
 }
