@@ -32,6 +32,7 @@ func (p *Portal) adminRoutes(g *echo.Group) {
 	a.GET("", p.adminPage)
 	a.GET("/preview", p.previewFormPage)
 	a.POST("/preview", p.postPreview)
+	a.POST("/apply", p.postApply)
 	a.POST("/attendance", p.postAttendance)
 	a.POST("/challenges/:student/:id", p.postDecision)
 }

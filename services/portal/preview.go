@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/leap-dev/leap/operator/api/draft"
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/scoring"
@@ -52,6 +54,14 @@ type previewPage struct {
 	Preview *scoring.PreviewJSON
 	Bands   []engine.Band
 	Alerts  []alertRow
+	// Draft is the previewed draft as sent to scoring, and Version the
+	// version of the policy it was worked out from: the apply button
+	// sends both, so that it applies exactly what was previewed, or
+	// nothing when the policy changed since. Empty when this portal
+	// cannot change the policy.
+	Draft, Version string
+	// Problem says why an apply changed nothing.
+	Problem string
 }
 
 // alertRow is how many alerts of a kind the draft would start and end.
@@ -155,11 +165,23 @@ func (p *Portal) postPreview(c echo.Context) error {
 	f := formFromRequest(c)
 	page := previewPage{Session: s, Form: f, Bands: previewBands}
 	d, errs := f.draft()
+	body, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
 	if len(errs) > 0 {
 		page.Errors = errs
 		return p.render(c, http.StatusUnprocessableEntity, "preview.html", page)
 	}
-	pv, fieldErrs, err := p.preview(ctx, d)
+	// The version is read before the preview is worked out: a change in
+	// between makes the apply refuse rather than write an unseen policy.
+	version := ""
+	if p.PolicyWriter != nil {
+		if _, version, err = p.PolicyWriter.Read(ctx); err != nil {
+			return server.Problemf(http.StatusBadGateway, "The policy in force cannot be read: %v", err)
+		}
+	}
+	pv, fieldErrs, err := p.preview(ctx, body)
 	if err != nil {
 		return err
 	}
@@ -187,6 +209,9 @@ func (p *Portal) postPreview(c echo.Context) error {
 		}
 	}
 	page.Preview = pv
+	if version != "" {
+		page.Draft, page.Version = string(body), version
+	}
 	for _, k := range []engine.AlertKind{engine.NoEngagement, engine.VeryLowForAWeek} {
 		page.Alerts = append(page.Alerts, alertRow{Kind: string(k), Started: pv.Alerts.Started[k], Ended: pv.Alerts.Ended[k]})
 	}
@@ -214,11 +239,7 @@ func formShows(path string) bool {
 
 // preview POSTs the draft to scoring: the preview, or the field errors of
 // a refused draft.
-func (p *Portal) preview(ctx context.Context, d map[string]any) (*scoring.PreviewJSON, []scoring.FieldErrorJSON, error) {
-	body, err := json.Marshal(d)
-	if err != nil {
-		return nil, nil, err
-	}
+func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.PreviewJSON, []scoring.FieldErrorJSON, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.ScoringURL+"/v1/policy/preview?limit="+strconv.Itoa(previewListLimit), bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
@@ -248,4 +269,58 @@ func (p *Portal) preview(ctx context.Context, d map[string]any) (*scoring.Previe
 		return nil, problem.Errors, nil
 	}
 	return nil, nil, server.Problemf(http.StatusBadGateway, "The scoring service answered %s.", resp.Status)
+}
+
+// postApply applies the previewed draft: worked out again from the policy
+// at the version the preview was, and written only if the policy is still
+// at that version. Audited with who, the patch and the preview's figures.
+func (p *Portal) postApply(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := sessionOf(c)
+	if p.PolicyWriter == nil {
+		return server.Problem(http.StatusConflict, "This portal has no way to change the policy.")
+	}
+	d, errs := draft.Parse([]byte(c.FormValue("draft")))
+	if len(errs) > 0 {
+		return server.Problemf(http.StatusBadRequest, "The draft is not one this page made: %v", errs.ToAggregate())
+	}
+	version, figures := c.FormValue("version"), c.FormValue("figures")
+	if len(figures) > 500 {
+		figures = figures[:500]
+	}
+	refuse := func(status int, why string) error {
+		return p.render(c, status, "preview.html", previewPage{Session: s, Form: formFromPolicy(p.Policy.Current().Doc), Bands: previewBands, Problem: why})
+	}
+	spec, now, err := p.PolicyWriter.Read(ctx)
+	if err != nil {
+		return server.Problemf(http.StatusBadGateway, "The policy was not changed: %v", err)
+	}
+	if now != version {
+		return refuse(http.StatusConflict, errPolicyChanged.Error()+".")
+	}
+	pol := p.Policy.Current()
+	res, errs, err := d.Apply(ctx, pol.Doc.LeapTerm, spec, pol.Calendar.Today(p.now()))
+	if err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return refuse(http.StatusUnprocessableEntity, "The policy was not changed: "+errs.ToAggregate().Error())
+	}
+	if len(res.Patch) == 0 {
+		return refuse(http.StatusOK, "The draft changes nothing: the policy is as it was.")
+	}
+	switch err := p.PolicyWriter.ApplyPatch(ctx, version, res.Patch); {
+	case errors.Is(err, errPolicyChanged):
+		return refuse(http.StatusConflict, errPolicyChanged.Error()+".")
+	case err != nil:
+		return refuse(http.StatusBadGateway, "The policy was not changed: "+err.Error())
+	}
+	patch, err := json.Marshal(res.Patch)
+	if err != nil {
+		return err
+	}
+	if err := p.audit(ctx, s, "", "policy change: "+string(patch)+"; preview: "+figures); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin?saved=policy")
 }

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
@@ -148,5 +149,77 @@ func TestOnlyTheLEAPTeamReachesThePreview(t *testing.T) {
 		if status, page := post(t, c, f.url+"/admin/preview", url.Values{"high": {"90"}}); status != http.StatusNotFound || strings.Contains(page, "preview-result") {
 			t.Errorf("%s previewed: %d", user, status)
 		}
+	}
+}
+
+// applyFields is the apply form of a preview page.
+func applyFields(t *testing.T, page string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if v.Get("draft") == "" || v.Get("version") == "" {
+		t.Fatalf("the preview has no apply form:\n%s", page)
+	}
+	return v
+}
+
+// TestApplyWritesThePreviewedDraft: applying the preview of "attendance
+// off, renormalize false" writes exactly that to the LeapTerm file,
+// keeping its comments; the student's page then says attendance is off,
+// and the audit log has who, the patch and the preview's figures.
+func TestApplyWritesThePreviewedDraft(t *testing.T) {
+	f := startPreview(t)
+	c, _, _ := f.login(t, "leap", password)
+	form := previewFields(t, c, f.url, map[string]string{"attendance": "", "renormalize": "", "reason": "Teaching is online.", "high": "80"})
+	_, page := post(t, c, f.url+"/admin/preview", form)
+	status, page := post(t, c, f.url+"/admin/apply", applyFields(t, page))
+	if status != http.StatusSeeOther {
+		t.Fatalf("apply: %d\n%s", status, page)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.policy.Current().Doc.Attendance.IsEnabled() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	doc := f.policy.Current().Doc
+	if doc.Attendance.IsEnabled() || doc.Attendance.Renormalize || doc.Scoring.Bands.High != 80 || doc.Attendance.Reason != "Teaching is online." {
+		t.Fatalf("the policy in force is not the draft: %+v %+v", doc.Attendance, doc.Scoring.Bands)
+	}
+	if len(doc.PolicyHistory) == 0 {
+		t.Error("a change from today left no history for the days before")
+	}
+	b, _ := os.ReadFile(f.termFile)
+	if !strings.Contains(string(b), "# A typical academic year") {
+		t.Errorf("the LeapTerm file lost its comments:\n%s", b)
+	}
+	sc, _, _ := f.login(t, "s1", password)
+	if _, page := fetch(t, sc, f.url+"/me"); !strings.Contains(page, "Teaching is online.") {
+		t.Error("the student's page does not show the change")
+	}
+	if _, page := fetch(t, c, f.url+"/admin?what=policy+change"); !strings.Contains(page, "leap (leap-team)") ||
+		!strings.Contains(page, `&#34;high&#34;:80`) || !strings.Contains(page, "down, ") {
+		t.Errorf("the audit log lacks who, the patch or the figures:\n%s", page)
+	}
+}
+
+// TestApplyAfterAnotherChangeChangesNothing: a policy changed between the
+// preview and the apply makes the apply refuse, and the other change
+// stands.
+func TestApplyAfterAnotherChangeChangesNothing(t *testing.T) {
+	f := startPreview(t)
+	c, _, _ := f.login(t, "leap", password)
+	_, page := post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, map[string]string{"high": "80"}))
+	apply := applyFields(t, page)
+	if status, _ := post(t, c, f.url+"/admin/attendance", url.Values{"enabled": {"false"}, "reason": {"Strike."}}); status != http.StatusSeeOther {
+		t.Fatalf("the other change: %d", status)
+	}
+	before, _ := os.ReadFile(f.termFile)
+	status, page := post(t, c, f.url+"/admin/apply", apply)
+	if status != http.StatusConflict || !strings.Contains(page, "someone changed the policy since your preview; preview again") {
+		t.Fatalf("apply after another change: %d\n%s", status, page)
+	}
+	if after, _ := os.ReadFile(f.termFile); string(after) != string(before) {
+		t.Errorf("a refused apply wrote the file:\n%s", after)
 	}
 }
