@@ -29,10 +29,16 @@ type adminFixture struct {
 // file it re-reads, and a FileWriter that edits that file.
 func startAdmin(t testing.TB) *adminFixture {
 	t.Helper()
+	return startAdminWith(t, func(s string) string { return s })
+}
+
+// startAdminWith is startAdmin with the sample LeapTerm file edited first.
+func startAdminWith(t testing.TB, edit func(string) string) *adminFixture {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
 	must(t, err)
 	termFile := filepath.Join(t.TempDir(), "term.yaml")
-	must(t, os.WriteFile(termFile, b, 0o600))
+	must(t, os.WriteFile(termFile, []byte(edit(string(b))), 0o600))
 	pol, err := policy.Open(termFile, slog.New(slog.DiscardHandler))
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

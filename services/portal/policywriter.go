@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/leap-dev/leap/operator/api/draft"
 	"github.com/leap-dev/leap/operator/api/leapterm"
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
@@ -24,6 +29,111 @@ type PolicyWriter interface {
 	SetAttendance(ctx context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error
 	// Where says, for the LEAP team, what a change is written to.
 	Where() string
+	// Read is the spec as it is now (the form package draft takes) and
+	// its version: the LeapTerm's resourceVersion, or the hash of the
+	// file's policy.
+	Read(ctx context.Context) (spec map[string]any, version string, err error)
+	// ApplyPatch writes a JSON merge patch of the spec worked out from
+	// the spec at version; errPolicyChanged, writing nothing, when the
+	// policy is no longer at that version.
+	ApplyPatch(ctx context.Context, version string, patch map[string]any) error
+}
+
+// errPolicyChanged is a change refused because the policy changed since
+// the change was worked out: someone else applied first.
+var errPolicyChanged = errors.New("someone changed the policy since your preview; preview again")
+
+// Read implements PolicyWriter.
+func (k *KubeWriter) Read(ctx context.Context) (map[string]any, string, error) {
+	spec, rv, err := k.GetSpec(ctx)
+	return spec, rv, err
+}
+
+// ApplyPatch implements PolicyWriter: the API server itself refuses a
+// patch at a resourceVersion that is no longer the LeapTerm's.
+func (k *KubeWriter) ApplyPatch(ctx context.Context, version string, patch map[string]any) error {
+	err := k.ApplyPolicy(ctx, version, patch)
+	if errors.Is(err, leapterm.ErrConflict) {
+		return errPolicyChanged
+	}
+	return err
+}
+
+// Read implements PolicyWriter: the version is the hash of the policy
+// the file holds.
+func (f FileWriter) Read(context.Context) (map[string]any, string, error) {
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	l, err := policy.ParseFile(f.Path, b)
+	if err != nil {
+		return nil, "", err
+	}
+	spec, err := draft.SpecOf(l.Doc)
+	return spec, l.Hash, err
+}
+
+// ApplyPatch implements PolicyWriter: the fields the patch names change
+// in the file, keeping its comments and layout, when the file's policy is
+// still at version. The check and the write are not atomic against a
+// person editing the file by hand, which make run does not guard against.
+func (f FileWriter) ApplyPatch(ctx context.Context, version string, patch map[string]any) error {
+	if _, now, err := f.Read(ctx); err != nil {
+		return err
+	} else if now != version {
+		return errPolicyChanged
+	}
+	return f.edit(func(spec *yaml.Node) error { return mergeYAML(spec, patch) })
+}
+
+// mergeYAML applies a JSON merge patch (RFC 7386) to a YAML mapping: a
+// null removes a key, an object merges into the mapping there, anything
+// else replaces the value, keeping the comments of the node it replaces.
+func mergeYAML(m *yaml.Node, patch map[string]any) error {
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: not a mapping", m.Line)
+	}
+	m.Style = 0
+	for _, key := range slices.Sorted(maps.Keys(patch)) {
+		v := patch[key]
+		old := mappingChild(m, key)
+		switch v := v.(type) {
+		case nil:
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				if m.Content[i].Value == key {
+					m.Content = slices.Delete(m.Content, i, i+2)
+					break
+				}
+			}
+		case map[string]any:
+			if old == nil || old.Kind != yaml.MappingNode {
+				n := &yaml.Node{Kind: yaml.MappingNode}
+				if old != nil {
+					n.HeadComment, n.LineComment = old.HeadComment, old.LineComment
+					*old = *n
+				} else {
+					old = n
+					m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, n)
+				}
+			}
+			if err := mergeYAML(old, v); err != nil {
+				return err
+			}
+		default:
+			var n yaml.Node
+			if err := n.Encode(v); err != nil {
+				return fmt.Errorf("encode %s: %w", key, err)
+			}
+			if old != nil {
+				n.HeadComment, n.LineComment, n.FootComment = old.HeadComment, old.LineComment, old.FootComment
+				*old = n
+			} else {
+				m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &n)
+			}
+		}
+	}
+	return nil
 }
 
 // KubeWriter patches the portal's own LeapTerm. The portal's
@@ -49,6 +159,24 @@ func (f FileWriter) Where() string { return "the file " + f.Path }
 
 // SetAttendance implements PolicyWriter.
 func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string, history []v1alpha1.PolicyEra) error {
+	return f.edit(func(spec *yaml.Node) error {
+		att := mappingChild(spec, "attendance")
+		if att == nil {
+			att = &yaml.Node{Kind: yaml.MappingNode}
+			spec.Content = append(spec.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "attendance"}, att)
+		}
+		att.Style = 0 // block style, whatever it was
+		setScalar(att, "enabled", strconv.FormatBool(enabled), "!!bool")
+		setScalar(att, "reason", reason, "!!str")
+		if len(history) > 0 {
+			return setHistory(spec, history)
+		}
+		return nil
+	})
+}
+
+// edit changes the file's spec node with change and writes the file back.
+func (f FileWriter) edit(change func(spec *yaml.Node) error) error {
 	b, err := os.ReadFile(f.Path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.Path, err)
@@ -64,18 +192,8 @@ func (f FileWriter) SetAttendance(_ context.Context, enabled bool, reason string
 	if spec == nil {
 		return fmt.Errorf("%s has no spec", f.Path)
 	}
-	att := mappingChild(spec, "attendance")
-	if att == nil {
-		att = &yaml.Node{Kind: yaml.MappingNode}
-		spec.Content = append(spec.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "attendance"}, att)
-	}
-	att.Style = 0 // block style, whatever it was
-	setScalar(att, "enabled", strconv.FormatBool(enabled), "!!bool")
-	setScalar(att, "reason", reason, "!!str")
-	if len(history) > 0 {
-		if err := setHistory(spec, history); err != nil {
-			return err
-		}
+	if err := change(spec); err != nil {
+		return err
 	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)

@@ -82,7 +82,7 @@ func TestPortalPolicy(t *testing.T) {
 			client.RawPatch(types.MergePatchType, []byte(body)))
 	}
 	specRefused := func(field string) string {
-		return fmt.Sprintf("the portal may change only spec.attendance and spec.policyHistory of LeapTerm %s, not %s;", term.Name, field)
+		return fmt.Sprintf("the portal may change only spec.attendance, spec.scoring, spec.breaks and spec.policyHistory of LeapTerm %s, not %s;", term.Name, field)
 	}
 	const metadataRefused = "the portal may not change the labels or annotations of its LeapTerm"
 
@@ -108,12 +108,15 @@ func TestPortalPolicy(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"attendance back on", `{"spec":{"attendance":{"enabled":true,"reason":null}}}`, ""},
 		{"policy history", `{"spec":{"policyHistory":[{"until":"2026-11-01","attendance":{"enabled":true}}]}}`, ""},
-		{"policy history with weights", `{"spec":{"policyHistory":[{"until":"2026-11-02","attendance":{"enabled":true}}],"scoring":{"weights":{"tap_in":8}}}}`, specRefused("spec.scoring")},
+		{"policy history with weights", `{"spec":{"policyHistory":[{"until":"2026-11-02","attendance":{"enabled":true}}],"scoring":{"weights":{"tap_in":8}}}}`, ""},
 		{"image", image(), specRefused("spec.portal")},
 		{"replicas", `{"spec":{"scoringService":{"replicas":5}}}`, specRefused("spec.scoringService")},
-		{"weights", `{"spec":{"scoring":{"weights":{"tap_in":9}}}}`, specRefused("spec.scoring")},
+		{"weights", `{"spec":{"scoring":{"weights":{"tap_in":9}}}}`, ""},
+		{"bands", `{"spec":{"scoring":{"bands":{"high":80,"good":60,"partial":40,"low":20}}}}`, ""},
+		{"breaks", `{"spec":{"breaks":[{"name":"Reading week","start":"2026-11-02","end":"2026-11-06"}]}}`, ""},
+		{"weights with replicas", `{"spec":{"scoring":{"weights":{"tap_in":7}},"scoringService":{"replicas":4}}}`, specRefused("spec.scoringService")},
 		{"attendance with an image", `{"spec":{"attendance":{"enabled":false},"ingestion":{"image":"x/y:1"}}}`, specRefused("spec.ingestion")},
-		{"a field removed", `{"spec":{"breaks":null}}`, specRefused("spec.breaks")},
+		{"a field removed", `{"spec":{"telemetry":null}}`, specRefused("spec.telemetry")},
 		{"pause annotation", `{"metadata":{"annotations":{"` + v1alpha1.PauseAnnotation + `":"disabled"}}}`, metadataRefused},
 		{"claim annotation", `{"metadata":{"annotations":{"` + v1alpha1.OperatorAnnotation + `":"elsewhere/other"}}}`, metadataRefused},
 		{"label", `{"metadata":{"labels":{"team":"portal"}}}`, metadataRefused},
