@@ -79,7 +79,7 @@ func TestLEAPTeamPreviewsAndAppliesInTheBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(band, after) {
 		t.Errorf("the student's band is %q, the preview said %q (%v)", band, after, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="#tab-tap_in"]`)), chromedp.WaitVisible(chromedp.ID("attendance-off"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="?activity=tap_in#activity"]`)), chromedp.WaitVisible(chromedp.ID("attendance-off"))); err != nil {
 		t.Fatal(err)
 	}
 	off, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("attendance-off")))

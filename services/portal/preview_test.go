@@ -194,7 +194,7 @@ func TestApplyWritesThePreviewedDraft(t *testing.T) {
 		t.Errorf("the LeapTerm file lost its comments:\n%s", b)
 	}
 	sc, _, _ := f.login(t, "s1", password)
-	if _, page := fetch(t, sc, f.url+"/me"); !strings.Contains(page, "Teaching is online.") {
+	if _, page := fetch(t, sc, f.url+"/me?activity=tap_in"); !strings.Contains(page, "Teaching is online.") {
 		t.Error("the student's page does not show the change")
 	}
 	if _, page := fetch(t, c, f.url+"/admin?what=policy+change"); !strings.Contains(page, "leap (leap-team)") ||
