@@ -89,8 +89,7 @@ build: ## Build every binary into bin/.
 test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
-unit: envtest $(HELM) $(MAILPIT) ## Run the Go tests (envtest and the chart's included; no test is skipped for want of either).
-unit: envtest $(HELM) $(VERSITYGW) ## Run the Go tests (envtest, the chart's and the backup's against a real S3 server included; none is skipped for want of them).
+unit: envtest $(HELM) $(MAILPIT) $(VERSITYGW) ## Run the Go tests (envtest, the chart's, the notifier's against Mailpit and the backup's against a real S3 server included; none is skipped for want of them).
 	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
 
 .PHONY: backup-test
