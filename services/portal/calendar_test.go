@@ -32,7 +32,7 @@ func typicalPolicy(t *testing.T) *policy.Loaded {
 // far, and joining it would draw a fall every morning.
 func TestDayInProgressIsNotOnTheLine(t *testing.T) {
 	score := func(v float64) *float64 { return &v }
-	e := &scoring.Engagement{Days: []scoring.DayJSON{
+	e := &scoring.Engagement{Days: []scoring.Day{
 		{Date: "2026-10-15", Teaching: true, Score: score(60), Band: "good"},
 		{Date: "2026-10-16", Teaching: true, Score: score(70), Band: "high"},
 		{Date: "2026-10-19", Teaching: true, Score: score(0), Band: "very_low", InProgress: true},

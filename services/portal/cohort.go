@@ -36,7 +36,7 @@ type CohortRow struct {
 // than the policy's minimum (sum is nil), and then the page shows no
 // figure about the cohort at all: the size of a refused group is itself a
 // figure about a handful of people.
-func cohortView(sum *scoring.CohortJSON, st store.Student, eng *scoring.Engagement) CohortView {
+func cohortView(sum *scoring.Cohort, st store.Student, eng *scoring.Engagement) CohortView {
 	if sum == nil {
 		return CohortView{}
 	}

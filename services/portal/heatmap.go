@@ -45,7 +45,7 @@ func fmtShortDay(d calendar.Day) string {
 func shortTime(t time.Time) string { return fmtShortDay(calendar.DayOf(t)) }
 
 // dayCount is the count of key ("all": every activity) on day d.
-func dayCount(d scoring.DayJSON, key string) int32 {
+func dayCount(d scoring.Day, key string) int32 {
 	if key != allActivities {
 		return d.Counts[key]
 	}

@@ -13,7 +13,7 @@ func TestTrendChartNamesBandsAndMarksWeeks(t *testing.T) {
 	half := 50.0
 	e := &scoring.Engagement{}
 	for _, d := range []string{"2026-10-01", "2026-10-02", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"} {
-		e.Days = append(e.Days, scoring.DayJSON{Date: d, Teaching: true, Score: &half})
+		e.Days = append(e.Days, scoring.Day{Date: d, Teaching: true, Score: &half})
 	}
 	svg := string(trendChart(e, typicalPolicy(t)))
 	for _, want := range []string{">Very low</text>", ">Low</text>", ">Partial</text>", ">Good</text>", ">High</text>", ">5 Oct</text>", ">2 Nov</text>"} {

@@ -110,7 +110,7 @@ type cohortCache struct {
 }
 
 type cohortEntry struct {
-	sum     *scoring.CohortJSON // nil: the group is too small to show
+	sum     *scoring.Cohort // nil: the group is too small to show
 	print   string
 	fetched time.Time
 }
@@ -125,7 +125,7 @@ func (cc *cohortCache) get(key string) (cohortEntry, bool) {
 	return e, true
 }
 
-func (cc *cohortCache) put(key string, sum *scoring.CohortJSON) cohortEntry {
+func (cc *cohortCache) put(key string, sum *scoring.Cohort) cohortEntry {
 	e := cohortEntry{sum: sum, print: "none", fetched: time.Now()}
 	if sum != nil {
 		// fmt prints maps sorted by key, so equal summaries print the same.

@@ -49,7 +49,7 @@ type studentPage struct {
 	Engagement   *scoring.Engagement
 	Tutor        tutorContact
 	Today        string
-	AlertHistory []scoring.EpisodeJSON
+	AlertHistory []scoring.Episode
 	Chart        template.HTML
 	// Activities are the activity tabs; Tab is the one shown, with its
 	// calendar in Heatmap.

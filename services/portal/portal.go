@@ -129,10 +129,10 @@ func New(cfg Config) (*Portal, error) {
 
 func (p *Portal) now() time.Time { return p.Now() }
 
-// Routes installs the portal's routes on e, and its error pages: a
+// Register installs the portal's routes on e, and its error pages: a
 // person in a browser reads errors in the portal's layout, an API client
 // gets problem+json.
-func (p *Portal) Routes(e *echo.Echo) {
+func (p *Portal) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = server.ProblemHandler(p.log, p.errorPage)
 	static, _ := fs.Sub(assets, "static")
 	e.Use(p.securityHeaders, p.refuseCrossOrigin)
@@ -368,7 +368,7 @@ func (p *Portal) engagement(ctx context.Context, id string) (*scoring.Engagement
 
 // alerts asks the scoring service for a student's alerts of the year:
 // those open today, and how many earlier ones have ended.
-func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSON, ended int, err error) {
+func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.Alert, ended int, err error) {
 	eps, err := p.alertHistory(ctx, id)
 	if err != nil {
 		return nil, 0, err
@@ -380,16 +380,16 @@ func (p *Portal) alerts(ctx context.Context, id string) (open []scoring.AlertJSO
 			ended++
 			continue
 		}
-		open = append(open, scoring.AlertJSON{Student: id, Kind: ep.Kind, Since: ep.Since, Days: ep.Days, Message: ep.Message})
+		open = append(open, scoring.Alert{Student: id, Kind: ep.Kind, Since: ep.Since, Days: ep.Days, Message: ep.Message})
 	}
-	slices.SortStableFunc(open, func(a, b scoring.AlertJSON) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
+	slices.SortStableFunc(open, func(a, b scoring.Alert) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	return open, ended, nil
 }
 
 // alertHistory asks the scoring service for every alert of a student's
 // year, oldest first.
-func (p *Portal) alertHistory(ctx context.Context, id string) ([]scoring.EpisodeJSON, error) {
-	var eps []scoring.EpisodeJSON
+func (p *Portal) alertHistory(ctx context.Context, id string) ([]scoring.Episode, error) {
+	var eps []scoring.Episode
 	if _, err := p.fromScoring(ctx, "/v1/students/"+url.PathEscape(id)+"/alerts/history", &eps); err != nil {
 		return nil, err
 	}
@@ -407,8 +407,8 @@ func alertKindName(kind string) string {
 // cohort asks the scoring service for the band distribution of a course
 // and year; nil when scoring refuses (403) because the group is smaller
 // than the policy's minimum cohort size.
-func (p *Portal) cohort(ctx context.Context, course string, year int) (*scoring.CohortJSON, error) {
-	var sum scoring.CohortJSON
+func (p *Portal) cohort(ctx context.Context, course string, year int) (*scoring.Cohort, error) {
+	var sum scoring.Cohort
 	status, err := p.fromScoring(ctx, "/v1/cohorts/"+url.PathEscape(course)+"/"+strconv.Itoa(year), &sum, http.StatusForbidden)
 	if err != nil || status == http.StatusForbidden {
 		return nil, err

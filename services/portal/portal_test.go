@@ -381,6 +381,6 @@ func newPortal(t testing.TB, e *echo.Echo, cfg Config) *Portal {
 	t.Helper()
 	p, err := New(cfg)
 	must(t, err)
-	p.Routes(e)
+	p.Register(e)
 	return p
 }

@@ -51,7 +51,7 @@ type previewPage struct {
 	// (spec.scoring.bands); Other are those no field of the form shows.
 	Errors  map[string]string
 	Other   []string
-	Preview *scoring.PreviewJSON
+	Preview *scoring.Preview
 	Bands   []engine.Band
 	Alerts  []alertRow
 	// Draft is the previewed draft as sent to scoring, and Version the
@@ -239,7 +239,7 @@ func formShows(path string) bool {
 
 // preview POSTs the draft to scoring: the preview, or the field errors of
 // a refused draft.
-func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.PreviewJSON, []scoring.FieldErrorJSON, error) {
+func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.Preview, []scoring.FieldError, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.ScoringURL+"/v1/policy/preview?limit="+strconv.Itoa(previewListLimit), bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
@@ -253,14 +253,14 @@ func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.PreviewJSON
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
-		var pv scoring.PreviewJSON
+		var pv scoring.Preview
 		if err := json.NewDecoder(resp.Body).Decode(&pv); err != nil {
 			return nil, nil, fmt.Errorf("decode the preview: %w", err)
 		}
 		return &pv, nil, nil
 	case http.StatusUnprocessableEntity:
 		var problem struct {
-			Errors []scoring.FieldErrorJSON `json:"errors"`
+			Errors []scoring.FieldError `json:"errors"`
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if err := json.Unmarshal(b, &problem); err != nil || len(problem.Errors) == 0 {

@@ -243,7 +243,7 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	}
 	// Staff see the year's alerts, so that a student who keeps dropping
 	// out shows it; the student's own page does not list them.
-	var history []scoring.EpisodeJSON
+	var history []scoring.Episode
 	if !self {
 		if history, err = p.alertHistory(ctx, id); err != nil {
 			return err

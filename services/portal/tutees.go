@@ -31,7 +31,7 @@ type TuteeRow struct {
 	Band   string
 	Score  float64
 	Reason string
-	Alerts []scoring.AlertJSON
+	Alerts []scoring.Alert
 	// EarlierAlerts counts this year's alerts that have ended: a student
 	// who keeps dropping out shows it.
 	EarlierAlerts int

@@ -105,7 +105,7 @@ func TestMondayMorningNeverLowers(t *testing.T) {
 
 	// Friday evening, with the day's data in: the figure is Friday's, or
 	// Thursday's where Friday's own would lower it (the day is not over).
-	ended := map[string]IndicatorJSON{}
+	ended := map[string]Indicator{}
 	clk.set(t, "2026-10-16 20:00")
 	for _, s := range students {
 		e := decode[Engagement](t, get(t, url, "/v1/students/"+s.ID+"/engagement", http.StatusOK))
@@ -119,7 +119,7 @@ func TestMondayMorningNeverLowers(t *testing.T) {
 		e := decode[Engagement](t, get(t, url, "/v1/students/"+s.ID+"/engagement", http.StatusOK))
 		ended[s.ID] = *e.Indicator
 	}
-	cohortFriday := decode[CohortJSON](t, get(t, url, "/v1/cohorts/BSc%20Chemistry/1", http.StatusOK))
+	cohortFriday := decode[Cohort](t, get(t, url, "/v1/cohorts/BSc%20Chemistry/1", http.StatusOK))
 
 	clk.set(t, "2026-10-19 08:00")
 	lower := 0
@@ -136,7 +136,7 @@ func TestMondayMorningNeverLowers(t *testing.T) {
 		}
 	}
 	t.Logf("Monday 08:00: %d of %d students lower than on Friday", lower, len(students))
-	cohortMonday := decode[CohortJSON](t, get(t, url, "/v1/cohorts/BSc%20Chemistry/1", http.StatusOK))
+	cohortMonday := decode[Cohort](t, get(t, url, "/v1/cohorts/BSc%20Chemistry/1", http.StatusOK))
 	if cohortMonday.MeanScore != cohortFriday.MeanScore || cohortMonday.AsOf != "2026-10-16" {
 		t.Errorf("cohort on Monday morning %+v, want Friday's %+v", cohortMonday, cohortFriday)
 	}
@@ -167,10 +167,10 @@ func (f *fixture) quiet(t testing.TB, id, lastActive string) {
 	f.record(t, activity{id, lastActive, v1alpha1.MoodleLogin, 1})
 }
 
-func alertsAt(t testing.TB, url string, clk *clock, wall, id string) []AlertJSON {
+func alertsAt(t testing.TB, url string, clk *clock, wall, id string) []Alert {
 	t.Helper()
 	clk.set(t, wall)
-	return decode[[]AlertJSON](t, get(t, url, "/v1/students/"+id+"/alerts", http.StatusOK))
+	return decode[[]Alert](t, get(t, url, "/v1/students/"+id+"/alerts", http.StatusOK))
 }
 
 // Weekends, a break and vacation neither raise nor clear an alert; the
@@ -273,14 +273,14 @@ func TestAlertHistoryAndWeeklyCounts(t *testing.T) {
 	f.record(t, activity{"d1", "2026-10-21", v1alpha1.ListenAgain, 2}) // back on Wednesday
 	f.quiet(t, "d2", "2026-10-16")                                     // silent from 19 October
 	clk.set(t, "2026-11-07 10:00")                                     // a Saturday
-	got := decode[[]EpisodeJSON](t, get(t, url, "/v1/students/d1/alerts/history", http.StatusOK))
-	var noEng []EpisodeJSON
+	got := decode[[]Episode](t, get(t, url, "/v1/students/d1/alerts/history", http.StatusOK))
+	var noEng []Episode
 	for _, ep := range got {
 		if ep.Kind == "no_engagement" {
 			noEng = append(noEng, ep)
 		}
 	}
-	want := []EpisodeJSON{
+	want := []Episode{
 		{Kind: "no_engagement", Since: "2026-10-12", Raised: "2026-10-20", Days: 7, Ended: "2026-10-21", EndedBy: "listen_again"},
 		// Silent again from 22 October: 12 teaching days to Friday 6 November.
 		{Kind: "no_engagement", Since: "2026-10-22", Raised: "2026-10-30", Days: 12, Message: "Nothing counted toward engagement since Thursday 22 October: 12 teaching days."},
@@ -290,9 +290,9 @@ func TestAlertHistoryAndWeeklyCounts(t *testing.T) {
 	}
 
 	weekly := decode[struct {
-		Department string     `json:"department"`
-		Students   int        `json:"students"`
-		Weeks      []WeekJSON `json:"weeks"`
+		Department string `json:"department"`
+		Students   int    `json:"students"`
+		Weeks      []Week `json:"weeks"`
 	}](t, get(t, url, "/v1/departments/Law/alerts/weekly", http.StatusOK))
 	raised := map[string]int{}
 	for _, w := range weekly.Weeks {
@@ -318,7 +318,7 @@ func TestTutorAlertsAtTheWeekend(t *testing.T) {
 	}
 	for _, wall := range []string{"2026-10-24 11:00", "2026-10-25 11:00"} {
 		clk.set(t, wall)
-		got := decode[[]AlertJSON](t, get(t, url, "/v1/tutors/t9/alerts", http.StatusOK))
+		got := decode[[]Alert](t, get(t, url, "/v1/tutors/t9/alerts", http.StatusOK))
 		if len(got) == 0 || got[0].Student != "w1" || got[0].Since != "2026-10-05" || got[0].Days != 15 {
 			t.Errorf("%s: tutor's alerts %+v, want w1's run since 5 October of 15 days", wall, got)
 		}
@@ -409,7 +409,7 @@ func TestPolicyChangeFromADay(t *testing.T) {
 }
 
 // scores writes days as date, score and band, for comparing answers.
-func scores(days []DayJSON) string {
+func scores(days []Day) string {
 	var b strings.Builder
 	for _, d := range days {
 		fmt.Fprintf(&b, "%s:", d.Date)
@@ -434,7 +434,7 @@ func TestIndicatorAcrossBreaksAndVacation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.record(t, acts...)
-	at := func(wall string) IndicatorJSON {
+	at := func(wall string) Indicator {
 		t.Helper()
 		clk.set(t, wall)
 		e := decode[Engagement](t, get(t, url, "/v1/students/v1/engagement", http.StatusOK))

@@ -53,8 +53,8 @@ func (p *Previewer) Register(e *echo.Echo) {
 	e.POST("/v1/policy/preview", p.postPreview)
 }
 
-// PreviewJSON is the answer of POST /v1/policy/preview.
-type PreviewJSON struct {
+// Preview is the answer of POST /v1/policy/preview.
+type Preview struct {
 	// PolicyHash is the hash of the policy in force (before) and of the
 	// draft's (after).
 	PolicyHash struct {
@@ -79,50 +79,50 @@ type PreviewJSON struct {
 	} `json:"moves"`
 	// University is nil when the university is smaller than the minimum
 	// cohort size.
-	University  *DistributionJSON `json:"university"`
-	Departments GroupsJSON        `json:"departments"`
-	Cohorts     GroupsJSON        `json:"cohorts"`
+	University  *Distribution `json:"university"`
+	Departments Groups        `json:"departments"`
+	Cohorts     Groups        `json:"cohorts"`
 	Alerts      struct {
 		Started map[engine.AlertKind]int `json:"started"`
 		Ended   map[engine.AlertKind]int `json:"ended"`
 	} `json:"alerts"`
 	// Changed lists students whose band changes, most bands moved first;
 	// at most the limit asked, of ChangedTotal.
-	Changed      []ChangedJSON `json:"changed"`
-	ChangedTotal int           `json:"changedTotal"`
+	Changed      []Changed `json:"changed"`
+	ChangedTotal int       `json:"changedTotal"`
 	// Patch is the JSON merge patch of the LeapTerm's spec that applying
 	// the draft sends; Policy is the policy document it gives.
 	Patch  map[string]any  `json:"patch"`
 	Policy policy.Document `json:"policy"`
 }
 
-// DistributionJSON counts a group's students in each band.
-type DistributionJSON struct {
+// Distribution counts a group's students in each band.
+type Distribution struct {
 	Before     map[engine.Band]int `json:"before"`
 	After      map[engine.Band]int `json:"after"`
 	SizeBefore int                 `json:"sizeBefore"`
 	SizeAfter  int                 `json:"sizeAfter"`
 }
 
-// GroupsJSON is one division of the students. Groups under the minimum
+// Groups is one division of the students. Groups under the minimum
 // cohort size are never shown alone: merged counts them, rest is their
 // sum when that reaches the minimum (else null).
-type GroupsJSON struct {
-	Groups []GroupJSON       `json:"groups"`
-	Rest   *DistributionJSON `json:"rest"`
-	Merged int               `json:"merged"`
+type Groups struct {
+	Groups []Group       `json:"groups"`
+	Rest   *Distribution `json:"rest"`
+	Merged int           `json:"merged"`
 }
 
-// GroupJSON is one group: a department, or a course and year.
-type GroupJSON struct {
+// Group is one group: a department, or a course and year.
+type Group struct {
 	Department string `json:"department,omitempty"`
 	Course     string `json:"course,omitempty"`
 	Year       int    `json:"year,omitempty"`
-	DistributionJSON
+	Distribution
 }
 
-// ChangedJSON is a student whose band changes.
-type ChangedJSON struct {
+// Changed is a student whose band changes.
+type Changed struct {
 	Student    string      `json:"student"`
 	Name       string      `json:"name"`
 	Department string      `json:"department"`
@@ -136,9 +136,9 @@ type ChangedJSON struct {
 	Moved       int      `json:"moved"`
 }
 
-// FieldErrorJSON is a refusal of a draft's field, at its LeapTerm path
+// FieldError is a refusal of a draft's field, at its LeapTerm path
 // (spec.scoring.bands), so that a form can show it beside the field.
-type FieldErrorJSON struct {
+type FieldError struct {
 	Field  string `json:"field"`
 	Type   string `json:"type"`
 	Detail string `json:"detail"`
@@ -148,7 +148,7 @@ type FieldErrorJSON struct {
 // with an errors member.
 type invalidDraftJSON struct {
 	server.ProblemDetails
-	Errors []FieldErrorJSON `json:"errors"`
+	Errors []FieldError `json:"errors"`
 }
 
 func (p *Previewer) postPreview(c echo.Context) error {
@@ -187,7 +187,7 @@ func invalidDraft(c echo.Context, errs field.ErrorList) error {
 			Detail: "invalid policy: " + errs.ToAggregate().Error(), Instance: c.Request().URL.Path},
 	}
 	for _, e := range errs {
-		p.Errors = append(p.Errors, FieldErrorJSON{Field: e.Field, Type: string(e.Type), Detail: detailOf(e)})
+		p.Errors = append(p.Errors, FieldError{Field: e.Field, Type: string(e.Type), Detail: detailOf(e)})
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -207,7 +207,7 @@ func detailOf(e *field.Error) string {
 
 // Preview computes what a draft would do today. errs are the draft's
 // refusals; err is a failure to compute (Redis).
-func (p *Previewer) Preview(ctx context.Context, d *draft.Draft, limit int) (*PreviewJSON, field.ErrorList, error) {
+func (p *Previewer) Preview(ctx context.Context, d *draft.Draft, limit int) (*Preview, field.ErrorList, error) {
 	pol := p.Policy.Current()
 	today := pol.Calendar.Today(p.now())
 	spec, err := draft.SpecOf(pol.Doc)
@@ -232,7 +232,7 @@ func (p *Previewer) Preview(ctx context.Context, d *draft.Draft, limit int) (*Pr
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &PreviewJSON{Today: today.String(), WholeYear: d.WholeYear, Patch: res.Patch, Policy: res.Document}
+	out := &Preview{Today: today.String(), WholeYear: d.WholeYear, Patch: res.Patch, Policy: res.Document}
 	out.PolicyHash.Before, out.PolicyHash.After = pol.Hash, afterHash
 
 	tally, changed, err := p.compare(ctx, before, after, pol.Calendar.FirstDay(), today)
@@ -245,7 +245,7 @@ func (p *Previewer) Preview(ctx context.Context, d *draft.Draft, limit int) (*Pr
 
 // PreviewDocument is Preview for a policy document already worked out
 // (benchmarks and tests): the figures alone.
-func (p *Previewer) PreviewDocument(ctx context.Context, after policy.Document) (*PreviewJSON, error) {
+func (p *Previewer) PreviewDocument(ctx context.Context, after policy.Document) (*Preview, error) {
 	pol := p.Policy.Current()
 	today := pol.Calendar.Today(p.now())
 	before, err := engine.New(pol.Doc)
@@ -260,7 +260,7 @@ func (p *Previewer) PreviewDocument(ctx context.Context, after policy.Document) 
 	if err != nil {
 		return nil, err
 	}
-	out := &PreviewJSON{Today: today.String()}
+	out := &Preview{Today: today.String()}
 	fill(out, tally, changed, DefaultChangedLimit)
 	return out, nil
 }
@@ -364,7 +364,7 @@ func bandOf(ind *engine.Indicator) engine.Band {
 
 func cohortKey(course string, year int) string { return course + "\x00" + strconv.Itoa(year) }
 
-func fill(out *PreviewJSON, t *engine.Tally, changed []changedStudent, limit int) {
+func fill(out *Preview, t *engine.Tally, changed []changedStudent, limit int) {
 	out.Students = t.Students
 	out.Moves.ByBands = map[string]int{}
 	for moved, n := range t.Moves {
@@ -383,8 +383,8 @@ func fill(out *PreviewJSON, t *engine.Tally, changed []changedStudent, limit int
 	if t.UniversityShown() {
 		out.University = distributionJSON(t.University)
 	}
-	out.Departments = groupsJSON(t.Departments(), func(name string, g *GroupJSON) { g.Department = name })
-	out.Cohorts = groupsJSON(t.Cohorts(), func(name string, g *GroupJSON) {
+	out.Departments = groupsJSON(t.Departments(), func(name string, g *Group) { g.Department = name })
+	out.Cohorts = groupsJSON(t.Cohorts(), func(name string, g *Group) {
 		course, year, _ := strings.Cut(name, "\x00")
 		g.Course = course
 		g.Year, _ = strconv.Atoi(year)
@@ -395,9 +395,9 @@ func fill(out *PreviewJSON, t *engine.Tally, changed []changedStudent, limit int
 		return cmp.Or(cmp.Compare(abs(b.c.Moved()), abs(a.c.Moved())), cmp.Compare(a.st.ID, b.st.ID))
 	})
 	out.ChangedTotal = len(changed)
-	out.Changed = make([]ChangedJSON, 0, min(limit, len(changed)))
+	out.Changed = make([]Changed, 0, min(limit, len(changed)))
 	for _, ch := range changed[:min(limit, len(changed))] {
-		j := ChangedJSON{Student: ch.st.ID, Name: ch.st.Name, Department: ch.st.Department, Course: ch.st.Course, Year: ch.st.Year,
+		j := Changed{Student: ch.st.ID, Name: ch.st.Name, Department: ch.st.Department, Course: ch.st.Course, Year: ch.st.Year,
 			Before: bandOf(ch.c.Before), After: bandOf(ch.c.After), Moved: ch.c.Moved()}
 		if ch.c.Before != nil {
 			j.ScoreBefore = &ch.c.Before.Score
@@ -411,14 +411,14 @@ func fill(out *PreviewJSON, t *engine.Tally, changed []changedStudent, limit int
 
 func abs(n int) int { return max(n, -n) }
 
-func distributionJSON(d *engine.Distribution) *DistributionJSON {
-	return &DistributionJSON{Before: d.Before, After: d.After, SizeBefore: d.SizeBefore, SizeAfter: d.SizeAfter}
+func distributionJSON(d *engine.Distribution) *Distribution {
+	return &Distribution{Before: d.Before, After: d.After, SizeBefore: d.SizeBefore, SizeAfter: d.SizeAfter}
 }
 
-func groupsJSON(g engine.Groups, name func(string, *GroupJSON)) GroupsJSON {
-	out := GroupsJSON{Groups: make([]GroupJSON, 0, len(g.Shown)), Merged: g.Merged}
+func groupsJSON(g engine.Groups, name func(string, *Group)) Groups {
+	out := Groups{Groups: make([]Group, 0, len(g.Shown)), Merged: g.Merged}
 	for _, s := range g.Shown {
-		j := GroupJSON{DistributionJSON: *distributionJSON(s.Distribution)}
+		j := Group{Distribution: *distributionJSON(s.Distribution)}
 		name(s.Name, &j)
 		out.Groups = append(out.Groups, j)
 	}

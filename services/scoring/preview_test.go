@@ -76,7 +76,7 @@ func TestPreviewAttendanceOffForTheYear(t *testing.T) {
 	off := parsePolicy(t, sample(t, "minCohortSize: 10", "minCohortSize: 2", "attendance:\n    enabled: true", "attendance:\n    enabled: false\n    reason: online"))
 	before, after := expected(t, f, students, src.Current()), expected(t, f, students, off)
 
-	got := decode[PreviewJSON](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online","renormalize":false},"wholeYear":true}`))
+	got := decode[Preview](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online","renormalize":false},"wholeYear":true}`))
 
 	wantHash, _ := off.Doc.Hash()
 	if got.PolicyHash.After != wantHash || got.PolicyHash.Before != src.Current().Hash {
@@ -147,7 +147,7 @@ func TestPreviewAttendanceOffForTheYear(t *testing.T) {
 func TestPreviewWithholdsSmallGroups(t *testing.T) {
 	f := start(t, nil)
 	addTapper(t, f)
-	got := decode[PreviewJSON](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"},"wholeYear":true}`))
+	got := decode[Preview](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"},"wholeYear":true}`))
 	if got.University != nil || len(got.Departments.Groups) != 0 || got.Departments.Rest != nil || len(got.Cohorts.Groups) != 0 || got.Cohorts.Rest != nil {
 		t.Errorf("figures about a group under the minimum: %+v %+v %+v", got.University, got.Departments, got.Cohorts)
 	}
@@ -165,8 +165,8 @@ func TestPreviewWithholdsSmallGroups(t *testing.T) {
 // shorter alert run start at once.
 func TestPreviewFromTodayKeepsThePast(t *testing.T) {
 	f := start(t, nil)
-	year := decode[PreviewJSON](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"},"wholeYear":true}`))
-	today := decode[PreviewJSON](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"}}`))
+	year := decode[Preview](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"},"wholeYear":true}`))
+	today := decode[Preview](t, postPreview(t, f.api.url, `{"attendance":{"enabled":false,"reason":"online"}}`))
 	if len(today.Policy.PolicyHistory) != 1 || today.Policy.PolicyHistory[0].Until != "2026-10-19" || len(year.Policy.PolicyHistory) != 0 {
 		t.Fatalf("history from today %+v, for the year %+v", today.Policy.PolicyHistory, year.Policy.PolicyHistory)
 	}
@@ -177,11 +177,11 @@ func TestPreviewFromTodayKeepsThePast(t *testing.T) {
 	// quiet1 has been silent for 6 teaching days. Today's alerts are
 	// yesterday's, judged under yesterday's policy: a shorter run from
 	// today alerts from tomorrow, one for the whole year at once.
-	alerts := decode[PreviewJSON](t, postPreview(t, f.api.url, `{"scoring":{"noEngagementAlertDays":3},"wholeYear":true}`))
+	alerts := decode[Preview](t, postPreview(t, f.api.url, `{"scoring":{"noEngagementAlertDays":3},"wholeYear":true}`))
 	if alerts.Alerts.Started[engine.NoEngagement] != 1 {
 		t.Errorf("alerts %+v: an alert after 3 silent days starts for quiet1", alerts.Alerts)
 	}
-	alerts = decode[PreviewJSON](t, postPreview(t, f.api.url, `{"scoring":{"noEngagementAlertDays":3}}`))
+	alerts = decode[Preview](t, postPreview(t, f.api.url, `{"scoring":{"noEngagementAlertDays":3}}`))
 	if alerts.Alerts.Started[engine.NoEngagement] != 0 {
 		t.Errorf("alerts %+v: yesterday's alerts follow yesterday's policy", alerts.Alerts)
 	}

@@ -109,31 +109,31 @@ func (s *Service) engineFor(l *policy.Loaded) (*engine.Engine, error) {
 
 // Engagement is the answer of GET /v1/students/{id}/engagement.
 type Engagement struct {
-	Student     string            `json:"student"`
-	Indicator   *IndicatorJSON    `json:"indicator"`
-	Reason      string            `json:"reason,omitempty"`
-	Explanation []ContributionOut `json:"explanation"`
-	Days        []DayJSON         `json:"days"`
-	PolicyHash  string            `json:"policyHash"`
+	Student     string         `json:"student"`
+	Indicator   *Indicator     `json:"indicator"`
+	Reason      string         `json:"reason,omitempty"`
+	Explanation []Contribution `json:"explanation"`
+	Days        []Day          `json:"days"`
+	PolicyHash  string         `json:"policyHash"`
 }
 
-// IndicatorJSON is an indicator as the API shows it.
-type IndicatorJSON struct {
+// Indicator is an indicator as the API shows it.
+type Indicator struct {
 	Band       engine.Band `json:"band"`
 	Score      float64     `json:"score"`
 	AsOf       string      `json:"asOf"`
 	WindowDays int         `json:"windowDays"`
 }
 
-// ContributionOut is an activity's share of a score.
-type ContributionOut struct {
+// Contribution is an activity's share of a score.
+type Contribution struct {
 	Activity v1alpha1.Activity `json:"activity"`
 	Count    int32             `json:"count"`
 	Points   float64           `json:"points"`
 }
 
-// DayJSON is one day as the API shows it.
-type DayJSON struct {
+// Day is one day as the API shows it.
+type Day struct {
 	Date     string           `json:"date"`
 	Teaching bool             `json:"teaching"`
 	Score    *float64         `json:"score"`
@@ -143,10 +143,10 @@ type DayJSON struct {
 	InProgress bool `json:"inProgress,omitempty"`
 }
 
-func contributions(cs []engine.Contribution) []ContributionOut {
-	out := make([]ContributionOut, 0, len(cs))
+func contributions(cs []engine.Contribution) []Contribution {
+	out := make([]Contribution, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, ContributionOut{Activity: c.Activity, Count: c.Count, Points: float64(int(c.Points*10+0.5)) / 10})
+		out = append(out, Contribution{Activity: c.Activity, Count: c.Count, Points: float64(int(c.Points*10+0.5)) / 10})
 	}
 	return out
 }
@@ -271,13 +271,13 @@ func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id 
 		return nil, unavailable(err)
 	}
 	r := eng.Evaluate(st, counts, from, to, today)
-	out := Engagement{Student: id, Reason: r.Reason, Explanation: []ContributionOut{}, PolicyHash: pol.Hash, Days: make([]DayJSON, 0, len(r.Days))}
+	out := Engagement{Student: id, Reason: r.Reason, Explanation: []Contribution{}, PolicyHash: pol.Hash, Days: make([]Day, 0, len(r.Days))}
 	if r.Indicator != nil {
-		out.Indicator = &IndicatorJSON{Band: r.Indicator.Band, Score: r.Indicator.Score, AsOf: r.Indicator.AsOf.String(), WindowDays: r.Indicator.WindowDays}
+		out.Indicator = &Indicator{Band: r.Indicator.Band, Score: r.Indicator.Score, AsOf: r.Indicator.AsOf.String(), WindowDays: r.Indicator.WindowDays}
 		out.Explanation = contributions(r.Indicator.Explanation)
 	}
 	for _, d := range r.Days {
-		dj := DayJSON{Date: d.Date.String(), Teaching: d.Teaching, Band: d.Band, Counts: map[string]int32{}, InProgress: d.InProgress}
+		dj := Day{Date: d.Date.String(), Teaching: d.Teaching, Band: d.Band, Counts: map[string]int32{}, InProgress: d.InProgress}
 		if d.Band != "" {
 			score := d.Score
 			dj.Score = &score
@@ -292,8 +292,8 @@ func (s *Service) computeEngagement(ctx context.Context, pol *policy.Loaded, id 
 	return json.Marshal(out)
 }
 
-// AlertJSON is an alert as the API shows it.
-type AlertJSON struct {
+// Alert is an alert as the API shows it.
+type Alert struct {
 	Student string           `json:"student"`
 	Kind    engine.AlertKind `json:"kind"`
 	Since   string           `json:"since"`
@@ -301,7 +301,7 @@ type AlertJSON struct {
 	Message string           `json:"message"`
 }
 
-func (s *Service) alerts(ctx context.Context, pol *policy.Loaded, eng *engine.Engine, id string) ([]AlertJSON, error) {
+func (s *Service) alerts(ctx context.Context, pol *policy.Loaded, eng *engine.Engine, id string) ([]Alert, error) {
 	st, err := profile(ctx, s.Redis, id)
 	if err != nil {
 		return nil, err
@@ -311,9 +311,9 @@ func (s *Service) alerts(ctx context.Context, pol *policy.Loaded, eng *engine.En
 	if err != nil {
 		return nil, err
 	}
-	out := []AlertJSON{}
+	out := []Alert{}
 	for _, a := range eng.AlertsToday(st, counts, today) {
-		out = append(out, AlertJSON{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
+		out = append(out, Alert{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
 	}
 	return out, nil
 }
@@ -347,10 +347,10 @@ func (s *Service) getAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// EpisodeJSON is one alert of a student's history as the API shows it:
+// Episode is one alert of a student's history as the API shows it:
 // ended and endedBy are empty while it is open, and only an open one has
 // a message (it is an alert of today).
-type EpisodeJSON struct {
+type Episode struct {
 	Kind    engine.AlertKind `json:"kind"`
 	Since   string           `json:"since"`
 	Raised  string           `json:"raised"`
@@ -387,9 +387,9 @@ func (s *Service) getAlertHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]EpisodeJSON, 0, len(eps))
+	out := make([]Episode, 0, len(eps))
 	for _, ep := range eps {
-		j := EpisodeJSON{Kind: ep.Kind, Since: ep.Since.String(), Raised: ep.Raised.String(), Days: ep.Days, EndedBy: ep.EndedBy}
+		j := Episode{Kind: ep.Kind, Since: ep.Since.String(), Raised: ep.Raised.String(), Days: ep.Days, EndedBy: ep.EndedBy}
 		if ep.Open() {
 			j.Message = ep.Alert().Message
 		} else {
@@ -400,8 +400,8 @@ func (s *Service) getAlertHistory(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// WeekJSON counts the alerts raised in one week, Monday to Sunday.
-type WeekJSON struct {
+// Week counts the alerts raised in one week, Monday to Sunday.
+type Week struct {
 	Week   string                   `json:"week"` // its Monday
 	Raised map[engine.AlertKind]int `json:"raised"`
 }
@@ -440,12 +440,12 @@ func (s *Service) getWeeklyAlerts(c echo.Context) error {
 	}
 	weeks := slices.SortedFunc(maps.Keys(byWeek), calendar.Day.Compare)
 	out := struct {
-		Department string     `json:"department"`
-		Students   int        `json:"students"`
-		Weeks      []WeekJSON `json:"weeks"`
-	}{Department: dept, Students: len(ids), Weeks: make([]WeekJSON, 0, len(weeks))}
+		Department string `json:"department"`
+		Students   int    `json:"students"`
+		Weeks      []Week `json:"weeks"`
+	}{Department: dept, Students: len(ids), Weeks: make([]Week, 0, len(weeks))}
 	for _, w := range weeks {
-		out.Weeks = append(out.Weeks, WeekJSON{Week: w.String(), Raised: byWeek[w]})
+		out.Weeks = append(out.Weeks, Week{Week: w.String(), Raised: byWeek[w]})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -462,7 +462,7 @@ func (s *Service) getTutorAlerts(c echo.Context) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	out := []AlertJSON{}
+	out := []Alert{}
 	for _, id := range tutees {
 		a, err := s.alerts(ctx, pol, eng, id)
 		var he *echo.HTTPError
@@ -477,8 +477,8 @@ func (s *Service) getTutorAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// CohortJSON is a cohort summary as the API shows it.
-type CohortJSON struct {
+// Cohort is a cohort summary as the API shows it.
+type Cohort struct {
 	Course    string              `json:"course"`
 	Year      int                 `json:"year"`
 	Size      int                 `json:"size"`
@@ -541,7 +541,7 @@ func (s *Service) getCohort(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, CohortJSON{Course: c.Param("course"), Year: year, Size: sum.Size, Bands: sum.Bands, MeanScore: sum.MeanScore, AsOf: asOf.String()})
+	return c.JSON(http.StatusOK, Cohort{Course: c.Param("course"), Year: year, Size: sum.Size, Bands: sum.Bands, MeanScore: sum.MeanScore, AsOf: asOf.String()})
 }
 
 func unavailable(err error) error {

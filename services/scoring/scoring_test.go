@@ -306,7 +306,7 @@ func (f *fixture) wantEngagement(t testing.TB, got Engagement, l *policy.Loaded,
 	case want.Indicator != nil && got.Indicator == nil:
 		t.Errorf("no indicator, want %+v", *want.Indicator)
 	case want.Indicator != nil:
-		w := IndicatorJSON{Band: want.Indicator.Band, Score: want.Indicator.Score, AsOf: want.Indicator.AsOf.String(), WindowDays: want.Indicator.WindowDays}
+		w := Indicator{Band: want.Indicator.Band, Score: want.Indicator.Score, AsOf: want.Indicator.AsOf.String(), WindowDays: want.Indicator.WindowDays}
 		if *got.Indicator != w {
 			t.Errorf("indicator %+v, want %+v", *got.Indicator, w)
 		}
@@ -342,7 +342,7 @@ func (f *fixture) wantEngagement(t testing.TB, got Engagement, l *policy.Loaded,
 	}
 }
 
-func dayOf(t testing.TB, e Engagement, date string) DayJSON {
+func dayOf(t testing.TB, e Engagement, date string) Day {
 	t.Helper()
 	for _, d := range e.Days {
 		if d.Date == date {
@@ -350,7 +350,7 @@ func dayOf(t testing.TB, e Engagement, date string) DayJSON {
 		}
 	}
 	t.Fatalf("no day %s in the answer", date)
-	return DayJSON{}
+	return Day{}
 }
 
 const ug1Range = "/v1/students/ug1/engagement?from=2026-10-12&to=2026-10-20"
@@ -416,7 +416,7 @@ func TestEngagementThroughTheCache(t *testing.T) {
 	}
 	// Six course pages of cap 10 at weight 2 on five days: 6/7 points a day
 	// over the window, the most of any activity.
-	if len(got.Explanation) == 0 || got.Explanation[0] != (ContributionOut{Activity: v1alpha1.MoodleCourse, Count: 30, Points: 6.1}) {
+	if len(got.Explanation) == 0 || got.Explanation[0] != (Contribution{Activity: v1alpha1.MoodleCourse, Count: 30, Points: 6.1}) {
 		t.Errorf("explanation %+v, want moodle_course first with 30 pages and 6.1 points", got.Explanation)
 	}
 
@@ -670,10 +670,10 @@ func TestNoEngagementAlerts(t *testing.T) {
 	// Wednesday morning: Tuesday has ended.
 	clk.set(t, "2026-10-21 08:00")
 	today := day(t, "2026-10-21")
-	want := func(id string) []AlertJSON {
-		out := []AlertJSON{}
+	want := func(id string) []Alert {
+		out := []Alert{}
 		for _, a := range eng.AlertsToday(engineStudent(rosterEntry(t, id)), f.ledger[id], today) {
-			out = append(out, AlertJSON{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
+			out = append(out, Alert{Student: id, Kind: a.Kind, Since: a.Since.String(), Days: a.Days, Message: a.Message})
 		}
 		return out
 	}
@@ -681,12 +681,12 @@ func TestNoEngagementAlerts(t *testing.T) {
 	// quiet1 last did something counted on Friday 9 October: nothing on
 	// the 7 teaching days 12..16, 19 and 20 (a display-only loan does not
 	// count). On Tuesday at noon 6 of them have ended: no alert yet.
-	for _, a := range decode[[]AlertJSON](t, get(t, f.api.url, "/v1/students/quiet1/alerts", http.StatusOK)) {
+	for _, a := range decode[[]Alert](t, get(t, f.api.url, "/v1/students/quiet1/alerts", http.StatusOK)) {
 		if a.Kind == engine.NoEngagement {
 			t.Errorf("Tuesday noon, 6 silent days ended: %+v", a)
 		}
 	}
-	quiet := decode[[]AlertJSON](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK))
+	quiet := decode[[]Alert](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK))
 	if len(quiet) == 0 || quiet[0].Kind != engine.NoEngagement || quiet[0].Since != "2026-10-12" || quiet[0].Days != 7 || quiet[0].Student != "quiet1" {
 		t.Fatalf("quiet1 alerts %+v, want no_engagement since 2026-10-12 for 7 days first", quiet)
 	}
@@ -705,7 +705,7 @@ func TestNoEngagementAlerts(t *testing.T) {
 	if err := store.PutTutors(ctx, f.rdb, []store.Tutoring{{Staff: "t1", Student: "quiet1"}, {Staff: "t1", Student: "ug1"}, {Staff: "t1", Student: "pgr1"}}); err != nil {
 		t.Fatal(err)
 	}
-	tutor := decode[[]AlertJSON](t, get(t, url, "/v1/tutors/t1/alerts", http.StatusOK))
+	tutor := decode[[]Alert](t, get(t, url, "/v1/tutors/t1/alerts", http.StatusOK))
 	if !reflect.DeepEqual(tutor, want("quiet1")) {
 		t.Errorf("tutor alerts\n%+v\nwant quiet1's\n%+v", tutor, want("quiet1"))
 	}
@@ -715,7 +715,7 @@ func TestNoEngagementAlerts(t *testing.T) {
 
 	// One counted event today ends the run.
 	f.record(t, activity{"quiet1", "2026-10-21", v1alpha1.MoodleLogin, 1})
-	for _, a := range decode[[]AlertJSON](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK)) {
+	for _, a := range decode[[]Alert](t, get(t, url, "/v1/students/quiet1/alerts", http.StatusOK)) {
 		if a.Kind == engine.NoEngagement {
 			t.Errorf("still %+v after a login today", a)
 		}
@@ -782,7 +782,7 @@ func TestCohortPrivacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := decode[CohortJSON](t, get(t, f.api.url, "/v1/cohorts/BSc%20Physics/2", http.StatusOK))
+	got := decode[Cohort](t, get(t, f.api.url, "/v1/cohorts/BSc%20Physics/2", http.StatusOK))
 	if got.Size != 10 || got.Course != "BSc Physics" || got.Year != 2 || got.AsOf != "2026-10-20" {
 		t.Errorf("cohort %+v, want BSc Physics 2 of 10 as of 2026-10-20", got)
 	}
@@ -884,13 +884,13 @@ func TestLongSilence(t *testing.T) {
 	t.Cleanup(ts.Close)
 
 	// 10 March is in progress: the run is of the 69 days that have ended.
-	got := decode[[]AlertJSON](t, get(t, ts.URL, "/v1/students/quiet1/alerts", http.StatusOK))
+	got := decode[[]Alert](t, get(t, ts.URL, "/v1/students/quiet1/alerts", http.StatusOK))
 	if len(got) == 0 || got[0].Kind != engine.NoEngagement || got[0].Since != "2026-10-15" || got[0].Days != 69 {
 		t.Fatalf("alerts %+v, want no_engagement since 2026-10-15 for 69 teaching days first", got)
 	}
 	eng := newEngine(t, svc.Policy.Current())
 	for i, a := range eng.AlertsToday(engineStudent(rosterEntry(t, "quiet1")), f.ledger["quiet1"], day(t, "2027-03-10")) {
-		if i >= len(got) || got[i] != (AlertJSON{"quiet1", a.Kind, a.Since.String(), a.Days, a.Message}) {
+		if i >= len(got) || got[i] != (Alert{"quiet1", a.Kind, a.Since.String(), a.Days, a.Message}) {
 			t.Errorf("alert %d: %+v, want %+v", i, got, a)
 		}
 	}

@@ -153,7 +153,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Routes(por.Echo)
+	p.Register(por.Echo)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)

@@ -68,6 +68,6 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Routes(s.Echo)
+	p.Register(s.Echo)
 	return c.Run(ctx, s)
 }
