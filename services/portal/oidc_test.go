@@ -744,7 +744,11 @@ func TestSingleSignOnStateCookie(t *testing.T) {
 		{name: "altered", want: "expired or was already used", edit: func(c *http.Client, sealed string) {
 			b := []byte(sealed)
 			i := len(b) / 2 // a character of the ciphertext, for another letter
-			b[i] = "AB"[b[i]&1^1]
+			if b[i] == 'A' {
+				b[i] = 'B'
+			} else {
+				b[i] = 'A'
+			}
 			setState(c, string(b))
 		}},
 		{name: "truncated", want: "expired or was already used", edit: func(c *http.Client, sealed string) { setState(c, sealed[:len(sealed)-4]) }},
