@@ -213,8 +213,6 @@ mailpit: $(MAILPIT) ## Build Mailpit, the SMTP sink with an HTTP API (cold: ~2 m
 $(MAILPIT): hack/tools/mailpit/go.mod hack/tools/mailpit/go.sum hack/build-mailpit.sh
 	hack/build-mailpit.sh $@
 
-.PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) envtest e2e-cluster kubectl ## Build every pinned tool.
 .PHONY: versitygw
 versitygw: $(VERSITYGW) ## Build the S3-compatible server of the backup tests (Versity's gateway; cold: 3-4 minutes, far more on a busy machine).
 
@@ -222,7 +220,7 @@ $(VERSITYGW): hack/build-versitygw.sh
 	hack/build-versitygw.sh $(VERSITYGW_VERSION) $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(VERSITYGW) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) $(VERSITYGW) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

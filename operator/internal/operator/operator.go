@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/leap-dev/leap/operator/internal/builder"
@@ -62,7 +61,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if o.MetricsSecure {
 		metricsOpts.SecureServing = true
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsAuth
 		metricsOpts.CertDir = o.MetricsCertDir
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{

@@ -206,9 +206,10 @@ func TestMetricsNeedAnAuthorizedToken(t *testing.T) {
 	requireOperator(t)
 	stranger := "Bearer " + serviceAccountToken(t, releaseNamespace, "stranger", "")
 	for auth, want := range map[string]int{
-		"":             http.StatusUnauthorized,
-		stranger:       http.StatusForbidden,
-		env.scrapeAuth: http.StatusOK,
+		"":                   http.StatusUnauthorized,
+		"Bearer not-a-token": http.StatusUnauthorized,
+		stranger:             http.StatusForbidden,
+		env.scrapeAuth:       http.StatusOK,
 	} {
 		resp, err := env.running.scrape(auth)
 		g.Expect(err).NotTo(HaveOccurred())
