@@ -56,7 +56,11 @@ func previewFields(t *testing.T, c *http.Client, base string, change map[string]
 	for _, m := range regexp.MustCompile(`<input id="([^"]+)" name="([^"]+)"[^>]*value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		v.Set(m[2], m[3])
 	}
-	for _, name := range []string{"high", "good", "partial", "low", "windowDays", "noEngagementAlertDays", "weight-tap_in"} {
+	// Ticked boxes are sent as a browser sends them.
+	for _, m := range regexp.MustCompile(`<input type="checkbox" id="display-[^"]+" name="(displayOnly)" value="([^"]+)" checked>`).FindAllStringSubmatch(page, -1) {
+		v.Add(m[1], m[2])
+	}
+	for _, name := range []string{"high", "good", "partial", "low", "windowDays", "partTimeWindowDays", "noEngagementAlertDays", "weight-tap_in", "breakRows"} {
 		if v.Get(name) == "" {
 			t.Fatalf("the form is not prefilled with %s from the policy in force:\n%s", name, page)
 		}

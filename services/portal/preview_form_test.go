@@ -1,0 +1,154 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/store"
+)
+
+// TestPreviewFormHoldsEveryScoringField: every field of the LeapTerm's
+// spec.scoring and spec.attendance has an input in the form (and breaks
+// their rows), so that no scoring-affecting field is left out of a draft;
+// a field the API gains fails this until the form has it.
+func TestPreviewFormHoldsEveryScoringField(t *testing.T) {
+	f := startPreview(t)
+	c, _, _ := f.login(t, "leap", password)
+	_, page := fetch(t, c, f.url+"/admin/preview")
+	inputs := map[string][]string{
+		"scoring.windowDays":            {"windowDays"},
+		"scoring.partTimeWindowDays":    {"partTimeWindowDays"},
+		"scoring.weights":               {"weight-tap_in", "weight-library_loan"},
+		"scoring.displayOnly":           {"displayOnly"},
+		"scoring.bands":                 {"high", "good", "partial", "low"},
+		"scoring.noEngagementAlertDays": {"noEngagementAlertDays"},
+		"attendance.enabled":            {"attendance"},
+		"attendance.reason":             {"reason"},
+		"attendance.renormalize":        {"renormalize"},
+	}
+	for section, typ := range map[string]reflect.Type{"scoring": reflect.TypeFor[v1alpha1.Scoring](), "attendance": reflect.TypeFor[v1alpha1.Attendance]()} {
+		for field := range typ.Fields() {
+			name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+			names, ok := inputs[section+"."+name]
+			if !ok {
+				t.Errorf("spec.%s.%s has no input in the preview form", section, name)
+			}
+			for _, n := range names {
+				if !strings.Contains(page, `name="`+n+`"`) {
+					t.Errorf("spec.%s.%s: the form has no input %s", section, name, n)
+				}
+			}
+		}
+	}
+	for _, want := range []string{`value="autumn-reading-week"`, `value="2027-02-22"`, `id="break-name-2" name="break-name-2"`, `name="break-remove-0"`, `value="reading_list" checked`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the form lacks %s (breaks prefilled, an empty row to add one, display-only ticked):\n%s", want, page)
+		}
+	}
+}
+
+// TestPreviewDraftsBreaksDisplayOnlyAndPartTimeWindow: a draft that
+// removes a break, adds one, stops showing reading lists and widens the
+// part-time window is previewed, and applying it writes exactly that.
+func TestPreviewDraftsBreaksDisplayOnlyAndPartTimeWindow(t *testing.T) {
+	f := startPreview(t)
+	c, _, _ := f.login(t, "leap", password)
+	form := previewFields(t, c, f.url, map[string]string{
+		"break-remove-1": "on",
+		"break-name-2":   "study-day", "break-start-2": "2026-12-01", "break-end-2": "2026-12-01",
+		"partTimeWindowDays": "28",
+	})
+	form["displayOnly"] = []string{"library_loan"}
+	status, page := post(t, c, f.url+"/admin/preview", form)
+	if status != http.StatusOK {
+		t.Fatalf("preview: %d\n%s", status, page)
+	}
+	if status, page = post(t, c, f.url+"/admin/apply", applyFields(t, page)); status != http.StatusSeeOther {
+		t.Fatalf("apply: %d\n%s", status, page)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.policy.Current().Doc.Scoring.PartTimeWindowDays != 28 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	doc := f.policy.Current().Doc
+	if doc.Scoring.PartTimeWindowDays != 28 {
+		t.Fatalf("the part-time window is %d, want 28", doc.Scoring.PartTimeWindowDays)
+	}
+	var breaks []string
+	for _, b := range doc.Breaks {
+		breaks = append(breaks, b.Name+" "+string(b.Start)+" "+string(b.End))
+	}
+	if want := []string{"autumn-reading-week 2026-11-09 2026-11-13", "study-day 2026-12-01 2026-12-01"}; !reflect.DeepEqual(breaks, want) {
+		t.Errorf("breaks %v, want %v", breaks, want)
+	}
+	if !reflect.DeepEqual(doc.Scoring.DisplayOnly, []v1alpha1.Activity{v1alpha1.LibraryLoan}) {
+		t.Errorf("display-only %v, want library_loan alone", doc.Scoring.DisplayOnly)
+	}
+	if b, _ := os.ReadFile(f.termFile); !strings.Contains(string(b), "# A typical academic year") {
+		t.Errorf("the LeapTerm file lost its comments:\n%s", b)
+	}
+}
+
+// TestPreviewShowsBreakAndDisplayOnlyErrorsBesideTheirFields: each rule
+// of the API about the new fields comes back beside the field it is
+// about, with what was typed, and no preview.
+func TestPreviewShowsBreakAndDisplayOnlyErrorsBesideTheirFields(t *testing.T) {
+	f := startPreview(t)
+	c, _, _ := f.login(t, "leap", password)
+	for name, tc := range map[string]struct {
+		change map[string]string
+		want   string
+	}{
+		"break ends before it starts": {map[string]string{"break-end-0": "2026-11-01"},
+			`<span class="field-error" id="err-break-0">[^<]*must not end before it starts`},
+		"break outside every term": {map[string]string{"break-name-2": "xmas", "break-start-2": "2026-12-20", "break-end-2": "2026-12-22"},
+			`<p class="field-error" id="err-breaks">[^<]*every break must lie inside one term`},
+		"breaks overlap": {map[string]string{"break-name-2": "extra", "break-start-2": "2026-11-12", "break-end-2": "2026-11-16"},
+			`<p class="field-error" id="err-breaks">[^<]*breaks must not overlap`},
+		"no such day": {map[string]string{"break-start-1": "2027-02-30"},
+			`<span class="field-error" id="err-break-start-1">[^<]*not a day of the calendar`},
+		"display-only weighted": {map[string]string{"weight-reading_list": "2"},
+			`<p class="field-error" id="err-displayOnly">[^<]*display-only activity cannot have a weight above zero`},
+		"part-time window": {map[string]string{"partTimeWindowDays": "99"},
+			`<span class="field-error" id="err-partTimeWindowDays">[^<]*partTimeWindowDays must be between 1 and 56`},
+	} {
+		status, page := post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, tc.change))
+		if status != http.StatusUnprocessableEntity || !regexp.MustCompile(tc.want).MatchString(page) || strings.Contains(page, `id="preview-result"`) {
+			t.Errorf("%s: %d, want the error beside its field (%s):\n%s", name, status, tc.want, page)
+			continue
+		}
+		for k, v := range tc.change {
+			if !strings.Contains(page, `name="`+k+`"`) || !strings.Contains(page, `value="`+v+`"`) {
+				t.Errorf("%s: the form lost %s=%s", name, k, v)
+			}
+		}
+	}
+}
+
+// TestPreviewShowsCoursesAndYears: the distribution by course and year is
+// shown for groups of at least the minimum size; a smaller one is not
+// shown alone.
+func TestPreviewShowsCoursesAndYears(t *testing.T) {
+	f := startPreview(t)
+	must(t, store.PutStudents(context.Background(), f.rdb, []store.Student{
+		{ID: "s9", Name: "Dev", Department: "History", Course: "BA History", Year: 2, Level: "ug", Mode: "FT"},
+	}))
+	c, _, _ := f.login(t, "leap", password)
+	status, page := post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, map[string]string{"attendance": "", "reason": "Online."}))
+	if status != http.StatusOK {
+		t.Fatalf("preview: %d\n%s", status, page)
+	}
+	if !regexp.MustCompile(`<table id="dist-cohorts">[\s\S]*<th scope="row">BSc Maths, year 1</th><td>3</td>`).MatchString(page) {
+		t.Errorf("BSc Maths year 1's distribution is not shown:\n%s", page)
+	}
+	if strings.Contains(page, "BA History, year 2</th>") || !strings.Contains(page, "1 smaller courses and years withheld") {
+		t.Errorf("a course and year of one student is shown alone, or not said to be withheld:\n%s", page)
+	}
+}
