@@ -32,8 +32,9 @@ func startAdmin(t testing.TB) *adminFixture {
 	return startAdminWith(t, func(s string) string { return s })
 }
 
-// startAdminWith is startAdmin with the sample LeapTerm file edited first.
-func startAdminWith(t testing.TB, edit func(string) string) *adminFixture {
+// startAdminWith is startAdmin with the sample LeapTerm file edited first,
+// and its FileWriter wrapped by writer when one is given.
+func startAdminWith(t testing.TB, edit func(string) string, writer ...func(FileWriter) PolicyWriter) *adminFixture {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
 	must(t, err)
@@ -59,7 +60,11 @@ func startAdminWith(t testing.TB, edit func(string) string) *adminFixture {
 	hash, err := HashPassword(password)
 	must(t, err)
 	ps := server.New(server.Options{Name: "portal", Logger: log})
-	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: FileWriter{Path: termFile},
+	var pw PolicyWriter = FileWriter{Path: termFile}
+	for _, w := range writer {
+		pw = w(FileWriter{Path: termFile})
+	}
+	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: pw,
 		Users: map[string]User{"leap": {"leap", hash, "leap", RoleLEAPTeam}, "s1": {"s1", hash, "s1", RoleStudent}, "t1": {"t1", hash, "t1", RoleTutor}}})
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)

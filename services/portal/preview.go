@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/leap-dev/leap/operator/api/draft"
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/scoring"
@@ -251,8 +252,16 @@ func (p *Portal) postPreview(c echo.Context) error {
 	// between makes the apply refuse rather than write an unseen policy.
 	version := ""
 	if p.PolicyWriter != nil {
-		if _, version, err = p.PolicyWriter.Read(ctx); err != nil {
+		var spec map[string]any
+		if spec, version, err = p.PolicyWriter.Read(ctx); err != nil {
 			return server.Problemf(http.StatusBadGateway, "The policy in force cannot be read: %v", err)
+		}
+		status, err := p.checkDraft(ctx, &page, body, spec, version)
+		if err != nil {
+			return err
+		}
+		if status != 0 {
+			return p.render(c, status, "preview.html", page)
 		}
 	}
 	pv, fieldErrs, err := p.preview(ctx, body)
@@ -343,6 +352,60 @@ func errorPlace(path, detail string) string {
 		}
 	}
 	return ""
+}
+
+// checkDraft works the draft out from the policy where it lives (the
+// LeapTerm, or make run's file) as an apply would, and has it checked
+// there without writing it: in a cluster by the API server's dry run, so
+// that the rules the cluster enforces decide, whatever this portal's copy
+// of them says. A refusal goes on the page, beside its field when it
+// names one, with the status to answer; 0 when the draft passes.
+func (p *Portal) checkDraft(ctx context.Context, page *previewPage, body []byte, spec map[string]any, version string) (int, error) {
+	d, errs := draft.Parse(body)
+	if len(errs) == 0 {
+		pol := p.Policy.Current()
+		var res *draft.Result
+		var err error
+		res, errs, err = d.Apply(ctx, pol.Doc.LeapTerm, spec, pol.Calendar.Today(p.now()))
+		if err != nil {
+			return 0, err
+		}
+		if len(errs) == 0 {
+			if len(res.Patch) == 0 {
+				return 0, nil
+			}
+			var refusal *leapterm.Refusal
+			switch err := p.PolicyWriter.DryRun(ctx, version, res.Patch); {
+			case err == nil:
+				return 0, nil
+			case errors.Is(err, errPolicyChanged):
+				page.Problem = errPolicyChanged.Error() + "."
+				return http.StatusConflict, nil
+			case errors.As(err, &refusal):
+				if len(refusal.Causes) == 0 {
+					page.Other = append(page.Other, refusal.Message)
+				}
+				var fieldErrs []scoring.FieldError
+				for _, c := range refusal.Causes {
+					fieldErrs = append(fieldErrs, scoring.FieldError{Field: c.Field, Detail: c.Message})
+				}
+				page.placeErrors(fieldErrs)
+				return http.StatusUnprocessableEntity, nil
+			default:
+				return 0, server.Problemf(http.StatusBadGateway, "The draft cannot be checked where the policy lives: %v", err)
+			}
+		}
+	}
+	var fieldErrs []scoring.FieldError
+	for _, e := range errs {
+		detail := e.Detail
+		if detail == "" {
+			detail = strings.TrimPrefix(e.ErrorBody(), string(e.Type)+": ")
+		}
+		fieldErrs = append(fieldErrs, scoring.FieldError{Field: e.Field, Type: string(e.Type), Detail: detail})
+	}
+	page.placeErrors(fieldErrs)
+	return http.StatusUnprocessableEntity, nil
 }
 
 // preview POSTs the draft to scoring: the preview, or the field errors of

@@ -2,14 +2,17 @@ package portal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -150,5 +153,60 @@ func TestPreviewShowsCoursesAndYears(t *testing.T) {
 	}
 	if strings.Contains(page, "BA History, year 2</th>") || !strings.Contains(page, "1 smaller courses and years withheld") {
 		t.Errorf("a course and year of one student is shown alone, or not said to be withheld:\n%s", page)
+	}
+}
+
+// refusingWriter is make run's FileWriter behind an API server whose
+// rules are stricter than this portal's copy of them: its dry run refuses
+// a part-time window above 28 days as such a server does (the API
+// server's side is TestDryRunReportsWhatTheGoRulesMiss, against a real
+// one, in operator/internal/apivalidation).
+type refusingWriter struct {
+	FileWriter
+	dryRuns *atomic.Int32
+}
+
+func (w refusingWriter) DryRun(ctx context.Context, version string, patch map[string]any) error {
+	w.dryRuns.Add(1)
+	if err := w.FileWriter.DryRun(ctx, version, patch); err != nil {
+		return err
+	}
+	sc, _ := patch["scoring"].(map[string]any)
+	if n, ok := sc["partTimeWindowDays"].(int64); ok && n > 28 {
+		return fmt.Errorf("patch LeapTerm leap/y2026-27: %w", &leapterm.Refusal{Code: 422,
+			Message: `LeapTerm.leap.dev "y2026-27" is invalid: spec.scoring.partTimeWindowDays: Invalid value: 40: at most 28 here`,
+			Causes:  []leapterm.Cause{{Field: "spec.scoring.partTimeWindowDays", Message: "Invalid value: 40: at most 28 here"}}})
+	}
+	return nil
+}
+
+// TestPreviewShowsTheClustersRefusalBesideTheField: a draft the Go rules
+// accept but the cluster's dry run refuses is not previewed: the
+// refusal is beside its field, no student is listed, nothing written.
+func TestPreviewShowsTheClustersRefusalBesideTheField(t *testing.T) {
+	var dryRuns atomic.Int32
+	f := startPreview(t, func(fw FileWriter) PolicyWriter { return refusingWriter{fw, &dryRuns} })
+	c, _, _ := f.login(t, "leap", password)
+	before, err := os.ReadFile(f.termFile)
+	must(t, err)
+	status, page := post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, map[string]string{"partTimeWindowDays": "40", "attendance": ""}))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(page, `<span class="field-error" id="err-partTimeWindowDays">Invalid value: 40: at most 28 here</span>`) ||
+		strings.Contains(page, `id="preview-result"`) {
+		t.Fatalf("the cluster's refusal: %d\n%s", status, page)
+	}
+	if after, _ := os.ReadFile(f.termFile); string(after) != string(before) {
+		t.Error("a refused draft was written")
+	}
+	audit, err := f.rdb.XRange(context.Background(), store.AuditKey("s1"), "-", "+").Result()
+	must(t, err)
+	for _, a := range audit {
+		if strings.Contains(a.Values["what"].(string), "policy preview") {
+			t.Errorf("a refused draft listed students: %v", a.Values)
+		}
+	}
+	// Within the cluster's rules it is previewed, after the same check.
+	status, page = post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, map[string]string{"partTimeWindowDays": "28"}))
+	if status != http.StatusOK || !strings.Contains(page, `id="preview-result"`) || dryRuns.Load() != 2 {
+		t.Errorf("a draft the cluster accepts: %d, %d dry runs\n%s", status, dryRuns.Load(), page)
 	}
 }
