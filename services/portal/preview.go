@@ -438,6 +438,9 @@ func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.Preview, []
 			return nil, nil, server.Problemf(http.StatusBadGateway, "The scoring service refused the draft without saying why.")
 		}
 		return nil, problem.Errors, nil
+	case http.StatusServiceUnavailable:
+		// Scoring cannot read the stored counts (Redis down or hung).
+		return nil, nil, server.Problem(http.StatusServiceUnavailable, "The preview cannot be worked out just now: the stored counts cannot be read. Nothing was changed; try again in a minute.")
 	}
 	return nil, nil, server.Problemf(http.StatusBadGateway, "The scoring service answered %s.", resp.Status)
 }

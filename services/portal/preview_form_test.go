@@ -14,6 +14,7 @@ import (
 
 	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/services/internal/redistest"
 	"github.com/leap-dev/leap/services/store"
 )
 
@@ -185,7 +186,9 @@ func (w refusingWriter) DryRun(ctx context.Context, version string, patch map[st
 // refusal is beside its field, no student is listed, nothing written.
 func TestPreviewShowsTheClustersRefusalBesideTheField(t *testing.T) {
 	var dryRuns atomic.Int32
-	f := startPreview(t, func(fw FileWriter) PolicyWriter { return refusingWriter{fw, &dryRuns} })
+	f := startPreview(t, func(s *adminSetup) {
+		s.writer = func(fw FileWriter) PolicyWriter { return refusingWriter{fw, &dryRuns} }
+	})
 	c, _, _ := f.login(t, "leap", password)
 	before, err := os.ReadFile(f.termFile)
 	must(t, err)
@@ -208,5 +211,46 @@ func TestPreviewShowsTheClustersRefusalBesideTheField(t *testing.T) {
 	status, page = post(t, c, f.url+"/admin/preview", previewFields(t, c, f.url, map[string]string{"partTimeWindowDays": "28"}))
 	if status != http.StatusOK || !strings.Contains(page, `id="preview-result"`) || dryRuns.Load() != 2 {
 		t.Errorf("a draft the cluster accepts: %d, %d dry runs\n%s", status, dryRuns.Load(), page)
+	}
+}
+
+// TestPreviewWhileScoringsRedisIsHungOrDown: when the counts cannot be
+// read (scoring's Redis hung, then down), the LEAP team is told so within
+// seconds, and nothing is previewed, listed or written.
+func TestPreviewWhileScoringsRedisIsHungOrDown(t *testing.T) {
+	r := redistest.Start(t)
+	rdb, err := store.Open(store.Options{URL: r.URL(), DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	must(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := startPreview(t, func(s *adminSetup) { s.scoringRedis = rdb })
+	c, _, _ := f.login(t, "leap", password)
+	before, err := os.ReadFile(f.termFile)
+	must(t, err)
+	form := previewFields(t, c, f.url, map[string]string{"attendance": "", "reason": "Online."})
+	check := func(state string) {
+		t.Helper()
+		began := time.Now()
+		status, page := post(t, c, f.url+"/admin/preview", form)
+		took := time.Since(began)
+		t.Logf("scoring's Redis %s: %d after %v", state, status, took)
+		if status != http.StatusServiceUnavailable || took > outageBound || !strings.Contains(page, "the stored counts cannot be read. Nothing was changed") ||
+			strings.Contains(page, `id="preview-result"`) {
+			t.Errorf("scoring's Redis %s: %d after %v, want 503 within %v saying why:\n%s", state, status, took, outageBound, page)
+		}
+	}
+	r.Pause(t)
+	check("hung")
+	r.Resume(t)
+	r.Stop()
+	check("down")
+	if after, _ := os.ReadFile(f.termFile); string(after) != string(before) {
+		t.Error("the policy file changed")
+	}
+	audit, err := f.rdb.XRange(context.Background(), store.AuditKey("s1"), "-", "+").Result()
+	must(t, err)
+	for _, a := range audit {
+		if strings.Contains(a.Values["what"].(string), "policy preview") {
+			t.Errorf("a preview that failed listed students: %v", a.Values)
+		}
 	}
 }

@@ -19,9 +19,9 @@ import (
 // startPreview is the LEAP team's portal over four Maths students whose
 // engagement is mostly card taps, at a minimum group size of two so that
 // the department's distribution is shown.
-func startPreview(t *testing.T, writer ...func(FileWriter) PolicyWriter) *adminFixture {
+func startPreview(t *testing.T, options ...adminOption) *adminFixture {
 	t.Helper()
-	f := startAdminWith(t, func(s string) string { return strings.Replace(s, "minCohortSize: 10", "minCohortSize: 2", 1) }, writer...)
+	f := startAdminWith(t, func(s string) string { return strings.Replace(s, "minCohortSize: 10", "minCohortSize: 2", 1) }, options...)
 	ctx := context.Background()
 	must(t, store.PutStudents(ctx, f.rdb, []store.Student{
 		{ID: "s2", Name: "Ben", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
