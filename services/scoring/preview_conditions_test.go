@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -208,4 +209,32 @@ func parseDraft(t *testing.T, body string) (*draft.Draft, field.ErrorList) {
 		t.Fatalf("%s: %v", body, errs)
 	}
 	return d, nil
+}
+
+// TestPreviewGivesUpMidWay: a preview whose request ends while chunks are
+// still being read returns the error at once, its readers stopped.
+func TestPreviewGivesUpMidWay(t *testing.T) {
+	f := start(t, nil)
+	var students []store.Student
+	for i := range 300 {
+		students = append(students, store.Student{ID: fmt.Sprintf("g%03d", i), Name: "G", Department: "Maths", Course: "BSc Mathematics", Year: 1, Level: "ug", Mode: "FT"})
+	}
+	if err := store.PutStudents(context.Background(), f.rdb, students); err != nil {
+		t.Fatal(err)
+	}
+	pv := &Previewer{Redis: f.rdb, Policy: f.api.svc.Policy, Now: func() time.Time { return now }, ChunkSize: 1}
+	d, _ := parseDraft(t, `{"attendance":{"enabled":false,"reason":"online"}}`)
+	for _, wait := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		began := time.Now()
+		_, _, err := pv.Preview(ctx, d, 10)
+		cancel()
+		if err == nil {
+			t.Logf("finished within %v", wait)
+			continue
+		}
+		if took := time.Since(began); took > wait+time.Second || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("ended after %v: %v after %v", wait, err, took)
+		}
+	}
 }
