@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation/field"
-
 	"github.com/leap-dev/leap/operator/api/draft"
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
@@ -158,8 +156,7 @@ func TestPreviewOnAWeekend(t *testing.T) {
 	ctx := context.Background()
 	preview := func(body string) *Preview {
 		t.Helper()
-		d, errs := parseDraft(t, body)
-		out, errs, err := pv.Preview(ctx, d, 100)
+		out, errs, err := pv.Preview(ctx, parseDraft(t, body), 100)
 		if err != nil || len(errs) > 0 {
 			t.Fatalf("%s: %v %v", body, err, errs)
 		}
@@ -188,8 +185,7 @@ func TestPreviewOnTheDayThePolicyChanged(t *testing.T) {
 	src := policy.Static(parsePolicy(t, changed))
 	f := start(t, src)
 	pv := &Previewer{Redis: f.rdb, Policy: src, Now: func() time.Time { return now }}
-	d, _ := parseDraft(t, `{"attendance":{"enabled":true}}`)
-	out, errs, err := pv.Preview(context.Background(), d, 100)
+	out, errs, err := pv.Preview(context.Background(), parseDraft(t, `{"attendance":{"enabled":true}}`), 100)
 	if err != nil || len(errs) > 0 {
 		t.Fatal(err, errs)
 	}
@@ -202,13 +198,13 @@ func TestPreviewOnTheDayThePolicyChanged(t *testing.T) {
 	}
 }
 
-func parseDraft(t *testing.T, body string) (*draft.Draft, field.ErrorList) {
+func parseDraft(t *testing.T, body string) *draft.Draft {
 	t.Helper()
 	d, errs := draft.Parse([]byte(body))
 	if len(errs) > 0 {
 		t.Fatalf("%s: %v", body, errs)
 	}
-	return d, nil
+	return d
 }
 
 // TestPreviewGivesUpMidWay: a preview whose request ends while chunks are
@@ -223,7 +219,7 @@ func TestPreviewGivesUpMidWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	pv := &Previewer{Redis: f.rdb, Policy: f.api.svc.Policy, Now: func() time.Time { return now }, ChunkSize: 1}
-	d, _ := parseDraft(t, `{"attendance":{"enabled":false,"reason":"online"}}`)
+	d := parseDraft(t, `{"attendance":{"enabled":false,"reason":"online"}}`)
 	for _, wait := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		began := time.Now()

@@ -93,7 +93,7 @@ func (c *Client) applyPolicy(ctx context.Context, resourceVersion string, spec m
 	case http.StatusConflict:
 		return fmt.Errorf("patch %s: %w: %s", c.Where(), ErrConflict, msg)
 	}
-	if r := refusalOf(resp.StatusCode, msg); r != nil {
+	if r, ok := refusalOf(resp.StatusCode, msg); ok {
 		return fmt.Errorf("patch %s: %w", c.Where(), r)
 	}
 	return fmt.Errorf("patch %s: %s: %s", c.Where(), resp.Status, msg)
@@ -118,10 +118,10 @@ type Cause struct {
 func (r *Refusal) Error() string { return r.Message }
 
 // refusalOf reads the Status the API server answers a refused change
-// with; nil for an answer that is not a refusal by the rules.
-func refusalOf(code int, body []byte) *Refusal {
+// with; false for an answer that is not a refusal by the rules.
+func refusalOf(code int, body []byte) (*Refusal, bool) {
 	if code != http.StatusUnprocessableEntity && code != http.StatusForbidden {
-		return nil
+		return nil, false
 	}
 	var status struct {
 		Kind    string `json:"kind"`
@@ -133,12 +133,16 @@ func refusalOf(code int, body []byte) *Refusal {
 			} `json:"causes"`
 		} `json:"details"`
 	}
-	if err := json.Unmarshal(body, &status); err != nil || status.Kind != "Status" {
-		return nil
+	// A body that is not a Status (it does not decode, or has another
+	// kind) is no refusal by the rules: the caller reports the status
+	// line and body as they are.
+	_ = json.Unmarshal(body, &status)
+	if status.Kind != "Status" {
+		return nil, false
 	}
 	r := &Refusal{Code: code, Message: status.Message}
 	for _, c := range status.Details.Causes {
 		r.Causes = append(r.Causes, Cause{Field: c.Field, Message: c.Message})
 	}
-	return r
+	return r, true
 }
