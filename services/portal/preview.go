@@ -301,12 +301,28 @@ func (page *previewPage) placeErrors(errs []scoring.FieldError) {
 		page.Errors = map[string]string{}
 	}
 	for _, e := range errs {
-		if at := errorPlace(e.Field, e.Detail); at != "" {
+		at := errorPlace(e.Field, e.Detail)
+		if row, ok := breakRow(at); ok && row >= len(page.Form.Breaks) {
+			at = "spec.breaks" // a row the form does not show
+		}
+		if at != "" {
 			page.Errors[at] = joinDetail(page.Errors[at], e.Detail)
 		} else {
 			page.Other = append(page.Other, e.Field+": "+e.Detail)
 		}
 	}
+}
+
+// breakRow is the row of a place spec.breaks[i]...; false for another
+// place.
+func breakRow(at string) (int, bool) {
+	rest, ok := strings.CutPrefix(at, "spec.breaks[")
+	if !ok {
+		return 0, false
+	}
+	i, _, _ := strings.Cut(rest, "]")
+	n, err := strconv.Atoi(i)
+	return n, err == nil
 }
 
 func joinDetail(a, b string) string {
@@ -316,40 +332,47 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// errorPlace is the field of the form an error about path belongs beside,
-// or "" for none. Two of the CRD's rules are on a parent of their field
-// (the display-only rule on spec.scoring, the break-inside-a-term rule on
-// spec), so their messages place them.
+// errorPlace is the place in the form, beside a field or a group of
+// fields, for an error about path, or "" for none (the error is then
+// shown above the form). Two of the CRD's rules are on a parent of their
+// field (the display-only rule on spec.scoring, the break-inside-a-term
+// rule on spec), so their messages place them.
 func errorPlace(path, detail string) string {
 	switch {
 	case path == "spec.scoring" && strings.Contains(detail, "display-only"):
 		return "spec.scoring.displayOnly"
 	case path == "spec" && strings.Contains(detail, "break"):
 		return "spec.breaks"
-	case strings.HasPrefix(path, "spec.scoring.displayOnly"):
+	case path == "spec.scoring.displayOnly" || strings.HasPrefix(path, "spec.scoring.displayOnly["):
 		return "spec.scoring.displayOnly"
 	case path == "spec.policyHistory" || strings.HasPrefix(path, "spec.policyHistory["):
 		// The history is worked out from the draft, not typed: the
 		// scope is what decides it.
 		return "scope"
+	case path == "spec.attendance.enabled" || path == "spec.attendance.renormalize":
+		return "spec.attendance"
 	}
 	switch path {
-	case "spec.attendance", "spec.attendance.enabled", "spec.attendance.renormalize", "spec.attendance.reason",
+	case "spec.attendance", "spec.attendance.reason",
 		"spec.scoring.weights", "spec.scoring.bands", "spec.scoring.bands.high", "spec.scoring.bands.good",
 		"spec.scoring.bands.partial", "spec.scoring.bands.low", "spec.scoring.windowDays", "spec.scoring.partTimeWindowDays",
 		"spec.scoring.noEngagementAlertDays", "spec.breaks":
 		return path
 	}
-	if strings.HasPrefix(path, "spec.scoring.weights.") {
-		return path
+	if key, ok := strings.CutPrefix(path, "spec.scoring.weights."); ok {
+		if v1alpha1.KnownActivity(key) {
+			return path
+		}
+		return "spec.scoring.weights"
 	}
 	if rest, ok := strings.CutPrefix(path, "spec.breaks["); ok {
 		// spec.breaks[2] or spec.breaks[2].start: the row, or its field.
 		if i, field, ok := strings.Cut(rest, "]"); ok {
-			if _, err := strconv.Atoi(i); err == nil {
-				return "spec.breaks[" + i + "]" + field
+			if _, err := strconv.ParseUint(i, 10, 16); err == nil && (field == "" || field == ".name" || field == ".start" || field == ".end") {
+				return path
 			}
 		}
+		return "spec.breaks"
 	}
 	return ""
 }

@@ -254,3 +254,38 @@ func TestPreviewWhileScoringsRedisIsHungOrDown(t *testing.T) {
 		}
 	}
 }
+
+// FuzzErrorPlace: whatever path and words a refusal comes with (from
+// scoring or the API server), it is placed where preview.html shows an
+// error, or above the form: never under a key the page has no place for.
+func FuzzErrorPlace(f *testing.F) {
+	for _, p := range []string{"spec.breaks[3].start", "spec.breaks[x]", "spec.breaks[", "spec.breaks[0]0", "spec", "spec.scoring",
+		"spec.scoring.weights.tap_in", "spec.scoring.weights.gym", "spec.attendance.enabled",
+		"spec.policyHistory[0].until", "spec.scoring.displayOnly[2]", "draft.terms", ""} {
+		f.Add(p, "every break must lie inside one term")
+	}
+	tmpl, err := os.ReadFile("templates/preview.html")
+	if err != nil {
+		f.Fatal(err)
+	}
+	shown := string(tmpl)
+	f.Fuzz(func(t *testing.T, path, detail string) {
+		at := errorPlace(path, detail)
+		if at == "" {
+			return
+		}
+		if row, ok := breakRow(at); ok {
+			_, field, _ := strings.Cut(at, "]")
+			if row < 0 || (field != "" && field != ".name" && field != ".start" && field != ".end") {
+				t.Fatalf("%q placed at %q, which the form has no place for", path, at)
+			}
+			return
+		}
+		key, isWeight := strings.CutPrefix(at, "spec.scoring.weights.")
+		switch {
+		case isWeight && v1alpha1.KnownActivity(key):
+		case !strings.Contains(shown, `index $e "`+at+`"`):
+			t.Fatalf("%q placed at %q, which the form has no place for", path, at)
+		}
+	})
+}
