@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/services/internal/redistest"
 	"github.com/leap-dev/leap/services/scoring"
@@ -32,8 +34,19 @@ func startAdmin(t testing.TB) *adminFixture {
 	return startAdminWith(t, func(s string) string { return s })
 }
 
+// adminSetup is what options change in startAdminWith.
+type adminSetup struct {
+	// writer wraps the FileWriter the portal writes the policy with.
+	writer func(FileWriter) PolicyWriter
+	// scoringRedis, when set, is the Redis scoring reads (the portal
+	// keeps its own).
+	scoringRedis redis.UniversalClient
+}
+
+type adminOption func(*adminSetup)
+
 // startAdminWith is startAdmin with the sample LeapTerm file edited first.
-func startAdminWith(t testing.TB, edit func(string) string) *adminFixture {
+func startAdminWith(t testing.TB, edit func(string) string, options ...adminOption) *adminFixture {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
 	must(t, err)
@@ -51,15 +64,19 @@ func startAdminWith(t testing.TB, edit func(string) string) *adminFixture {
 	must(t, store.PutStaff(ctx, rdb, []store.Staff{{ID: "leap", Name: "LEAP team", Department: "Student Services", Role: RoleLEAPTeam},
 		{ID: "t1", Name: "Dr Tutor", Department: "Maths", Role: RoleTutor}}))
 
+	setup := adminSetup{writer: func(f FileWriter) PolicyWriter { return f }, scoringRedis: rdb}
+	for _, o := range options {
+		o(&setup)
+	}
 	log := slog.New(slog.DiscardHandler)
 	sco := server.New(server.Options{Name: "scoring", Logger: log})
-	(&scoring.Service{Redis: rdb, Policy: pol, Now: func() time.Time { return now }, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
+	(&scoring.Service{Redis: setup.scoringRedis, Policy: pol, Now: func() time.Time { return now }, CacheTTL: time.Minute}).Register(sco.Echo, sco.Registry)
 	scoringTS := httptest.NewServer(sco.Echo)
 	t.Cleanup(scoringTS.Close)
 	hash, err := HashPassword(password)
 	must(t, err)
 	ps := server.New(server.Options{Name: "portal", Logger: log})
-	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: FileWriter{Path: termFile},
+	newPortal(t, ps.Echo, Config{Redis: rdb, Policy: pol, ScoringURL: scoringTS.URL, Now: func() time.Time { return now }, PolicyWriter: setup.writer(FileWriter{Path: termFile}),
 		Users: map[string]User{"leap": {"leap", hash, "leap", RoleLEAPTeam}, "s1": {"s1", hash, "s1", RoleStudent}, "t1": {"t1", hash, "t1", RoleTutor}}})
 	ts := httptest.NewServer(ps.Echo)
 	t.Cleanup(ts.Close)

@@ -37,6 +37,11 @@ type PolicyWriter interface {
 	// the spec at version; errPolicyChanged, writing nothing, when the
 	// policy is no longer at that version.
 	ApplyPatch(ctx context.Context, version string, patch map[string]any) error
+	// DryRun checks what ApplyPatch would write, writing nothing: where
+	// an API server holds the policy, by the API server's own rules (a
+	// *leapterm.Refusal names each refused field); errPolicyChanged when
+	// the policy is no longer at version.
+	DryRun(ctx context.Context, version string, patch map[string]any) error
 }
 
 // errPolicyChanged is a change refused because the policy changed since
@@ -57,6 +62,29 @@ func (k *KubeWriter) ApplyPatch(ctx context.Context, version string, patch map[s
 		return errPolicyChanged
 	}
 	return err
+}
+
+// DryRun implements PolicyWriter: the API server runs every rule it
+// holds (the CRD's as it is served, admission policies) on the patch and
+// writes nothing.
+func (k *KubeWriter) DryRun(ctx context.Context, version string, patch map[string]any) error {
+	err := k.DryRunPolicy(ctx, version, patch)
+	if errors.Is(err, leapterm.ErrConflict) {
+		return errPolicyChanged
+	}
+	return err
+}
+
+// DryRun implements PolicyWriter. The file has no API server: the Go
+// check of the CRD's rules (package validation, run on every draft) is
+// the whole check, and only the version is left to see.
+func (f FileWriter) DryRun(ctx context.Context, version string, _ map[string]any) error {
+	if _, now, err := f.Read(ctx); err != nil {
+		return err
+	} else if now != version {
+		return errPolicyChanged
+	}
+	return nil
 }
 
 // Read implements PolicyWriter: the version is the hash of the policy

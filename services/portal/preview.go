@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/leap-dev/leap/operator/api/draft"
+	"github.com/leap-dev/leap/operator/api/leapterm"
 	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/scoring"
@@ -27,20 +29,49 @@ import (
 const previewListLimit = 200
 
 // previewForm is what the LEAP team typed in the preview form, kept as
-// typed so that a refused draft comes back with their values in it.
+// typed so that a refused draft comes back with their values in it. It
+// holds every field of the LeapTerm's policy that changes scores: the
+// attendance switch, spec.scoring whole, and the breaks.
 type previewForm struct {
 	AttendanceOn, Renormalize bool
 	Reason                    string
 	// Weights holds one entry per activity of the catalogue, in its order;
 	// an empty value means the activity does not count.
-	Weights                    []weightField
-	High, Good, Partial, Low   string
-	WindowDays, NoEngagementAt string
-	WholeYear                  bool
+	Weights []weightField
+	// DisplayOnly holds one entry per activity of the catalogue: whether
+	// it is shown to students but never scored.
+	DisplayOnly              []displayField
+	High, Good, Partial, Low string
+	WindowDays, PartTime     string
+	NoEngagementAt           string
+	// Breaks are the breaks the draft holds, in its order (errors at
+	// spec.breaks[i] are beside row i), then empty rows to add one.
+	Breaks    []breakField
+	WholeYear bool
 }
 
 // weightField is one activity's weight in the form.
 type weightField struct{ Key, Title, Value string }
+
+// displayField is one activity's display-only box in the form.
+type displayField struct {
+	Key, Title string
+	Checked    bool
+}
+
+// breakField is one break's row in the form; Index is its place in the
+// draft's list of breaks.
+type breakField struct {
+	Index            int
+	Name, Start, End string
+}
+
+// newBreakRows is how many empty rows the form offers for new breaks.
+const newBreakRows = 2
+
+// maxBreakRows bounds the rows a form may send: the API holds at most 32
+// breaks, and a few more rows let a refusal of too many show.
+const maxBreakRows = 40
 
 // previewPage is preview.html's data: the form, its field errors when
 // scoring refused the draft, and the preview when it did not.
@@ -76,7 +107,7 @@ func formFromPolicy(doc policy.Document) previewForm {
 	f := previewForm{
 		AttendanceOn: doc.Attendance.IsEnabled(), Renormalize: doc.Attendance.Renormalize, Reason: doc.Attendance.Reason,
 		High: itoa32(sc.Bands.High), Good: itoa32(sc.Bands.Good), Partial: itoa32(sc.Bands.Partial), Low: itoa32(sc.Bands.Low),
-		WindowDays: itoa32(sc.WindowDays), NoEngagementAt: itoa32(sc.NoEngagementAlertDays),
+		WindowDays: itoa32(sc.WindowDays), PartTime: itoa32(sc.PartTimeWindowDays), NoEngagementAt: itoa32(sc.NoEngagementAlertDays),
 	}
 	for _, a := range v1alpha1.Catalogue {
 		w := weightField{Key: string(a.Key), Title: a.Title}
@@ -84,30 +115,59 @@ func formFromPolicy(doc policy.Document) previewForm {
 			w.Value = itoa32(v)
 		}
 		f.Weights = append(f.Weights, w)
+		f.DisplayOnly = append(f.DisplayOnly, displayField{Key: string(a.Key), Title: a.Title, Checked: slices.Contains(sc.DisplayOnly, a.Key)})
 	}
+	for _, b := range doc.Breaks {
+		f.Breaks = append(f.Breaks, breakField{Name: b.Name, Start: string(b.Start), End: string(b.End)})
+	}
+	f.Breaks = withNewRows(f.Breaks)
 	return f
+}
+
+// withNewRows numbers the rows of breaks and adds the empty ones.
+func withNewRows(rows []breakField) []breakField {
+	rows = append(rows, make([]breakField, newBreakRows)...)
+	for i := range rows {
+		rows[i].Index = i
+	}
+	return rows
 }
 
 func itoa32(n int32) string { return strconv.Itoa(int(n)) }
 
-// formFromRequest reads the form as sent.
+// formFromRequest reads the form as sent. A break row left empty, or
+// ticked for removal, is no break.
 func formFromRequest(c echo.Context) previewForm {
 	v := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
 	f := previewForm{
 		AttendanceOn: c.FormValue("attendance") == "on", Renormalize: c.FormValue("renormalize") == "true", Reason: v("reason"),
 		High: v("high"), Good: v("good"), Partial: v("partial"), Low: v("low"),
-		WindowDays: v("windowDays"), NoEngagementAt: v("noEngagementAlertDays"), WholeYear: c.FormValue("scope") == "wholeYear",
+		WindowDays: v("windowDays"), PartTime: v("partTimeWindowDays"), NoEngagementAt: v("noEngagementAlertDays"),
+		WholeYear: c.FormValue("scope") == "wholeYear",
 	}
+	form, _ := c.FormParams()
+	displayOnly := form["displayOnly"]
 	for _, a := range v1alpha1.Catalogue {
 		f.Weights = append(f.Weights, weightField{Key: string(a.Key), Title: a.Title, Value: v("weight-" + string(a.Key))})
+		f.DisplayOnly = append(f.DisplayOnly, displayField{Key: string(a.Key), Title: a.Title, Checked: slices.Contains(displayOnly, string(a.Key))})
 	}
+	rows, _ := strconv.Atoi(c.FormValue("breakRows"))
+	for i := range min(max(rows, 0), maxBreakRows) {
+		n := strconv.Itoa(i)
+		b := breakField{Name: v("break-name-" + n), Start: v("break-start-" + n), End: v("break-end-" + n)}
+		if c.FormValue("break-remove-"+n) == "on" || b == (breakField{}) {
+			continue
+		}
+		f.Breaks = append(f.Breaks, b)
+	}
+	f.Breaks = withNewRows(f.Breaks)
 	return f
 }
 
 // draft is the form as the preview API's draft: a merge patch of the
-// attendance and scoring fields. Every field of the form is sent; a field
-// left as it is changes nothing. A number that is not one is an error at
-// its field, as the API's would be.
+// attendance and scoring fields and the whole list of breaks. Every field
+// of the form is sent; a field left as it is changes nothing. A number
+// that is not one is an error at its field, as the API's would be.
 func (f previewForm) draft() (map[string]any, map[string]string) {
 	errs := map[string]string{}
 	num := func(path, s string) any {
@@ -126,20 +186,35 @@ func (f previewForm) draft() (map[string]any, map[string]string) {
 		// null removes the weight: the activity stops counting.
 		weights[w.Key] = num("spec.scoring.weights."+w.Key, w.Value)
 	}
+	displayOnly := []any{}
+	for _, d := range f.DisplayOnly {
+		if d.Checked {
+			displayOnly = append(displayOnly, d.Key)
+		}
+	}
 	sc := map[string]any{
-		"weights": weights,
+		"weights":     weights,
+		"displayOnly": displayOnly,
 		"bands": map[string]any{
 			"high": num("spec.scoring.bands.high", f.High), "good": num("spec.scoring.bands.good", f.Good),
 			"partial": num("spec.scoring.bands.partial", f.Partial), "low": num("spec.scoring.bands.low", f.Low),
 		},
 		"windowDays":            num("spec.scoring.windowDays", f.WindowDays),
+		"partTimeWindowDays":    num("spec.scoring.partTimeWindowDays", f.PartTime),
 		"noEngagementAlertDays": num("spec.scoring.noEngagementAlertDays", f.NoEngagementAt),
 	}
 	att := map[string]any{"enabled": f.AttendanceOn, "renormalize": f.Renormalize, "reason": nil}
 	if !f.AttendanceOn || f.Reason != "" {
 		att["reason"] = f.Reason
 	}
-	d := map[string]any{"attendance": att, "scoring": sc}
+	breaks := []any{}
+	for _, b := range f.Breaks {
+		if b.Name == "" && b.Start == "" && b.End == "" {
+			continue
+		}
+		breaks = append(breaks, map[string]any{"name": b.Name, "start": b.Start, "end": b.End})
+	}
+	d := map[string]any{"attendance": att, "scoring": sc, "breaks": breaks}
 	if f.WholeYear {
 		d["wholeYear"] = true
 	}
@@ -177,8 +252,16 @@ func (p *Portal) postPreview(c echo.Context) error {
 	// between makes the apply refuse rather than write an unseen policy.
 	version := ""
 	if p.PolicyWriter != nil {
-		if _, version, err = p.PolicyWriter.Read(ctx); err != nil {
+		var spec map[string]any
+		if spec, version, err = p.PolicyWriter.Read(ctx); err != nil {
 			return server.Problemf(http.StatusBadGateway, "The policy in force cannot be read: %v", err)
+		}
+		status, err := p.checkDraft(ctx, &page, body, spec, version)
+		if err != nil {
+			return err
+		}
+		if status != 0 {
+			return p.render(c, status, "preview.html", page)
 		}
 	}
 	pv, fieldErrs, err := p.preview(ctx, body)
@@ -186,14 +269,7 @@ func (p *Portal) postPreview(c echo.Context) error {
 		return err
 	}
 	if len(fieldErrs) > 0 {
-		page.Errors = map[string]string{}
-		for _, e := range fieldErrs {
-			if formShows(e.Field) {
-				page.Errors[e.Field] = joinDetail(page.Errors[e.Field], e.Detail)
-			} else {
-				page.Other = append(page.Other, e.Field+": "+e.Detail)
-			}
-		}
+		page.placeErrors(fieldErrs)
 		return p.render(c, http.StatusUnprocessableEntity, "preview.html", page)
 	}
 	pipe := p.Redis.Pipeline()
@@ -218,6 +294,37 @@ func (p *Portal) postPreview(c echo.Context) error {
 	return p.render(c, http.StatusOK, "preview.html", page)
 }
 
+// placeErrors puts each refusal beside its field, or above the form when
+// the form has no place for it.
+func (page *previewPage) placeErrors(errs []scoring.FieldError) {
+	if page.Errors == nil {
+		page.Errors = map[string]string{}
+	}
+	for _, e := range errs {
+		at := errorPlace(e.Field, e.Detail)
+		if row, ok := breakRow(at); ok && row >= len(page.Form.Breaks) {
+			at = "spec.breaks" // a row the form does not show
+		}
+		if at != "" {
+			page.Errors[at] = joinDetail(page.Errors[at], e.Detail)
+		} else {
+			page.Other = append(page.Other, e.Field+": "+e.Detail)
+		}
+	}
+}
+
+// breakRow is the row of a place spec.breaks[i]...; false for another
+// place.
+func breakRow(at string) (int, bool) {
+	rest, ok := strings.CutPrefix(at, "spec.breaks[")
+	if !ok {
+		return 0, false
+	}
+	i, _, _ := strings.Cut(rest, "]")
+	n, err := strconv.Atoi(i)
+	return n, err == nil
+}
+
 func joinDetail(a, b string) string {
 	if a == "" {
 		return b
@@ -225,16 +332,103 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// formShows says whether the form has a place for an error at path: the
-// fields it has, or a section they belong to.
-func formShows(path string) bool {
-	switch path {
-	case "spec.attendance", "spec.attendance.enabled", "spec.attendance.renormalize", "spec.attendance.reason",
-		"spec.scoring.weights", "spec.scoring.bands", "spec.scoring.bands.high", "spec.scoring.bands.good",
-		"spec.scoring.bands.partial", "spec.scoring.bands.low", "spec.scoring.windowDays", "spec.scoring.noEngagementAlertDays":
-		return true
+// errorPlace is the place in the form, beside a field or a group of
+// fields, for an error about path, or "" for none (the error is then
+// shown above the form). Two of the CRD's rules are on a parent of their
+// field (the display-only rule on spec.scoring, the break-inside-a-term
+// rule on spec), so their messages place them.
+func errorPlace(path, detail string) string {
+	switch {
+	case path == "spec.scoring" && strings.Contains(detail, "display-only"):
+		return "spec.scoring.displayOnly"
+	case path == "spec" && strings.Contains(detail, "break"):
+		return "spec.breaks"
+	case path == "spec.scoring.displayOnly" || strings.HasPrefix(path, "spec.scoring.displayOnly["):
+		return "spec.scoring.displayOnly"
+	case path == "spec.policyHistory" || strings.HasPrefix(path, "spec.policyHistory["):
+		// The history is worked out from the draft, not typed: the
+		// scope is what decides it.
+		return "scope"
+	case path == "spec.attendance.enabled" || path == "spec.attendance.renormalize":
+		return "spec.attendance"
 	}
-	return strings.HasPrefix(path, "spec.scoring.weights.")
+	switch path {
+	case "spec.attendance", "spec.attendance.reason",
+		"spec.scoring.weights", "spec.scoring.bands", "spec.scoring.bands.high", "spec.scoring.bands.good",
+		"spec.scoring.bands.partial", "spec.scoring.bands.low", "spec.scoring.windowDays", "spec.scoring.partTimeWindowDays",
+		"spec.scoring.noEngagementAlertDays", "spec.breaks":
+		return path
+	}
+	if key, ok := strings.CutPrefix(path, "spec.scoring.weights."); ok {
+		if v1alpha1.KnownActivity(key) {
+			return path
+		}
+		return "spec.scoring.weights"
+	}
+	if rest, ok := strings.CutPrefix(path, "spec.breaks["); ok {
+		// spec.breaks[2] or spec.breaks[2].start: the row, or its field.
+		if i, field, ok := strings.Cut(rest, "]"); ok {
+			if _, err := strconv.ParseUint(i, 10, 16); err == nil && (field == "" || field == ".name" || field == ".start" || field == ".end") {
+				return path
+			}
+		}
+		return "spec.breaks"
+	}
+	return ""
+}
+
+// checkDraft works the draft out from the policy where it lives (the
+// LeapTerm, or make run's file) as an apply would, and has it checked
+// there without writing it: in a cluster by the API server's dry run, so
+// that the rules the cluster enforces decide, whatever this portal's copy
+// of them says. A refusal goes on the page, beside its field when it
+// names one, with the status to answer; 0 when the draft passes.
+func (p *Portal) checkDraft(ctx context.Context, page *previewPage, body []byte, spec map[string]any, version string) (int, error) {
+	d, errs := draft.Parse(body)
+	if len(errs) == 0 {
+		pol := p.Policy.Current()
+		var res *draft.Result
+		var err error
+		res, errs, err = d.Apply(ctx, pol.Doc.LeapTerm, spec, pol.Calendar.Today(p.now()))
+		if err != nil {
+			return 0, err
+		}
+		if len(errs) == 0 {
+			if len(res.Patch) == 0 {
+				return 0, nil
+			}
+			var refusal *leapterm.Refusal
+			switch err := p.PolicyWriter.DryRun(ctx, version, res.Patch); {
+			case err == nil:
+				return 0, nil
+			case errors.Is(err, errPolicyChanged):
+				page.Problem = errPolicyChanged.Error() + "."
+				return http.StatusConflict, nil
+			case errors.As(err, &refusal):
+				if len(refusal.Causes) == 0 {
+					page.Other = append(page.Other, refusal.Message)
+				}
+				var fieldErrs []scoring.FieldError
+				for _, c := range refusal.Causes {
+					fieldErrs = append(fieldErrs, scoring.FieldError{Field: c.Field, Detail: c.Message})
+				}
+				page.placeErrors(fieldErrs)
+				return http.StatusUnprocessableEntity, nil
+			default:
+				return 0, server.Problemf(http.StatusBadGateway, "The draft cannot be checked where the policy lives: %v", err)
+			}
+		}
+	}
+	var fieldErrs []scoring.FieldError
+	for _, e := range errs {
+		detail := e.Detail
+		if detail == "" {
+			detail = strings.TrimPrefix(e.ErrorBody(), string(e.Type)+": ")
+		}
+		fieldErrs = append(fieldErrs, scoring.FieldError{Field: e.Field, Type: string(e.Type), Detail: detail})
+	}
+	page.placeErrors(fieldErrs)
+	return http.StatusUnprocessableEntity, nil
 }
 
 // preview POSTs the draft to scoring: the preview, or the field errors of
@@ -267,6 +461,9 @@ func (p *Portal) preview(ctx context.Context, body []byte) (*scoring.Preview, []
 			return nil, nil, server.Problemf(http.StatusBadGateway, "The scoring service refused the draft without saying why.")
 		}
 		return nil, problem.Errors, nil
+	case http.StatusServiceUnavailable:
+		// Scoring cannot read the stored counts (Redis down or hung).
+		return nil, nil, server.Problem(http.StatusServiceUnavailable, "The preview cannot be worked out just now: the stored counts cannot be read. Nothing was changed; try again in a minute.")
 	}
 	return nil, nil, server.Problemf(http.StatusBadGateway, "The scoring service answered %s.", resp.Status)
 }

@@ -19,9 +19,9 @@ import (
 // startPreview is the LEAP team's portal over four Maths students whose
 // engagement is mostly card taps, at a minimum group size of two so that
 // the department's distribution is shown.
-func startPreview(t *testing.T) *adminFixture {
+func startPreview(t *testing.T, options ...adminOption) *adminFixture {
 	t.Helper()
-	f := startAdminWith(t, func(s string) string { return strings.Replace(s, "minCohortSize: 10", "minCohortSize: 2", 1) })
+	f := startAdminWith(t, func(s string) string { return strings.Replace(s, "minCohortSize: 10", "minCohortSize: 2", 1) }, options...)
 	ctx := context.Background()
 	must(t, store.PutStudents(ctx, f.rdb, []store.Student{
 		{ID: "s2", Name: "Ben", Department: "Maths", Course: "BSc Maths", Year: 1, Level: "ug", Mode: "FT"},
@@ -56,7 +56,11 @@ func previewFields(t *testing.T, c *http.Client, base string, change map[string]
 	for _, m := range regexp.MustCompile(`<input id="([^"]+)" name="([^"]+)"[^>]*value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		v.Set(m[2], m[3])
 	}
-	for _, name := range []string{"high", "good", "partial", "low", "windowDays", "noEngagementAlertDays", "weight-tap_in"} {
+	// Ticked boxes are sent as a browser sends them.
+	for _, m := range regexp.MustCompile(`<input type="checkbox" id="display-[^"]+" name="(displayOnly)" value="([^"]+)" checked>`).FindAllStringSubmatch(page, -1) {
+		v.Add(m[1], m[2])
+	}
+	for _, name := range []string{"high", "good", "partial", "low", "windowDays", "partTimeWindowDays", "noEngagementAlertDays", "weight-tap_in", "breakRows"} {
 		if v.Get(name) == "" {
 			t.Fatalf("the form is not prefilled with %s from the policy in force:\n%s", name, page)
 		}

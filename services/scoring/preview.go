@@ -44,6 +44,9 @@ type Previewer struct {
 	ChunkSize int
 }
 
+// readAhead is how many chunks are read from Redis at once (see compare).
+const readAhead = 2
+
 // DefaultChangedLimit is how many changed students an answer lists unless
 // asked for another number; changedTotal says how many there are.
 const DefaultChangedLimit = 1000
@@ -302,21 +305,65 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	reads := make(chan read, 1)
-	go func() {
-		defer close(reads)
-		for i := 0; i < len(ids); i += chunk {
-			recs, err := store.ReadStudents(ctx, p.Redis, ids[i:min(i+chunk, len(ids))], from, today)
+	// Chunks are read by readAhead goroutines at once, each into a
+	// channel of its own, and taken in order: Redis runs one chunk's
+	// scripts while this process decodes another's reply and scores a
+	// third. At most readAhead+1 chunks are in memory.
+	chunks := (len(ids) + chunk - 1) / chunk
+	slots := make([]chan read, chunks)
+	for i := range slots {
+		slots[i] = make(chan read, 1)
+	}
+	next := make(chan int, chunks)
+	for i := range chunks {
+		next <- i
+	}
+	close(next)
+	// A reader claims the next chunk only with a token, given back when
+	// the scorer takes a chunk: that bounds the chunks read and not yet
+	// scored. Tokens before chunks, so chunks are claimed in order and the
+	// one the scorer waits for is always claimed or claimable.
+	tokens := make(chan struct{}, readAhead)
+	for range readAhead {
+		tokens <- struct{}{}
+	}
+	var readers sync.WaitGroup
+	for range readAhead {
+		readers.Go(func() {
+			for {
+				select {
+				case <-tokens:
+				case <-ctx.Done():
+					return
+				}
+				i, ok := <-next
+				if !ok {
+					return
+				}
+				recs, err := store.ReadStudents(ctx, p.Redis, ids[i*chunk:min((i+1)*chunk, len(ids))], from, today)
+				slots[i] <- read{recs, err}
+			}
+		})
+	}
+	defer func() {
+		cancel()
+		readers.Wait()
+	}()
+	reads := func(yield func(read) bool) {
+		for i := range chunks {
+			var r read
 			select {
-			case reads <- read{recs, err}:
+			case r = <-slots[i]:
 			case <-ctx.Done():
+				yield(read{err: ctx.Err()})
 				return
 			}
-			if err != nil {
+			tokens <- struct{}{}
+			if !yield(r) {
 				return
 			}
 		}
-	}()
+	}
 
 	tally := engine.NewTally(before.MinCohortSize())
 	var changed []changedStudent

@@ -70,7 +70,8 @@ func (c *Client) ApplyPolicy(ctx context.Context, resourceVersion string, spec m
 // DryRunPolicy is ApplyPolicy checked by the API server and written
 // nowhere (?dryRun=All): every rule runs, the CRD's and the admission
 // policies' (which narrow what the portal may change), so a form can say
-// why an apply would fail before anyone applies.
+// why an apply would fail before anyone applies. A refusal by the rules
+// is a *Refusal (errors.As), with the path of each refused field.
 func (c *Client) DryRunPolicy(ctx context.Context, resourceVersion string, spec map[string]any) error {
 	return c.applyPolicy(ctx, resourceVersion, spec, "&dryRun=All")
 }
@@ -85,12 +86,63 @@ func (c *Client) applyPolicy(ctx context.Context, resourceVersion string, spec m
 		return err
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil
 	case http.StatusConflict:
 		return fmt.Errorf("patch %s: %w: %s", c.Where(), ErrConflict, msg)
 	}
+	if r, ok := refusalOf(resp.StatusCode, msg); ok {
+		return fmt.Errorf("patch %s: %w", c.Where(), r)
+	}
 	return fmt.Errorf("patch %s: %s: %s", c.Where(), resp.Status, msg)
+}
+
+// Refusal is the API server's refusal of a change by its rules: the CRD's
+// schema and CEL rules (422 Invalid, each refused field a Cause with its
+// path), or an admission policy or RBAC (403 Forbidden, a message alone).
+type Refusal struct {
+	Code    int
+	Message string
+	Causes  []Cause
+}
+
+// Cause is one refused field: its path in the LeapTerm (spec.scoring.bands)
+// and the API server's words.
+type Cause struct {
+	Field   string
+	Message string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// refusalOf reads the Status the API server answers a refused change
+// with; false for an answer that is not a refusal by the rules.
+func refusalOf(code int, body []byte) (*Refusal, bool) {
+	if code != http.StatusUnprocessableEntity && code != http.StatusForbidden {
+		return nil, false
+	}
+	var status struct {
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+		Details struct {
+			Causes []struct {
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"causes"`
+		} `json:"details"`
+	}
+	// A body that is not a Status (it does not decode, or has another
+	// kind) is no refusal by the rules: the caller reports the status
+	// line and body as they are.
+	_ = json.Unmarshal(body, &status)
+	if status.Kind != "Status" {
+		return nil, false
+	}
+	r := &Refusal{Code: code, Message: status.Message}
+	for _, c := range status.Details.Causes {
+		r.Causes = append(r.Causes, Cause{Field: c.Field, Message: c.Message})
+	}
+	return r, true
 }

@@ -6,15 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apijson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/operator/api/validation"
 )
 
 // Loaded is a policy a service runs under.
@@ -48,10 +52,10 @@ func ParseFile(name string, b []byte) (*Loaded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
+		if err := Validate(d); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
 		doc = d
-	}
-	if err := Validate(doc); err != nil {
-		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
 	cal, err := calendar.New(doc.Timezone, doc.Terms, doc.Breaks)
 	if err != nil {
@@ -64,16 +68,36 @@ func ParseFile(name string, b []byte) (*Loaded, error) {
 	return &Loaded{Doc: doc, Hash: hash, Calendar: cal, Source: name}, nil
 }
 
+// parseLeapTerm reads a LeapTerm file as the API server would take it:
+// its spec defaulted and checked by the CRD (package validation), then
+// decoded.
 func parseLeapTerm(b []byte) (*v1alpha1.LeapTerm, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, err
+	}
 	obj := map[string]any{}
-	if err := yaml.Unmarshal(b, &obj); err != nil {
+	if err := apijson.Unmarshal(j, &obj); err != nil {
 		return nil, err
 	}
 	if obj["apiVersion"] != v1alpha1.GroupVersion.String() {
 		return nil, fmt.Errorf("apiVersion %v: want %s", obj["apiVersion"], v1alpha1.GroupVersion)
 	}
-	v1alpha1.ApplyDefaults(obj)
-	j, err := json.Marshal(obj)
+	spec, ok := obj["spec"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("LeapTerm: spec must be an object")
+	}
+	if err := validation.Default(spec); err != nil {
+		return nil, err
+	}
+	errs, err := validation.Spec(context.Background(), spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	j, err = json.Marshal(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -89,115 +113,83 @@ func parseLeapTerm(b []byte) (*v1alpha1.LeapTerm, error) {
 	return t, nil
 }
 
-// Validate applies the LeapTerm API's rules to a document, for policies
-// that did not come through an API server.
+// Validate checks a document, for policies that did not come through an
+// API server (make run's LeapTerm file, a document written by hand), with
+// the CRD's own rules (package validation, the API server's code on the
+// generated CRD): one rule set, so that make run refuses what a cluster
+// refuses, with the path of the field. A document must also be complete:
+// the CRD's defaults must add nothing to it, since services apply no
+// defaults of their own (but for xapi, see below).
 func Validate(d Document) error {
-	if err := validateScoring(d.Scoring); err != nil {
+	spec, err := specOf(d)
+	if err != nil {
 		return err
 	}
-	seen := map[v1alpha1.Date]bool{}
-	for i, h := range d.PolicyHistory {
-		if _, err := calendar.ParseDay(string(h.Until)); err != nil {
-			return fmt.Errorf("policyHistory[%d].until: %w", i, err)
-		}
-		if seen[h.Until] {
-			return fmt.Errorf("policyHistory entries must end on different days: %s twice", h.Until)
-		}
-		if i > 0 && h.Until < d.PolicyHistory[i-1].Until {
-			return fmt.Errorf("policyHistory must be ordered by until: %s after %s", h.Until, d.PolicyHistory[i-1].Until)
-		}
-		seen[h.Until] = true
-		if h.Scoring != nil {
-			if err := validateScoring(*h.Scoring); err != nil {
-				return fmt.Errorf("policyHistory[%d].scoring: %w", i, err)
-			}
-		}
+	defaulted := maps.Clone(spec)
+	if err := validation.Default(defaulted); err != nil {
+		return err
 	}
-	if d.Privacy.MinCohortSize < 2 {
-		return fmt.Errorf("minCohortSize must be at least 2")
+	errs, err := validation.Spec(context.Background(), defaulted, nil)
+	if err != nil {
+		return err
 	}
-	return validateXAPI(d.XAPI)
-}
-
-// validateScoring applies the API's rules on a scoring policy.
-func validateScoring(s v1alpha1.Scoring) error {
-	for _, w := range []struct {
-		name string
-		v    int32
-	}{{"windowDays", s.WindowDays}, {"partTimeWindowDays", s.PartTimeWindowDays}, {"noEngagementAlertDays", s.NoEngagementAlertDays}} {
-		if w.v < 1 || w.v > 56 {
-			return fmt.Errorf("%s must be between 1 and 56 teaching days, not %d", w.name, w.v)
+	if len(errs) > 0 {
+		return errs.ToAggregate()
+	}
+	var s v1alpha1.LeapTermSpec
+	if err := decodeJSON(defaulted, &s); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	ns, name, _ := strings.Cut(d.LeapTerm, "/")
+	complete := FromLeapTerm(&v1alpha1.LeapTerm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: s})
+	// A document without xapi (from an operator older than xAPI) maps
+	// nothing, by design: the one part defaults may add to.
+	complete.XAPI = d.XAPI
+	got, err := d.Marshal()
+	if err != nil {
+		return err
+	}
+	want, err := complete.Marshal()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("policy document is incomplete: the LeapTerm's defaults would change it")
+	}
+	for i := 1; i < len(d.PolicyHistory); i++ {
+		// The document's own order, which AttendanceOn relies on (the API
+		// holds the history unordered; FromLeapTerm sorts it).
+		if d.PolicyHistory[i].Until < d.PolicyHistory[i-1].Until {
+			return fmt.Errorf("policyHistory must be ordered by until: %s after %s", d.PolicyHistory[i].Until, d.PolicyHistory[i-1].Until)
 		}
-	}
-	positive := false
-	for k, w := range s.Weights {
-		if !v1alpha1.KnownActivity(k) {
-			return fmt.Errorf("weights name an unknown activity %q", k)
-		}
-		if w < 0 {
-			return fmt.Errorf("weight of %s must not be negative", k)
-		}
-		positive = positive || w > 0
-	}
-	if !positive {
-		return fmt.Errorf("at least one activity must have a weight above zero")
-	}
-	for _, a := range s.DisplayOnly {
-		if s.Weights[string(a)] > 0 {
-			return fmt.Errorf("display-only activity %s cannot have a weight above zero", a)
-		}
-	}
-	b := s.Bands
-	if b.High <= b.Good || b.Good <= b.Partial || b.Partial <= b.Low || b.Low < 0 || b.High > 100 {
-		return fmt.Errorf("band thresholds must be strictly descending within 0..100: high > good > partial > low")
 	}
 	return nil
 }
 
-// iri is the shape the API's IRI type enforces: a scheme, no spaces.
-var iri = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:[^ ]+$`)
-
-// validateXAPI applies the API's rules on spec.xapi.
-func validateXAPI(x v1alpha1.XAPI) error {
-	checkIRIs := func(what string, list []v1alpha1.IRI) error {
-		for _, v := range list {
-			if !iri.MatchString(string(v)) || len(v) > 512 {
-				return fmt.Errorf("%s: %q must be an IRI with a scheme and no spaces, such as http://adlnet.gov/expapi/verbs/attended", what, v)
-			}
-		}
-		return nil
+// specOf is the LeapTerm spec a document holds (its policy fields), as
+// decoded from JSON: maps, slices, int64.
+func specOf(d Document) (map[string]any, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode policy document: %w", err)
 	}
-	if err := checkIRIs("xapi.accountHomePages", x.AccountHomePages); err != nil {
+	var spec map[string]any
+	if err := apijson.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("encode policy document: %w", err)
+	}
+	delete(spec, "leapTerm")
+	if b, ok := spec["breaks"].([]any); ok && len(b) == 0 {
+		delete(spec, "breaks")
+	}
+	return spec, nil
+}
+
+func decodeJSON(v any, target any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return err
 	}
-	for i, e := range x.Mobile.Extensions {
-		if err := checkIRIs(fmt.Sprintf("xapi.mobile.extensions[%d].key", i), []v1alpha1.IRI{e.Key}); err != nil {
-			return err
-		}
-		if len(e.Equals) == 0 && len(e.Contains) == 0 {
-			return fmt.Errorf("xapi.mobile.extensions[%d]: an extension match needs equals or contains values", i)
-		}
-	}
-	marked := len(x.Mobile.Platforms) > 0 || len(x.Mobile.Extensions) > 0
-	for i, m := range x.Mappings {
-		at := fmt.Sprintf("xapi.mappings[%d]", i)
-		if len(m.Verbs) == 0 {
-			return fmt.Errorf("%s: a mapping needs at least one verb", at)
-		}
-		if err := checkIRIs(at+".verbs", m.Verbs); err != nil {
-			return err
-		}
-		if err := checkIRIs(at+".activityTypes", m.ActivityTypes); err != nil {
-			return err
-		}
-		if !v1alpha1.KnownActivity(string(m.Activity)) {
-			return fmt.Errorf("%s: unknown activity %q", at, m.Activity)
-		}
-		if m.Mobile != nil && *m.Mobile && !marked {
-			return fmt.Errorf("%s: a mapping with mobile: true needs xapi.mobile to name the platforms or extensions that mark mobile use", at)
-		}
-	}
-	return nil
+	return json.Unmarshal(b, target)
 }
 
 // Source is the policy a service runs under, re-read when its file changes.

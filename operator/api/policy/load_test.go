@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,8 @@ func TestDocumentAndLeapTermGiveTheSamePolicy(t *testing.T) {
 	}
 }
 
+// TestBadLeapTermFilesAreRefusedWithTheReason: make run's file is checked
+// by the CRD's rules, so each refusal is the API server's, at its field.
 func TestBadLeapTermFilesAreRefusedWithTheReason(t *testing.T) {
 	base := string(repoFile(t, "config/samples/leap_v1alpha1_leapterm_minimal.yaml"))
 	cases := map[string]struct{ doc, want string }{
@@ -83,17 +86,17 @@ func TestBadLeapTermFilesAreRefusedWithTheReason(t *testing.T) {
 		"bad date":       {strings.Replace(base, "2026-12-11", "2026-13-11", 1), "date"},
 		"wrong version":  {strings.Replace(base, "leap.dev/v1alpha1", "leap.dev/v9", 1), "apiVersion"},
 		"not yaml":       {"{{{", "policy"},
-		"xapi activity":  {base + "  xapi: {mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], activity: gym}]}\n", "unknown activity \"gym\""},
+		"xapi activity":  {base + "  xapi: {mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], activity: gym}]}\n", "spec.xapi.mappings[0].activity: Unsupported value: \"gym\""},
 		"xapi verb":      {base + "  xapi: {mappings: [{verbs: [attended], activity: tap_in}]}\n", "must be an IRI"},
-		"xapi no verbs":  {base + "  xapi: {mappings: [{activity: tap_in}]}\n", "at least one verb"},
+		"xapi no verbs":  {base + "  xapi: {mappings: [{activity: tap_in}]}\n", "spec.xapi.mappings[0].verbs: Required value"},
 		"xapi home page": {base + "  xapi: {accountHomePages: [moodle.example.ac.uk]}\n", "must be an IRI"},
 		"xapi extension": {base + "  xapi: {mobile: {extensions: [{key: \"http://x.example/ua\"}]}}\n", "needs equals or contains"},
 		"xapi mobile": {base + "  xapi: {mobile: {platforms: [], extensions: []}, mappings: [{verbs: [\"http://adlnet.gov/expapi/verbs/attended\"], mobile: true, activity: moodle_mobile}]}\n",
-			"mobile: true needs xapi.mobile"},
+			"mobile: true needs spec.xapi.mobile"},
 		"xapi unknown field": {base + "  xapi: {mapping: []}\n", "unknown field"},
 		"history bad day":    {base + "  policyHistory: [{until: \"2026-02-30\"}]\n", "policyHistory[0].until"},
 		"history twice":      {base + "  policyHistory: [{until: \"2026-11-01\"}, {until: \"2026-11-01\"}]\n", "different days"},
-		"history scoring":    {base + "  policyHistory: [{until: \"2026-11-01\", scoring: {windowDays: 0}}]\n", "policyHistory[0].scoring: windowDays"},
+		"history scoring":    {base + "  policyHistory: [{until: \"2026-11-01\", scoring: {windowDays: 0}}]\n", "spec.policyHistory[0].scoring.windowDays: Invalid value: 0: windowDays must be between 1 and 56"},
 		"history unknown":    {base + "  policyHistory: [{until: \"2026-11-01\", when: 1}]\n", "unknown field"},
 	}
 	for name, c := range cases {
@@ -196,4 +199,35 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestBadDocumentsAreRefusedByTheCRDRules: a policy document given to a
+// service directly (not by the operator) is checked by the same rules as
+// a LeapTerm, and must hold every field the defaults would fill.
+func TestBadDocumentsAreRefusedByTheCRDRules(t *testing.T) {
+	l, err := ParseFile("typical", repoFile(t, "config/samples/leap_v1alpha1_leapterm_typical.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		change func(d *Document)
+		want   string
+	}{
+		"bands":          {func(d *Document) { d.Scoring.Bands.Good = 90 }, "spec.scoring.bands: Invalid value"},
+		"min cohort":     {func(d *Document) { d.Privacy.MinCohortSize = 1 }, "spec.privacy.minCohortSize"},
+		"overlap breaks": {func(d *Document) { d.Breaks = append(d.Breaks, d.Breaks...) }, "spec.breaks"},
+		"no window":      {func(d *Document) { d.Scoring.WindowDays = 0 }, "incomplete"},
+	} {
+		d := l.Doc
+		d.Scoring.Bands = l.Doc.Scoring.Bands
+		d.Breaks = slices.Clone(l.Doc.Breaks)
+		c.change(&d)
+		b, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseFile("policy.json", b); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, c.want)
+		}
+	}
 }

@@ -7,14 +7,19 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
 
+	"github.com/leap-dev/leap/operator/api/policy"
 	"github.com/leap-dev/leap/operator/api/validation"
 )
 
 // TestGoValidationAgreesWithTheAPIServer: operator/api/validation, which
 // checks make run's policy file and the LEAP team's drafts, evaluates the
 // CRD's own rules and so refuses what the API server refuses, with the
-// same message at the same field path, for every rule of the table.
+// same message at the same field path, for every rule of the table. The
+// same LeapTerm written as make run's file is refused by the services'
+// policy loader (policy.ParseFile) with the same message, so make run
+// cannot drift from a cluster either.
 func TestGoValidationAgreesWithTheAPIServer(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()
@@ -51,6 +56,15 @@ func TestGoValidationAgreesWithTheAPIServer(t *testing.T) {
 					t.Errorf("Go points at %s; the API server says %v", e.Field, serverErr)
 				}
 			}
+			file, err := yaml.Marshal(u.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := policy.ParseFile("leapterm.yaml", file); err == nil {
+				t.Errorf("make run's policy loader accepted a LeapTerm file with %s", tc.name)
+			} else if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("make run's policy loader says %v; want %q", err, tc.message)
+			}
 		})
 	}
 }
@@ -65,6 +79,13 @@ func TestGoValidationAcceptsTheSamples(t *testing.T) {
 		}
 		if errs, err := validation.Spec(context.Background(), spec, nil); err != nil || len(errs) > 0 {
 			t.Errorf("%s: %v %v", name, err, errs)
+		}
+		file, err := yaml.Marshal(sample(t, name).Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := policy.ParseFile(name, file); err != nil {
+			t.Errorf("make run's policy loader refuses %s: %v", name, err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -21,7 +22,12 @@ import (
 	"github.com/leap-dev/leap/operator/internal/testenv"
 )
 
-var k8s client.Client
+var (
+	k8s client.Client
+	// apiServer is where the tests' API server listens, with admin
+	// credentials.
+	apiServer *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	env, err := testenv.Start()
@@ -29,6 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	apiServer = env.Config
 	k8s, err = client.New(env.Config, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
