@@ -45,11 +45,9 @@ func (p *Portal) postDecision(c echo.Context) error {
 	s := sessionOf(c)
 	student, id := c.Param("student"), c.Param("id")
 	state, reason := c.FormValue("state"), strings.TrimSpace(c.FormValue("reason"))
-	correction, err := parseCorrection(state, c.FormValue("correction"), c.FormValue("count"))
-	if err != nil {
-		return err
-	}
-	if correction != nil {
+	if state == store.ChallengeCorrected || c.FormValue("correction") != "" {
+		// What cannot be corrected says so first, and where it is put
+		// right instead, before any complaint about the form's fields.
 		ch, err := p.challenge(ctx, student, id)
 		if err != nil {
 			return err
@@ -57,6 +55,10 @@ func (p *Portal) postDecision(c echo.Context) error {
 		if err := p.checkAmendable(ch); err != nil {
 			return err
 		}
+	}
+	correction, err := parseCorrection(state, c.FormValue("correction"), c.FormValue("count"))
+	if err != nil {
+		return err
 	}
 	amendment, err := p.decide(ctx, s, student, id, state, reason, correction)
 	if err != nil {

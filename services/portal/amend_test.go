@@ -127,6 +127,9 @@ func TestAmendmentRefusals(t *testing.T) {
 	if !strings.Contains(admin, `id="attendance-answer-`+tap+`"`) || strings.Contains(admin, `id="correction-`+tap+`"`) {
 		t.Error("the form offers a correction of attendance, or does not say where to report it")
 	}
+	if options := strings.Count(admin, `<option value="corrected">`); options != 3 {
+		t.Errorf("%d decision forms offer Corrected, want the 3 of Moodle logins (not attendance, not the indicator)", options)
+	}
 	for _, tc := range []struct {
 		name, id string
 		form     map[string][]string
@@ -134,6 +137,8 @@ func TestAmendmentRefusals(t *testing.T) {
 	}{
 		{"attendance", tap, decision("corrected", "r", "correction", "count", "count", "1"), "attendance system"},
 		{"attendance, discard", tap, decision("corrected", "r", "correction", "discard"), "within 7 days"},
+		{"attendance, corrected alone", tap, decision("corrected", "r"), "attendance system"},
+		{"attendance, a correction with accepted", tap, decision("accepted", "r", "correction", "count", "count", "1"), "attendance system"},
 		{"indicator", indicator, decision("corrected", "r", "correction", "count", "count", "1"), "indicator has no count"},
 		{"in a break", inBreak, decision("corrected", "r", "correction", "count", "count", "1"), "in the break"},
 		{"before the year", beforeYear, decision("corrected", "r", "correction", "count", "count", "1"), "outside this academic year"},
