@@ -179,7 +179,7 @@ func TestStudentNoticeWithoutTheText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DecideChallenge(ctx, f.rdb, "u-amy", ch.ID, store.ChallengeCorrected, "reader fixed"); err != nil {
+	if err := store.DecideChallenge(ctx, f.rdb, "u-amy", ch.ID, store.ChallengeAccepted, "reader fixed"); err != nil {
 		t.Fatal(err)
 	}
 	f.step(n)

@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -38,23 +37,38 @@ func (p *Portal) adminRoutes(g *echo.Group) {
 }
 
 // postDecision decides a student's data challenge: accepted, corrected or
-// rejected, with a reason the student reads. The first decision stands.
+// rejected, with a reason the student reads. Corrected carries the
+// correction (the right count, or discard the day's counts), stored as an
+// amendment beside the source's counts. The first decision stands.
 func (p *Portal) postDecision(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
 	student, id := c.Param("student"), c.Param("id")
 	state, reason := c.FormValue("state"), strings.TrimSpace(c.FormValue("reason"))
-	switch err := store.DecideChallenge(ctx, p.Redis, student, id, state, reason); {
-	case errors.Is(err, store.ErrInvalid):
-		return server.Problem(http.StatusBadRequest, "The decision is incomplete: choose accepted, corrected or rejected, and give the student a reason.")
-	case errors.Is(err, store.ErrNoSuchChallenge):
-		return notFound
-	case errors.Is(err, store.ErrChallengeDecided):
-		return server.Problem(http.StatusConflict, "Someone decided this challenge first.")
-	case err != nil:
+	if state == store.ChallengeCorrected || c.FormValue("correction") != "" {
+		// What cannot be corrected says so first, and where it is put
+		// right instead, before any complaint about the form's fields.
+		ch, err := p.challenge(ctx, student, id)
+		if err != nil {
+			return err
+		}
+		if err := p.checkAmendable(ch); err != nil {
+			return err
+		}
+	}
+	correction, err := parseCorrection(state, c.FormValue("correction"), c.FormValue("count"))
+	if err != nil {
 		return err
 	}
-	if err := p.audit(ctx, s, student, "challenge "+id+" "+state+": "+reason); err != nil {
+	amendment, err := p.decide(ctx, s, student, id, state, reason, correction)
+	if err != nil {
+		return err
+	}
+	what := "challenge " + id + " " + state + ": " + reason
+	if amendment != nil {
+		what += "; amendment: " + amendmentWords(amendment)
+	}
+	if err := p.audit(ctx, s, student, what); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin?saved=challenge")
@@ -114,9 +128,13 @@ func (p *Portal) adminPage(c echo.Context) error {
 		return err
 	}
 	shown, pager := pageOf(challenges, c.QueryParam("cpage"), challengePage)
+	views, err := p.challengeViews(ctx, shown)
+	if err != nil {
+		return err
+	}
 	pol := p.Policy.Current()
 	return p.render(c, http.StatusOK, "admin.html", adminPage{
-		Status: status, Challenges: shown, ChallengePager: pager, OpenChallenges: len(challenges),
+		Status: status, Challenges: views, ChallengePager: pager, OpenChallenges: len(challenges),
 		Session: s, Policy: pol.Doc, Hash: pol.Hash, Where: where, CanWrite: p.PolicyWriter != nil,
 		Attendance: pol.Doc.Attendance, AttendanceOn: pol.Doc.Attendance.IsEnabled(),
 		Fresh: fresh, Audit: entries, Filter: filter, Saved: c.QueryParam("saved"),

@@ -177,8 +177,13 @@ func TestLEAPTeamDecidesAChallengeTheStudentReadsTheAnswer(t *testing.T) {
 	if !strings.Contains(page, "I was in hospital that day.") {
 		t.Fatal("the open challenge is not in the LEAP team's queue")
 	}
-	post := func(state, reason string) int {
-		resp, err := c.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, url.Values{"state": {state}, "reason": {reason}})
+	post := func(state, reason string, correction ...string) int {
+		v := url.Values{"state": {state}, "reason": {reason}}
+		if len(correction) == 2 {
+			v.Set("correction", correction[0])
+			v.Set("count", correction[1])
+		}
+		resp, err := c.PostForm(f.url+"/admin/challenges/s1/"+ch.ID, v)
 		must(t, err)
 		_ = resp.Body.Close()
 		return resp.StatusCode
@@ -186,7 +191,7 @@ func TestLEAPTeamDecidesAChallengeTheStudentReadsTheAnswer(t *testing.T) {
 	if got := post("accepted", ""); got != http.StatusBadRequest {
 		t.Errorf("a decision without a reason: %d", got)
 	}
-	if got := post("corrected", "The login was recorded twice; it is removed."); got != http.StatusOK {
+	if got := post("corrected", "The login was recorded twice; it is removed.", "count", "1"); got != http.StatusOK {
 		t.Fatalf("decision: %d", got)
 	}
 	if got := post("rejected", "second thoughts"); got != http.StatusConflict {

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
@@ -22,11 +23,14 @@ import (
 
 // Export is everything LEAP holds about a student, as "download my data"
 // gives it. Scores are left out: they are computed from the counts, on
-// demand, and held only in a short-lived cache; the counts are the data.
+// demand, and held only in a short-lived cache; the counts are the data:
+// Days as scoring uses them, and Amendments the LEAP team's corrections
+// beside the sources' original counts.
 type Export struct {
 	Generated  time.Time         `json:"generated"`
 	Profile    store.Student     `json:"profile"`
 	Days       []ExportDay       `json:"days"`
+	Amendments []ExportAmendment `json:"amendments"`
 	Records    []store.Record    `json:"records"`
 	Challenges []store.Challenge `json:"challenges"`
 	Audit      []ExportAudit     `json:"audit"`
@@ -36,6 +40,19 @@ type Export struct {
 type ExportDay struct {
 	Date   string           `json:"date"`
 	Counts map[string]int32 `json:"counts"`
+}
+
+// ExportAmendment is a correction of one day's count by the LEAP team
+// (an upheld challenge): the source's count as it stands (Original) and
+// the one scoring uses (Corrected), which Days shows.
+type ExportAmendment struct {
+	Date      string    `json:"date"`
+	Activity  string    `json:"activity"`
+	Original  int32     `json:"original"`
+	Corrected int32     `json:"corrected"`
+	Discarded bool      `json:"discarded,omitempty"`
+	Challenge string    `json:"challenge"`
+	At        time.Time `json:"at"`
 }
 
 // ExportAudit is one audit entry about the student: who did what, when.
@@ -112,6 +129,9 @@ func (p *Portal) exportOf(c echo.Context, format string) (*Export, error) {
 	if x.Days, err = p.yearOfCounts(ctx, st.ID); err != nil {
 		return nil, err
 	}
+	if x.Amendments, err = p.amendmentsOf(ctx, st.ID); err != nil {
+		return nil, err
+	}
 	if x.Records, err = store.ListRecords(ctx, p.Redis, st.ID); err != nil {
 		return nil, err
 	}
@@ -186,6 +206,30 @@ func (p *Portal) yearOfCounts(ctx context.Context, id string) ([]ExportDay, erro
 	return days, nil
 }
 
+// amendmentsOf reads a student's amendments, each beside the source's
+// count of that day as it stands.
+func (p *Portal) amendmentsOf(ctx context.Context, id string) ([]ExportAmendment, error) {
+	all, err := store.Amendments(ctx, p.Redis, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ExportAmendment, 0, len(all))
+	for _, a := range all {
+		x := ExportAmendment{Date: a.Date, Activity: a.Activity, Original: a.Original, Corrected: a.Count, Discarded: a.Discard, Challenge: a.Challenge, At: a.At}
+		day, derr := calendar.ParseDay(a.Date)
+		i, known := v1alpha1.ActivityIndex(a.Activity)
+		if derr == nil && known {
+			source, err := store.SourceCounts(ctx, p.Redis, id, day, day)
+			if err != nil {
+				return nil, err
+			}
+			x.Original = source[day][i]
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
 // auditAbout reads the student's audit index, oldest first: their entries
 // alone, however long the whole log.
 func (p *Portal) auditAbout(ctx context.Context, id string) ([]ExportAudit, error) {
@@ -225,6 +269,12 @@ func (x *Export) rows() [][]string {
 			if n, ok := d.Counts[string(a.Key)]; ok {
 				add("activity", d.Date, string(a.Key), strconv.Itoa(int(n)))
 			}
+		}
+	}
+	for _, a := range x.Amendments {
+		for _, f := range [][2]string{{"original", strconv.Itoa(int(a.Original))}, {"corrected", strconv.Itoa(int(a.Corrected))},
+			{"discarded", strconv.FormatBool(a.Discarded)}, {"challenge", a.Challenge}, {"at", stamp(a.At)}} {
+			add("amendment", a.Date+"/"+a.Activity, f[0], f[1])
 		}
 	}
 	for _, r := range x.Records {

@@ -18,7 +18,7 @@ import (
 // parseTemplates parses the embedded pages with the functions they call.
 func parseTemplates() (*template.Template, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"bandWords": bandWords, "staffBandWords": staffBandWords, "bandName": bandName, "activityTitle": activityTitle, "lower": strings.ToLower,
+		"bandWords": bandWords, "staffBandWords": staffBandWords, "bandName": bandName, "activityTitle": activityTitle, "amendmentWords": amendmentWords, "lower": strings.ToLower,
 		"kindName": kindName, "challengeForm": newChallengeForm, "day": shortTime, "shortDay": shortDay,
 		"longDay": longDay, "alertKindName": alertKindName,
 	}).ParseFS(assets, "templates/*.html")
@@ -96,7 +96,7 @@ type adminPage struct {
 	// Status is the LeapTerm's status as the API server has it; nil when
 	// the policy does not come from a cluster.
 	Status         map[string]any
-	Challenges     []store.Challenge
+	Challenges     []challengeView
 	ChallengePager Pager
 	OpenChallenges int
 	Policy         policy.Document

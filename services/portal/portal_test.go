@@ -111,7 +111,7 @@ func start(t testing.TB, attendance string) *fixture {
 	must(t, err)
 	users := map[string]User{}
 	for _, u := range []User{{"s1", hash, "s1", RoleStudent}, {"s2", hash, "s2", RoleStudent}, {"x1", hash, "x1", RoleStudent},
-		{"t1", hash, "t1", RoleTutor}, {"o1", hash, "o1", RoleStaff}, {"r1", hash, "r1", RoleStudent}, {"lt", hash, "lt1", RoleLEAPTeam},
+		{"t1", hash, "t1", RoleTutor}, {"o1", hash, "o1", RoleStaff}, {"r1", hash, "r1", RoleStudent}, {"lt", hash, "lt1", RoleLEAPTeam}, {"lt2", hash, "lt2", RoleLEAPTeam},
 		{"t2", hash, "t2", RoleTutor}, {"t3", hash, "t3", RoleTutor}} {
 		users[u.Username] = u
 	}

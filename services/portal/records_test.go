@@ -94,9 +94,9 @@ func TestChallengeRoundTrip(t *testing.T) {
 	if err != nil || len(queue) != 1 || queue[0].ID != m[1] || queue[0].Student != "s1" {
 		t.Fatalf("queue %+v %v", queue, err)
 	}
-	must(t, store.DecideChallenge(context.Background(), f.rdb, "s1", m[1], store.ChallengeCorrected, "Reader 4 was offline that morning; your attendance is restored."))
+	must(t, store.DecideChallenge(context.Background(), f.rdb, "s1", m[1], store.ChallengeAccepted, "Reader 4 was offline that morning; the attendance system restores your tap."))
 	_, page = fetch(t, s1.Client, f.url+"/me")
-	if !strings.Contains(page, `state-corrected">corrected`) || !strings.Contains(page, "Reader 4 was offline that morning; your attendance is restored.") {
+	if !strings.Contains(page, `state-accepted">accepted`) || !strings.Contains(page, "Reader 4 was offline that morning; the attendance system restores your tap.") {
 		t.Errorf("the decision is not on the student's page")
 	}
 

@@ -25,21 +25,23 @@ type StudentRecord struct {
 // per student touches only that student's keys, which share a hash slot,
 // so it runs on a Cluster as on one Redis; a reply of a few strings
 // instead of a map per month keeps the reader's allocations down. Plain
-// Lua, for both Redis kinds. KEYS: the profile, then the months.
+// Lua, for both Redis kinds. KEYS: the profile, the amendments, then the
+// months; the amendments come back as read, after the months.
 var readStudentScript = redis.NewScript(`
 local out = {redis.call('HGETALL', KEYS[1])}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local h = redis.call('HGETALL', KEYS[i])
   local parts = {}
   for j = 1, #h, 2 do parts[#parts + 1] = h[j] .. '=' .. h[j + 1] end
   out[#out + 1] = table.concat(parts, ';')
 end
+out[#out + 1] = redis.call('HGETALL', KEYS[2])
 return out
 `)
 
-// ReadStudents reads the profiles and the counts from..to of a chunk of
-// students in one pipeline, one script call per student (see
-// readStudentScript). Callers bound the chunk, and so the memory,
+// ReadStudents reads the profiles and the counts from..to, amended as
+// StudentCounts amends them, of a chunk of students in one pipeline, one
+// script call per student (see readStudentScript). Callers bound the chunk, and so the memory,
 // themselves: a whole year of a whole university is never read at once.
 func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, from, to calendar.Day) ([]StudentRecord, error) {
 	var months []calendar.Day
@@ -49,11 +51,11 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 	cmds := make([]*redis.Cmd, len(ids))
 	send := func() error {
 		pipe := c.Pipeline()
-		keys := make([]string, 1+len(months))
+		keys := make([]string, 2+len(months))
 		for i, id := range ids {
-			keys[0] = ProfileKey(id)
+			keys[0], keys[1] = ProfileKey(id), AmendmentsKey(id)
 			for j, m := range months {
-				keys[1+j] = CountsKey(id, m)
+				keys[2+j] = CountsKey(id, m)
 			}
 			cmds[i] = readStudentScript.EvalSha(ctx, pipe, keys)
 		}
@@ -76,8 +78,8 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 	out := make([]StudentRecord, len(ids))
 	for i, id := range ids {
 		reply, _ := cmds[i].Val().([]any)
-		if len(reply) != 1+len(months) {
-			return nil, fmt.Errorf("read %s: %d parts in the reply, want %d", id, len(reply), 1+len(months))
+		if len(reply) != 2+len(months) {
+			return nil, fmt.Errorf("read %s: %d parts in the reply, want %d", id, len(reply), 2+len(months))
 		}
 		r := &out[i]
 		r.Student, r.Found = StudentFromProfile(pairs(reply[0]))
@@ -85,7 +87,7 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 			continue
 		}
 		n := 0
-		for _, part := range reply[1:] {
+		for _, part := range reply[1 : 1+len(months)] {
 			if s, _ := part.(string); s != "" {
 				n += strings.Count(s, ";") + 1
 			}
@@ -110,6 +112,11 @@ func ReadStudents(ctx context.Context, c redis.UniversalClient, ids []string, fr
 					return nil, fmt.Errorf("counts of %s on %s: %w", id, d, err)
 				}
 				r.Counts[d] = cs
+			}
+		}
+		if amendments, _ := reply[1+len(months)].([]any); len(amendments) > 0 {
+			if err := applyAmendments(r.Counts, pairs(amendments), from, to); err != nil {
+				return nil, fmt.Errorf("counts of %s: %w", id, err)
 			}
 		}
 	}

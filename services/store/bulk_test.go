@@ -61,6 +61,18 @@ func TestReadStudentsAgreesWithStudentCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			from, to := first.AddDays(3), first.AddDays(50)
+			// s7's counts are amended on a day in the range and on one
+			// before it: the bulk reader lays them over as StudentCounts does.
+			amended := first.AddDays(10)
+			for _, d := range []calendar.Day{amended, first} {
+				ch, err := AddChallenge(ctx, c, "s7", Challenge{Date: d.String(), Activity: "moodle_login", Reason: "shared PC"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Decide(ctx, c, "s7", ch.ID, Decision{State: ChallengeCorrected, Reason: "r", Correction: &Amendment{Count: 42}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			ids := []string{"nobody", "s0", "s7", "s19"}
 			got, err := ReadStudents(ctx, c, ids, from, to)
 			if err != nil {
@@ -78,6 +90,9 @@ func TestReadStudentsAgreesWithStudentCounts(t *testing.T) {
 				if !r.Found || r.Student.Name != "N"+id || r.Student.Year != 2 || r.Student.Mode != "PT" || len(want) == 0 || !maps.Equal(r.Counts, want) {
 					t.Errorf("%s: %+v %v, want %v", id, r.Student, r.Counts, want)
 				}
+			}
+			if n := got[2].Counts[amended][moodleLogin]; n != 42 {
+				t.Errorf("s7's amended day reads %d moodle logins, want the amendment's 42", n)
 			}
 		})
 	}

@@ -24,7 +24,8 @@ type Counts = engine.Counts
 //	leap:{s:ID}:p             HASH  the roster profile
 //	leap:{s:ID}:c:YYYYMM      HASH  day of month -> counts "n,n,..." in catalogue order, trailing zeros trimmed
 //	leap:{s:ID}:i:YYYYMMDD    SET   event ids counted for that day, expiring after the late-arrival window
-//	leap:{s:ID}:v             INT   data version, bumped by every change of counts (keys the scoring cache)
+//	leap:{s:ID}:v             INT   data version, bumped by every change of counts or amendments (keys the scoring cache)
+//	leap:{s:ID}:a             HASH  the LEAP team's amendments of counts (amendments.go)
 //	leap:{s:ID}:k             HASH  scoring's cached answers, at most a few (scoring.maxCachedRanges)
 //
 // One hash per student and month keeps every hash at 31 fields or fewer, so
@@ -252,8 +253,16 @@ func loadScript(ctx context.Context, c redis.UniversalClient) error {
 	return nil
 }
 
-// StudentCounts reads a student's counts for the days from..to.
+// StudentCounts reads a student's counts for the days from..to as scoring
+// uses them: the sources' counts with the LEAP team's amendments laid
+// over them (see AmendmentsKey). SourceCounts reads them without.
 func StudentCounts(ctx context.Context, c redis.UniversalClient, id string, from, to calendar.Day) (map[calendar.Day]Counts, error) {
+	return readCounts(ctx, c, id, from, to, true)
+}
+
+// readCounts reads the months' counts hashes and, when amended, the
+// amendments, in one pipeline: all on the student's slot.
+func readCounts(ctx context.Context, c redis.UniversalClient, id string, from, to calendar.Day, amended bool) (map[calendar.Day]Counts, error) {
 	var months []calendar.Day
 	for m := (calendar.Day{Year: from.Year, Month: from.Month, Day: 1}); !to.Before(m); m = nextMonth(m) {
 		months = append(months, m)
@@ -262,6 +271,10 @@ func StudentCounts(ctx context.Context, c redis.UniversalClient, id string, from
 	cmds := make([]*redis.MapStringStringCmd, len(months))
 	for i, m := range months {
 		cmds[i] = pipe.HGetAll(ctx, CountsKey(id, m))
+	}
+	var amendments *redis.MapStringStringCmd
+	if amended {
+		amendments = pipe.HGetAll(ctx, AmendmentsKey(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read counts of %s: %w", id, err)
@@ -282,6 +295,11 @@ func StudentCounts(ctx context.Context, c redis.UniversalClient, id string, from
 				return nil, fmt.Errorf("counts of %s on %s: %w", id, d, err)
 			}
 			out[d] = counts
+		}
+	}
+	if amended {
+		if err := applyAmendments(out, amendments.Val(), from, to); err != nil {
+			return nil, fmt.Errorf("counts of %s: %w", id, err)
 		}
 	}
 	return out, nil

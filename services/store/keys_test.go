@@ -32,6 +32,7 @@ var keyLayout = []struct {
 	{"CountsKey", "leap:{s:ID}:c:YYYYMM", CountsKey("s1", keyDay), 8373, true},
 	{"EventIDsKey", "leap:{s:ID}:i:YYYYMMDD", EventIDsKey("s1", keyDay), 8373, true},
 	{"VersionKey", "leap:{s:ID}:v", VersionKey("s1"), 8373, true},
+	{"AmendmentsKey", "leap:{s:ID}:a", AmendmentsKey("s1"), 8373, true},
 	{"ScoringCacheKey", "leap:{s:ID}:k", ScoringCacheKey("s1"), 8373, true},
 	{"RecordsKey", "leap:{s:ID}:notes", RecordsKey("s1"), 8373, true},
 	{"ObjectiveStatesKey", "leap:{s:ID}:notes:state", ObjectiveStatesKey("s1"), 8373, true},

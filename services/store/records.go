@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/leap-dev/leap/operator/api/calendar"
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 )
 
 // What staff write about a student, and what a student disputes.
@@ -84,8 +87,10 @@ const (
 )
 
 // States of a challenge: open until the LEAP team decides it. Accepted: the
-// data point was wrong, and it is noted as such; corrected: the data were
-// put right; rejected: the data stand, and the reason says why.
+// data point was wrong, and it is noted as such (attendance, the
+// indicator: the reason says where it is put right); corrected: the count
+// was put right by an Amendment, which scoring uses from then on;
+// rejected: the data stand, and the reason says why.
 const (
 	ChallengeOpen      = "open"
 	ChallengeAccepted  = "accepted"
@@ -146,13 +151,16 @@ type Challenge struct {
 	DecisionReason string    `json:"decisionReason,omitempty"`
 	At             time.Time `json:"at"`
 	DecidedAt      time.Time `json:"decidedAt,omitzero"`
+	// Correction is the amendment a corrected challenge made.
+	Correction *Amendment `json:"correction,omitempty"`
 }
 
 // decision is an entry of DecisionsKey.
 type decision struct {
-	State  string    `json:"state"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	State      string     `json:"state"`
+	Reason     string     `json:"reason"`
+	At         time.Time  `json:"at"`
+	Correction *Amendment `json:"correction,omitempty"`
 }
 
 // newID is a random record id: unguessable, so an id in a form or a URL
@@ -325,7 +333,7 @@ func ListChallenges(ctx context.Context, c redis.UniversalClient, student string
 			if err := json.Unmarshal([]byte(d), &dec); err != nil {
 				return nil, fmt.Errorf("decision of %s: %w", student, err)
 			}
-			ch.State, ch.DecisionReason, ch.DecidedAt = dec.State, dec.Reason, dec.At
+			ch.State, ch.DecisionReason, ch.DecidedAt, ch.Correction = dec.State, dec.Reason, dec.At, dec.Correction
 		}
 		out = append(out, ch)
 	}
@@ -333,50 +341,103 @@ func ListChallenges(ctx context.Context, c redis.UniversalClient, student string
 }
 
 // DecideChallenge records the LEAP team's decision on a student's
-// challenge: state is accepted, corrected or rejected, and reason (needed)
-// is what the student reads. A challenge is decided once: a second decision
-// answers ErrChallengeDecided, even when two arrive at the same moment
-// (HSETNX). An unknown challenge answers ErrNoSuchChallenge. The caller
-// audits who decided.
+// challenge without a correction: accepted or rejected (corrected needs
+// one; see Decide).
 func DecideChallenge(ctx context.Context, c redis.UniversalClient, student, challenge, state, reason string) error {
-	switch state {
-	case ChallengeAccepted, ChallengeCorrected, ChallengeRejected:
+	_, err := Decide(ctx, c, student, challenge, Decision{State: state, Reason: reason})
+	return err
+}
+
+// Decision is the LEAP team's answer to a challenge.
+type Decision struct {
+	// State is accepted, corrected or rejected; Reason (needed) is what
+	// the student reads.
+	State, Reason string
+	// Correction is needed for corrected, and only then: the count (or
+	// Discard) of the challenged day and activity, which Decide fills in,
+	// and who made it (By, ByName).
+	Correction *Amendment
+}
+
+// Decide records the LEAP team's decision on a student's challenge and,
+// when it corrects the data, its amendment, in one atomic step: a
+// challenge is decided once, and a second decision answers
+// ErrChallengeDecided and stores nothing, even when two arrive at the same
+// moment. An unknown challenge answers ErrNoSuchChallenge; a correction of
+// attendance ErrAttendanceNotAmendable; anything else amiss ErrInvalid. It
+// returns the amendment as stored. The caller audits who decided.
+func Decide(ctx context.Context, c redis.UniversalClient, student, challenge string, d Decision) (*Amendment, error) {
+	switch d.State {
+	case ChallengeAccepted, ChallengeRejected:
+		if d.Correction != nil {
+			return nil, fmt.Errorf("%w decision: only a corrected challenge carries a correction", ErrInvalid)
+		}
+	case ChallengeCorrected:
+		if d.Correction == nil {
+			return nil, fmt.Errorf("%w decision: corrected needs the correction (a count, or discard)", ErrInvalid)
+		}
 	default:
-		return fmt.Errorf("%w decision %q: want accepted, corrected or rejected", ErrInvalid, state)
+		return nil, fmt.Errorf("%w decision %q: want accepted, corrected or rejected", ErrInvalid, d.State)
 	}
-	if strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("%w decision: the student is owed a reason", ErrInvalid)
+	if strings.TrimSpace(d.Reason) == "" {
+		return nil, fmt.Errorf("%w decision: the student is owed a reason", ErrInvalid)
 	}
 	all, err := ListChallenges(ctx, c, student)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !slices.ContainsFunc(all, func(ch Challenge) bool { return ch.ID == challenge }) {
-		return ErrNoSuchChallenge
+	i := slices.IndexFunc(all, func(ch Challenge) bool { return ch.ID == challenge })
+	if i < 0 {
+		return nil, ErrNoSuchChallenge
 	}
-	b, err := json.Marshal(decision{State: state, Reason: reason, At: time.Now().UTC()})
+	if all[i].State != ChallengeOpen {
+		return nil, ErrChallengeDecided
+	}
+	now := time.Now().UTC()
+	field, amendment := "", []byte{}
+	var a *Amendment
+	if d.Correction != nil {
+		cp := *d.Correction
+		a = &cp
+		a.Date, a.Activity, a.Challenge, a.At = all[i].Date, all[i].Activity, challenge, now
+		if a.Discard {
+			a.Count = 0
+		}
+		if err := a.check(); err != nil {
+			return nil, err
+		}
+		day, _ := calendar.ParseDay(a.Date)
+		source, err := SourceCounts(ctx, c, student, day, day)
+		if err != nil {
+			return nil, err
+		}
+		idx, _ := v1alpha1.ActivityIndex(a.Activity)
+		a.Original = source[day][idx]
+		field = amendmentField(a.Date, a.Activity)
+		if amendment, err = json.Marshal(a); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(decision{State: d.State, Reason: d.Reason, At: now, Correction: a})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The version goes up even when the decision loses the race: one
-	// needless re-render, never a stale page.
-	var setNX *redis.BoolCmd
-	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		setNX = pipe.HSetNX(ctx, DecisionsKey(student), challenge, b)
-		pipe.Incr(ctx, RecordsVersionKey(student))
-		return nil
-	}); err != nil {
-		return fmt.Errorf("write decision of %s: %w", student, err)
+	// The records version goes up even when the decision loses the race:
+	// one needless re-render, never a stale page.
+	keys := []string{DecisionsKey(student), AmendmentsKey(student), RecordsVersionKey(student), VersionKey(student)}
+	won, err := decideScript.Run(ctx, c, keys, challenge, b, field, amendment).Int()
+	if err != nil {
+		return nil, fmt.Errorf("write decision of %s: %w", student, err)
 	}
-	if !setNX.Val() {
-		return ErrChallengeDecided
+	if won == 0 {
+		return nil, ErrChallengeDecided
 	}
 	// Off the queue last: should this fail, OpenChallenges sees the
 	// decision and drops the entry then.
 	if err := c.SRem(ctx, OpenChallengesKey, queueEntry(student, challenge)).Err(); err != nil {
-		return fmt.Errorf("unqueue challenge of %s: %w", student, err)
+		return nil, fmt.Errorf("unqueue challenge of %s: %w", student, err)
 	}
-	return nil
+	return a, nil
 }
 
 // OpenChallenges is the LEAP team's queue: every open challenge, oldest

@@ -100,7 +100,7 @@ func TestChallengeRoundTripThroughTheQueue(t *testing.T) {
 	// Two of the team decide at once: exactly one decision stands.
 	var wg sync.WaitGroup
 	results := make([]error, 2)
-	for i, state := range []string{ChallengeCorrected, ChallengeRejected} {
+	for i, state := range []string{ChallengeAccepted, ChallengeRejected} {
 		wg.Go(func() {
 			results[i] = DecideChallenge(ctx, c, "s1", first.ID, state, "Reader 4 was offline; counts restored")
 		})

@@ -31,7 +31,7 @@ func TestSlotIsTheClustersSlot(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"s1", "ma10000", "x", "1234567", "ünï", "a{b}c", "}", "{"} {
-		for _, key := range []string{ProfileKey(id), CountsKey(id, day), EventIDsKey(id, day), VersionKey(id), RecordsKey(id)} {
+		for _, key := range []string{ProfileKey(id), CountsKey(id, day), EventIDsKey(id, day), VersionKey(id), AmendmentsKey(id), RecordsKey(id)} {
 			got, err := c.ClusterKeySlot(context.Background(), key).Result()
 			if err != nil {
 				t.Fatal(err)

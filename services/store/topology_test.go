@@ -139,4 +139,18 @@ func exercise(t *testing.T, o Options) {
 	if len(open) != 2 {
 		t.Errorf("open challenges after a decision: %d, want 2", len(open))
 	}
+	// A correction: the decision, the amendment and both versions in one
+	// script, and the amended count read with the counts.
+	fix, err := AddChallenge(ctx, c, "s42", Challenge{Date: "2026-10-19", Activity: "faser_upload", Reason: "Not mine."})
+	must(err)
+	a, err := Decide(ctx, c, "s42", fix.ID, Decision{State: ChallengeCorrected, Reason: "Shared PC.", Correction: &Amendment{Discard: true}})
+	must(err)
+	counts, err = StudentCounts(ctx, c, "s42", day, day)
+	must(err)
+	if a.Original != 1 || counts[day][1] != 0 || counts[day][0] != 1 {
+		t.Errorf("s42 after the amendment %+v: counts %v", a, counts[day])
+	}
+	if v, err := Version(ctx, c, "s42"); err != nil || v != 2 {
+		t.Errorf("version of s42 after the amendment: %d, %v; want 2", v, err)
+	}
 }
