@@ -296,41 +296,23 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 	if chunk <= 0 {
 		chunk = 500
 	}
-	type read struct {
-		recs []store.StudentRecord
-		err  error
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	reads := make(chan read, 1)
-	go func() {
-		defer close(reads)
-		for i := 0; i < len(ids); i += chunk {
-			recs, err := store.ReadStudents(ctx, p.Redis, ids[i:min(i+chunk, len(ids))], from, today)
-			select {
-			case reads <- read{recs, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	reads := ReadChunks(ctx, p.Redis, ids, chunk, from, today)
 
 	tally := engine.NewTally(before.MinCohortSize())
 	var changed []changedStudent
 	workers := runtime.GOMAXPROCS(0)
 	comparisons := make([]engine.Comparison, chunk)
 	for r := range reads {
-		if r.err != nil {
-			return nil, nil, r.err
+		if r.Err != nil {
+			return nil, nil, r.Err
 		}
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
-				for i := w; i < len(r.recs); i += workers {
-					rec := &r.recs[i]
+				for i := w; i < len(r.Records); i += workers {
+					rec := &r.Records[i]
 					if !rec.Found {
 						continue
 					}
@@ -340,8 +322,8 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 			})
 		}
 		wg.Wait()
-		for i := range r.recs {
-			rec := &r.recs[i]
+		for i := range r.Records {
+			rec := &r.Records[i]
 			if !rec.Found {
 				continue // in the index, not in the roster
 			}
@@ -353,6 +335,38 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 		}
 	}
 	return tally, changed, ctx.Err()
+}
+
+// Chunk is one chunk of students read by ReadChunks, or the error that
+// ended the reading.
+type Chunk struct {
+	Records []store.StudentRecord
+	Err     error
+}
+
+// ReadChunks reads the students ids, chunk at a time, with their counts
+// from..to, one chunk ahead of the caller: reading the next chunk overlaps
+// working on this one, and at most two chunks are held at once, whatever
+// the number of students. The channel closes after the last chunk, after
+// an error (its last value), or when ctx ends; a caller that stops early
+// cancels ctx.
+func ReadChunks(ctx context.Context, rdb redis.UniversalClient, ids []string, chunk int, from, to calendar.Day) <-chan Chunk {
+	reads := make(chan Chunk, 1)
+	go func() {
+		defer close(reads)
+		for i := 0; i < len(ids); i += chunk {
+			recs, err := store.ReadStudents(ctx, rdb, ids[i:min(i+chunk, len(ids))], from, to)
+			select {
+			case reads <- Chunk{recs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return reads
 }
 
 func bandOf(ind *engine.Indicator) engine.Band {
