@@ -119,6 +119,7 @@ var bandFill = map[engine.Band]string{
 const (
 	distW, distH = 720.0, 200.0
 	distPadL     = 34.0
+	distPadT     = 10.0
 	distPadB     = 22.0
 )
 
@@ -134,13 +135,13 @@ func distributionChart(id, name string, weeks []scoring.WeekOf, series []*scorin
 	esc := template.HTMLEscapeString
 	slot := (distW - distPadL) / float64(len(weeks))
 	barW := max(slot*0.7, 1)
-	plotH := distH - distPadB
+	plotH := distH - distPadB - distPadT
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="distribution" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="%s-title %s-desc">`, distW, distH, id, id)
 	fmt.Fprintf(&b, `<title id="%s-title">%s: share of students in each band, week by week, %s to %s</title>`, id, esc(name), weeks[0].Week, weeks[len(weeks)-1].AsOf)
 	fmt.Fprintf(&b, `<desc id="%s-desc">Stacked bars, one a week: very low at the bottom, then low, partial, good and high at the top. An empty outlined bar is a week with too few students to show. The table below gives the same figures.</desc>`, id)
 	for _, pct := range []int{0, 50, 100} {
-		y := plotH * (1 - float64(pct)/100)
+		y := distPadT + plotH*(1-float64(pct)/100)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#c4c9d0" stroke-width="0.5"/><text class="axis" x="2" y="%.1f">%d%%</text>`, distPadL, y, distW, y, y+4, pct)
 	}
 	for i, w := range weeks {
@@ -150,9 +151,9 @@ func distributionChart(id, name string, weeks []scoring.WeekOf, series []*scorin
 			bc = series[i]
 		}
 		if bc == nil || bc.Size == 0 {
-			fmt.Fprintf(&b, `<rect x="%.1f" y="0" width="%.1f" height="%.1f" fill="none" stroke="#8a929c" stroke-dasharray="3 3"><title>Week of %s: withheld, too few students</title></rect>`, x, barW, plotH, w.Week)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#8a929c" stroke-dasharray="3 3"><title>Week of %s: withheld, too few students</title></rect>`, x, distPadT, barW, plotH, w.Week)
 		} else {
-			y := plotH
+			y := distPadT + plotH
 			for k := len(engine.Bands) - 1; k >= 0; k-- {
 				band := engine.Bands[k]
 				n := bc.Bands[band]
