@@ -82,7 +82,11 @@ func parseListFilter(q url.Values) (ListFilter, error) {
 		errs = append(errs, errors.New("the alert must be any, none, no_engagement or very_low_week"))
 	}
 	if len(errs) > 0 {
-		return ListFilter{}, errors.Join(errs...)
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return ListFilter{}, errors.New(strings.Join(msgs, "; "))
 	}
 	return f, nil
 }
