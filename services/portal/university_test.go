@@ -86,14 +86,27 @@ func TestUniversityPage(t *testing.T) {
 	}
 }
 
-// TestUniversityPageBeforeAnyTeachingWeek: before the year begins the
-// page says there is nothing to show yet, with no error.
-func TestUniversityPageBeforeAnyTeachingWeek(t *testing.T) {
+// TestUniversityPageClock: on a Saturday the week in progress is the
+// week so far, with the rest of the year's weeks before it; before the
+// year begins the page says there is nothing to show yet. Answers, not
+// errors.
+func TestUniversityPageClock(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
-	f.clock.Set(time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC))
+	addPhysics(t, f)
+
+	// Signed in at each time: a session lasts 12 hours at most.
+	f.clock.Set(time.Date(2026, 10, 24, 11, 0, 0, 0, time.UTC))
 	lt := f.signIn(t, "lt")
 	status, page := fetch(t, lt.Client, f.url+"/admin/university")
-	if status != http.StatusOK || !strings.Contains(page, `id="no-weeks"`) {
+	if status != http.StatusOK || !strings.Contains(page, `<th scope="row">2026-10-19 (so far)</th>`) || strings.Count(page, `<th scope="row">2026-10-05</th>`) != 2 ||
+		!strings.Contains(page, "figures as of Saturday 24 October") {
+		t.Errorf("on Saturday: %d: %.600s", status, page)
+	}
+
+	f.clock.Set(time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC))
+	lt = f.signIn(t, "lt")
+	status, page = fetch(t, lt.Client, f.url+"/admin/university")
+	if status != http.StatusOK || !strings.Contains(page, `id="no-weeks"`) || strings.Contains(page, "<svg") {
 		t.Errorf("before the year: %d: %.300s", status, page)
 	}
 }
