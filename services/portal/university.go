@@ -77,7 +77,7 @@ func (p *Portal) universityPage(c echo.Context) error {
 	}
 	for _, r := range w.Rest {
 		if r != nil {
-			v := distributionView("rest", "Small departments, merged", w.Weeks, w.Rest)
+			v := distributionView("rest", "Other departments, merged", w.Weeks, w.Rest)
 			page.Rest = &v
 			break
 		}

@@ -23,8 +23,8 @@ func TestUniversityPageInTheBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#university svg.distribution"))))
 
 	charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg.distribution").length`))
-	if err != nil || charts != 2 {
-		t.Errorf("%d charts (%v), want the university's and Physics's", charts, err)
+	if err != nil || charts != 3 {
+		t.Errorf("%d charts (%v), want the university's, Physics's and the merged departments'", charts, err)
 	}
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#university svg.distribution rect").length`))
 	if err != nil || bars < 3 {

@@ -19,15 +19,22 @@ import (
 	"github.com/leap-dev/leap/services/store"
 )
 
-// addPhysics puts ten Physics students on the roster, enough to show,
-// the first of them with activity this week.
+// addPhysics puts ten Physics and ten Chemistry students on the roster,
+// enough to show, the first of them with activity this week. With both,
+// one of them is shown alone: Chemistry, the first of two of a size, is
+// merged with Maths and History (four students) so that theirs cannot be
+// worked out from the university's figure.
 func addPhysics(t *testing.T, f *fixture) {
 	t.Helper()
 	ctx := context.Background()
-	students := make([]store.Student, 10)
+	students := make([]store.Student, 20)
 	for i := range students {
+		dept, course := "Physics", "BSc Physics"
+		if i >= 10 {
+			dept, course = "Chemistry", "BSc Chemistry"
+		}
 		students[i] = store.Student{ID: fmt.Sprintf("p%02d", i), Name: fmt.Sprintf("Phys Student %d", i), Email: fmt.Sprintf("p%02d@example.ac.uk", i),
-			Department: "Physics", Course: "BSc Physics", Year: 1 + i%2, Level: "ug", Mode: "FT"}
+			Department: dept, Course: course, Year: 1 + i%2, Level: "ug", Mode: "FT"}
 	}
 	must(t, store.PutStudents(ctx, f.rdb, students))
 	day, _ := calendar.ParseDay("2026-10-19")
@@ -37,11 +44,12 @@ func addPhysics(t *testing.T, f *fixture) {
 	must(t, err)
 }
 
-// TestUniversityPage: the LEAP team's page has the university's chart
-// and Physics's, each with its title, description and table, the alerts
-// by department and the freshness table, and is linked from /admin;
-// Maths (four students) and History (one) are too small to be named in
-// any figure. Everyone else gets /admin's 404.
+// TestUniversityPage: the LEAP team's page has the university's chart,
+// Physics's and the merged departments', each with its title,
+// description and table, the alerts by department and the freshness
+// table, and is linked from /admin; Maths (four students) and History
+// (one) are too small to be named in any figure. Everyone else gets
+// /admin's 404.
 func TestUniversityPage(t *testing.T) {
 	f := start(t, "attendance:\n    enabled: true")
 	addPhysics(t, f)
@@ -59,14 +67,14 @@ func TestUniversityPage(t *testing.T) {
 		`<svg class="distribution"`, `id="university-title"`, `id="university-desc"`, `id="dept-0-h">Physics</h3>`,
 		`<caption>The whole university: students in each band`, `<caption>Physics: students in each band`,
 		`<th scope="row">2026-10-19 (so far)</th>`, `id="alerts"`, `<a href="/students?department=Physics&amp;alert=any">Physics</a>`,
-		`id="freshness"`, `2 departments are too small to show alone; together they are too small to show as well`,
+		`id="freshness"`, `id="rest-h">Other departments, merged</h3>`, `3 departments are not shown alone`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %s", want)
 		}
 	}
-	if n := strings.Count(page, `<svg class="distribution"`); n != 2 {
-		t.Errorf("%d charts, want the university's and Physics's", n)
+	if n := strings.Count(page, `<svg class="distribution"`); n != 3 {
+		t.Errorf("%d charts, want the university's, Physics's and the merged departments'", n)
 	}
 	for _, small := range []string{"Maths", "History"} {
 		if strings.Contains(page, small) {
@@ -98,7 +106,7 @@ func TestUniversityPageClock(t *testing.T) {
 	f.clock.Set(time.Date(2026, 10, 24, 11, 0, 0, 0, time.UTC))
 	lt := f.signIn(t, "lt")
 	status, page := fetch(t, lt.Client, f.url+"/admin/university")
-	if status != http.StatusOK || !strings.Contains(page, `<th scope="row">2026-10-19 (so far)</th>`) || strings.Count(page, `<th scope="row">2026-10-05</th>`) != 2 ||
+	if status != http.StatusOK || !strings.Contains(page, `<th scope="row">2026-10-19 (so far)</th>`) || strings.Count(page, `<th scope="row">2026-10-05</th>`) != 3 ||
 		!strings.Contains(page, "figures as of Saturday 24 October") {
 		t.Errorf("on Saturday: %d: %.600s", status, page)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime"
 	"slices"
@@ -79,9 +80,11 @@ type Weekly struct {
 	// a student counts in the department the roster gives them now, in
 	// every week.
 	Departments []DepartmentSeries `json:"departments"`
-	// Rest is, each week, the departments too small to show alone that
-	// week, merged; null when there are none or the merged group is
-	// itself too small.
+	// Rest is, each week, the departments not shown alone that week,
+	// merged: those too small, and, when the university's figure less the
+	// departments shown would describe fewer than the minimum, the
+	// smallest shown as well (weekGroups); null when there are none or
+	// the merged group is itself too small.
 	Rest []*BandCounts `json:"rest"`
 	// Merged is the number of departments never shown alone.
 	Merged int                `json:"merged"`
@@ -342,16 +345,14 @@ func (d *Distributor) compute(ctx context.Context, pol *policy.Loaded, today cal
 		if t.UniversityShown() {
 			out.University[w] = bandCounts(t.University)
 		}
-		g := t.Departments()
-		for _, s := range g.Shown {
+		shown, rest := weekGroups(t, minSize)
+		for _, s := range shown {
 			if series[s.Name] == nil {
 				series[s.Name] = make([]*BandCounts, len(weeks))
 			}
 			series[s.Name][w] = bandCounts(s.Distribution)
 		}
-		if g.Rest != nil {
-			out.Rest[w] = bandCounts(g.Rest)
-		}
+		out.Rest[w] = rest
 	}
 	for dept := range alerts {
 		all[dept] = true
@@ -366,6 +367,38 @@ func (d *Distributor) compute(ctx context.Context, pol *policy.Loaded, today cal
 	slices.SortFunc(out.Departments, func(a, b DepartmentSeries) int { return cmp.Compare(a.Department, b.Department) })
 	out.Alerts = alertGroups(alerts, minSize)
 	return out, nil
+}
+
+// weekGroups are a week's departments shown alone and the rest, merged,
+// by engine.Groups's rule, made safe against subtraction as well: the
+// university's figure less those of the departments shown is the merged
+// departments' figure, so while that is about fewer than the minimum
+// (and more than none), the smallest departments shown join the merged
+// ones until it is not. The merged group is then shown, as it reaches the
+// minimum; with nothing left to merge it is withheld.
+func weekGroups(t *engine.Tally, minSize int) (shown []engine.Group, rest *BandCounts) {
+	g := t.Departments()
+	merged := &BandCounts{Bands: maps.Clone(t.University.Before), Size: t.University.SizeBefore}
+	for _, s := range g.Shown {
+		merged.Size -= s.SizeBefore
+		for b, n := range s.Before {
+			merged.Bands[b] -= n
+		}
+	}
+	shown = slices.Clone(g.Shown)
+	slices.SortStableFunc(shown, func(a, b engine.Group) int { return cmp.Compare(a.SizeBefore, b.SizeBefore) })
+	for merged.Size > 0 && merged.Size < minSize && len(shown) > 0 {
+		merged.Size += shown[0].SizeBefore
+		for b, n := range shown[0].Before {
+			merged.Bands[b] += n
+		}
+		shown = shown[1:]
+	}
+	slices.SortFunc(shown, func(a, b engine.Group) int { return cmp.Compare(a.Name, b.Name) })
+	if merged.Size > 0 && merged.Size >= minSize {
+		rest = merged
+	}
+	return shown, rest
 }
 
 func bandCounts(d *engine.Distribution) *BandCounts {

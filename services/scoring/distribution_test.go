@@ -49,6 +49,25 @@ func physics(t *testing.T, f *fixture) []store.Student {
 	return append(slices.Clone(roster), students...)
 }
 
+// chemistry adds ten Chemistry students, each with a little Moodle from
+// the second week, and returns them.
+func chemistry(t *testing.T, f *fixture) []store.Student {
+	t.Helper()
+	students := make([]store.Student, 10)
+	var acts []activity
+	for i := range students {
+		students[i] = store.Student{ID: fmt.Sprintf("k%02d", i), Name: fmt.Sprintf("Chem %d", i), Department: "Chemistry", Course: "BSc Chemistry", Year: 1, Level: "ug", Mode: "FT"}
+		for _, d := range []string{"2026-10-12", "2026-10-14", "2026-10-16", "2026-10-19"} {
+			acts = append(acts, activity{students[i].ID, d, v1alpha1.MoodleCourse, 1 + i%4})
+		}
+	}
+	if err := store.PutStudents(context.Background(), f.rdb, students); err != nil {
+		t.Fatal(err)
+	}
+	f.record(t, acts...)
+	return students
+}
+
 // wantWeeks is what the distribution must say, worked out by the engine
 // from the test's own ledger: per week, the bands of the university and
 // of each department (every group, whatever its size).
@@ -99,19 +118,33 @@ func sameBands(got *BandCounts, want BandCounts) bool {
 // TestWeeklyDistribution: the weeks of the year so far, the university's
 // and each big department's bands at the end of each week, as the engine
 // gives them from the test's own ledger; the small departments (Maths
-// with three students, History with one) merged, and the merged group,
-// at four, withheld; alerts by department under the same rule.
+// with three students with an indicator, History with none) merged, and
+// never to be worked out by subtraction: with Physics alone big enough,
+// the university less Physics would be Maths's three, so Physics is
+// merged too; with Chemistry too, the smaller of the two is. Alerts by
+// department under the same rule.
 func TestWeeklyDistribution(t *testing.T) {
 	f := start(t, nil)
 	students := physics(t, f)
+	alone := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK))
+	if len(alone.Departments) != 0 || alone.Merged != 3 {
+		t.Errorf("Physics, Maths and History: departments %+v, %d merged; want none shown, three merged", alone.Departments, alone.Merged)
+	}
+	for w := range alone.Weeks {
+		if alone.University[w] == nil || alone.Rest[w] == nil || alone.Rest[w].Size != alone.University[w].Size {
+			t.Errorf("week %s: university %+v, rest %+v; want the merged departments the whole university", alone.Weeks[w].Week, alone.University[w], alone.Rest[w])
+		}
+	}
+
+	students = append(students, chemistry(t, f)...)
 	got := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK))
 
 	wantWeekList := []WeekOf{{Week: "2026-10-05", AsOf: "2026-10-11"}, {Week: "2026-10-12", AsOf: "2026-10-18"}, {Week: "2026-10-19", AsOf: "2026-10-20", InProgress: true}}
 	if !slices.Equal(got.Weeks, wantWeekList) {
 		t.Fatalf("weeks %+v, want %+v", got.Weeks, wantWeekList)
 	}
-	if got.Students != 16 || got.MinCohortSize != 10 || got.Today != "2026-10-20" {
-		t.Errorf("students %d, minimum %d, today %s; want 16, 10, 2026-10-20", got.Students, got.MinCohortSize, got.Today)
+	if got.Students != 26 || got.MinCohortSize != 10 || got.Today != "2026-10-20" {
+		t.Errorf("students %d, minimum %d, today %s; want 26, 10, 2026-10-20", got.Students, got.MinCohortSize, got.Today)
 	}
 	univ, depts := wantWeeks(t, f, students, f.api.svc.Policy.Current(), day(t, "2026-10-20"), got.Weeks)
 	for w := range got.Weeks {
@@ -130,21 +163,32 @@ func TestWeeklyDistribution(t *testing.T) {
 	if last := got.Departments[0].Weeks[2]; len(slices.DeleteFunc(slices.Collect(maps.Values(last.Bands)), func(n int) bool { return n == 0 })) < 3 {
 		t.Errorf("Physics this week %+v: want students spread over at least three bands", last)
 	}
-	if got.Merged != 2 || slices.ContainsFunc(got.Rest, func(b *BandCounts) bool { return b != nil }) {
-		t.Errorf("merged %d, rest %+v: want Maths and History merged and withheld (four students)", got.Merged, got.Rest)
+	// The merged group: Chemistry's ten and Maths's three, each week.
+	if got.Merged != 3 {
+		t.Errorf("merged %d: want Chemistry, Maths and History", got.Merged)
+	}
+	for w := range got.Weeks {
+		want := BandCounts{Bands: maps.Clone(depts["Chemistry"][w].Bands), Size: depts["Chemistry"][w].Size + depts["Maths"][w].Size}
+		for b, n := range depts["Maths"][w].Bands {
+			want.Bands[b] += n
+		}
+		if !sameBands(got.Rest[w], want) {
+			t.Errorf("week %s: rest %+v, want Chemistry and Maths %+v", got.Weeks[w].Week, got.Rest[w], want)
+		}
 	}
 
-	// Alerts: Physics shown; Maths and History merged into five students,
+	// Alerts: Chemistry and Physics shown (no total of alerts is given, so
+	// nothing subtracts); Maths and History merged into four students,
 	// withheld; no figure about them anywhere.
-	if len(got.Alerts.Departments) != 1 || got.Alerts.Departments[0].Department != "Physics" || got.Alerts.Departments[0].Students != 12 {
-		t.Errorf("alerts %+v, want Physics of 12 alone", got.Alerts.Departments)
+	if len(got.Alerts.Departments) != 2 || got.Alerts.Departments[1].Department != "Physics" || got.Alerts.Departments[1].Students != 12 {
+		t.Errorf("alerts %+v, want Chemistry and Physics of 12", got.Alerts.Departments)
 	}
 	if got.Alerts.Rest != nil || got.Alerts.Merged != 2 {
 		t.Errorf("alerts rest %+v, merged %d: want withheld, 2", got.Alerts.Rest, got.Alerts.Merged)
 	}
 	// p00 did nothing this year: a no-engagement alert, counted in Physics.
-	if n := got.Alerts.Departments[0].Open[engine.NoEngagement]; n != 1 || got.Alerts.Departments[0].Alerted < 1 {
-		t.Errorf("Physics alerts %+v, want p00's no-engagement alert", got.Alerts.Departments[0])
+	if n := got.Alerts.Departments[1].Open[engine.NoEngagement]; n != 1 || got.Alerts.Departments[1].Alerted < 1 {
+		t.Errorf("Physics alerts %+v, want p00's no-engagement alert", got.Alerts.Departments[1])
 	}
 	b := get(t, f.api.url, weeklyPath, http.StatusOK)
 	for _, name := range []string{`"Maths"`, `"History"`} {
@@ -160,6 +204,7 @@ func TestWeeklyDistribution(t *testing.T) {
 func TestWeeklyDistributionCache(t *testing.T) {
 	f := start(t, nil)
 	physics(t, f)
+	chemistry(t, f)
 	ctx := context.Background()
 	first := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK))
 
@@ -181,8 +226,8 @@ func TestWeeklyDistributionCache(t *testing.T) {
 
 	// A new event: worked out again.
 	f.record(t, activity{"p00", "2026-10-20", v1alpha1.MoodleCourse, 3})
-	if got := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK)); got.Students != 16 {
-		t.Fatalf("after a new event: %d students, want 16 worked out again", got.Students)
+	if got := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK)); got.Students != 26 {
+		t.Fatalf("after a new event: %d students, want 26 worked out again", got.Students)
 	}
 
 	// A student moves from Physics to Maths mid-year: no count changes,
@@ -192,8 +237,8 @@ func TestWeeklyDistributionCache(t *testing.T) {
 	p01 := store.Student{ID: "p01", Name: "Phys 1", Department: "Maths", Course: "BSc Mathematics", Year: 1, Level: "ug", Mode: "FT"}
 	must(t, store.PutStudents(ctx, f.rdb, []store.Student{p01}))
 	moved := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK))
-	if moved.Students != 16 {
-		t.Fatalf("after a move: %d students, want 16 worked out again", moved.Students)
+	if moved.Students != 26 {
+		t.Fatalf("after a move: %d students, want 26 worked out again", moved.Students)
 	}
 	for w := range moved.Weeks {
 		before, after := first.Departments[0].Weeks[w], moved.Departments[0].Weeks[w]
@@ -201,8 +246,8 @@ func TestWeeklyDistributionCache(t *testing.T) {
 			t.Errorf("week %s: Physics %d then %d students, want 12 then 11", moved.Weeks[w].Week, before.Size, after.Size)
 		}
 	}
-	if moved.Alerts.Departments[0].Students != 11 {
-		t.Errorf("alerts after the move: Physics %d students, want 11", moved.Alerts.Departments[0].Students)
+	if moved.Alerts.Departments[1].Students != 11 {
+		t.Errorf("alerts after the move: Physics %d students, want 11", moved.Alerts.Departments[1].Students)
 	}
 
 	// A new policy: worked out again, under it.
@@ -214,8 +259,8 @@ func TestWeeklyDistributionCache(t *testing.T) {
 	got := decode[Weekly](t, b)
 	// History's one student is a research student, with no indicator:
 	// it stays merged, and alone it is withheld.
-	if got.Students != 16 || got.MinCohortSize != 2 || len(got.Departments) != 2 || got.Merged != 1 {
-		t.Errorf("under a new policy: %d students, minimum %d, %d departments, %d merged; want 16, 2, Maths and Physics, History merged",
+	if got.Students != 26 || got.MinCohortSize != 2 || len(got.Departments) != 3 || got.Merged != 1 {
+		t.Errorf("under a new policy: %d students, minimum %d, %d departments, %d merged; want 26, 2, Chemistry, Maths and Physics, History merged",
 			got.Students, got.MinCohortSize, len(got.Departments), got.Merged)
 	}
 }
@@ -227,7 +272,7 @@ func TestWeeklyDistributionCache(t *testing.T) {
 // not errors.
 func TestWeeklyDistributionClock(t *testing.T) {
 	f := start(t, nil)
-	students := physics(t, f)
+	students := append(physics(t, f), chemistry(t, f)...)
 	ctx := context.Background()
 	at := func(clock time.Time) Weekly {
 		t.Helper()
@@ -247,8 +292,8 @@ func TestWeeklyDistributionClock(t *testing.T) {
 	}
 
 	firstMorning := at(time.Date(2026, 10, 5, 8, 0, 0, 0, time.UTC))
-	if len(firstMorning.Weeks) != 1 || firstMorning.University[0] != nil || len(firstMorning.Departments) != 0 || firstMorning.Merged != 3 {
-		t.Errorf("first morning of term: %+v; want one week, no figure, three departments merged", firstMorning)
+	if len(firstMorning.Weeks) != 1 || firstMorning.University[0] != nil || len(firstMorning.Departments) != 0 || firstMorning.Merged != 4 {
+		t.Errorf("first morning of term: %+v; want one week, no figure, four departments merged", firstMorning)
 	}
 
 	before := at(time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC))
