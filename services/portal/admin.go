@@ -29,6 +29,7 @@ const staleAfter = 48 * time.Hour
 func (p *Portal) adminRoutes(g *echo.Group) {
 	a := g.Group("/admin", p.requireLEAPTeam)
 	a.GET("", p.adminPage)
+	a.GET("/university", p.universityPage)
 	a.GET("/preview", p.previewFormPage)
 	a.POST("/preview", p.postPreview)
 	a.POST("/apply", p.postApply)

@@ -20,7 +20,7 @@ func parseTemplates() (*template.Template, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"bandWords": bandWords, "staffBandWords": staffBandWords, "bandName": bandName, "activityTitle": activityTitle, "amendmentWords": amendmentWords, "lower": strings.ToLower,
 		"kindName": kindName, "challengeForm": newChallengeForm, "day": shortTime, "shortDay": shortDay,
-		"longDay": longDay, "alertKindName": alertKindName,
+		"longDay": longDay, "alertKindName": alertKindName, "bandList": bandList, "alertChoices": alertChoices,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
@@ -88,6 +88,16 @@ type listPage struct {
 	// department, whose pages they may open; DepartmentName names it.
 	Department     []store.Student
 	DepartmentName string
+	// Filter is the search and filters of the list's form; Bands the
+	// band choices.
+	Filter ListFilter
+	Bands  []string
+	// Team marks the LEAP team's list: any student, found by a search.
+	// Matched is how many the search found, More how many of them are
+	// not shown; Notice says why a search listed nobody.
+	Team          bool
+	Matched, More int
+	Notice        string
 }
 
 // adminPage is admin.html's data: the LEAP team's page.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/scoring"
+	"github.com/leap-dev/leap/services/server"
 	"github.com/leap-dev/leap/services/store"
 )
 
@@ -47,31 +48,130 @@ func (p *Portal) studentList(c echo.Context) error {
 	if s.Role == RoleStudent {
 		return c.Redirect(http.StatusSeeOther, "/me")
 	}
+	filter, err := parseListFilter(c.QueryParams())
+	if err != nil {
+		return server.Problemf(http.StatusBadRequest, "The search cannot be run: %v.", err)
+	}
+	if s.Role == RoleLEAPTeam {
+		return p.teamList(c, s, filter)
+	}
 	ids, staffDept, err := p.listedStudents(ctx, s)
 	if err != nil {
 		return err
 	}
 	rows := make([]TuteeRow, 0, len(ids))
 	for _, id := range ids {
-		row, ok, err := p.tuteeRow(ctx, s, staffDept, id)
+		row, ok, err := p.tuteeRow(ctx, s, staffDept, id, filter)
 		if err != nil {
 			return err
 		}
-		if ok {
+		if ok && filter.matchRow(row) {
 			rows = append(rows, row)
 		}
 	}
 	slices.SortFunc(rows, byNeed)
-	page := listPage{Session: s, Rows: rows, SparkDays: sparkDays}
-	if s.Role == RoleTutor {
+	page := listPage{Session: s, Rows: rows, SparkDays: sparkDays, Filter: filter, Bands: bandList()}
+	if s.Role == RoleTutor && !filter.ByScore() {
 		if page.DepartmentName, page.Department, err = p.departmentOthers(ctx, s, ids); err != nil {
 			return err
 		}
+		page.Department = slices.DeleteFunc(page.Department, func(st store.Student) bool { return !filter.matchStudent(st) })
 	}
-	if err := p.audit(ctx, s, "", fmt.Sprintf("list %d students", len(rows)+len(page.Department))); err != nil {
+	if err := p.audit(ctx, s, "", listAudit(len(rows)+len(page.Department), filter)); err != nil {
 		return err
 	}
 	return p.render(c, http.StatusOK, "list.html", page)
+}
+
+// listAudit is the audit entry of a list: how many students it showed,
+// and the search that found them.
+func listAudit(n int, f ListFilter) string {
+	what := fmt.Sprintf("list %d students", n)
+	if f.Active() {
+		what += " (" + f.String() + ")"
+	}
+	return what
+}
+
+// teamRowLimit is how many students the LEAP team's list shows at a
+// time, and teamScoreLimit how many a band or alert filter may have
+// scoring look at: each student is two calls to scoring, so a filter on
+// band over the whole university waits for a narrower search first.
+const (
+	teamRowLimit   = 100
+	teamScoreLimit = 300
+)
+
+// teamList is the LEAP team's list: any student, found by the search and
+// filters. Without them it lists nobody, as a university's roster is too
+// long to read as a list.
+func (p *Portal) teamList(c echo.Context, s *Session, filter ListFilter) error {
+	ctx := c.Request().Context()
+	page := listPage{Session: s, SparkDays: sparkDays, Filter: filter, Bands: bandList(), Team: true}
+	if !filter.Active() {
+		return p.render(c, http.StatusOK, "list.html", page)
+	}
+	found, err := p.searchRoster(ctx, filter)
+	if err != nil {
+		return err
+	}
+	page.Matched = len(found)
+	switch {
+	case filter.ByScore() && len(found) > teamScoreLimit:
+		page.Notice = fmt.Sprintf("%d students match the search. Narrow it (a department, course, year, or part of a name) to %d or fewer before filtering by band or alert.", len(found), teamScoreLimit)
+		found = nil
+	case !filter.ByScore() && len(found) > teamRowLimit:
+		page.More = len(found) - teamRowLimit
+		found = found[:teamRowLimit]
+	}
+	for _, st := range found {
+		row, ok, err := p.tuteeRow(ctx, s, nil, st.ID, filter)
+		if err != nil {
+			return err
+		}
+		if ok && filter.matchRow(row) {
+			page.Rows = append(page.Rows, row)
+		}
+	}
+	slices.SortFunc(page.Rows, byNeed)
+	if len(page.Rows) > teamRowLimit {
+		page.More = len(page.Rows) - teamRowLimit
+		page.Rows = page.Rows[:teamRowLimit]
+	}
+	if err := p.audit(ctx, s, "", listAudit(len(page.Rows), filter)); err != nil {
+		return err
+	}
+	return p.render(c, http.StatusOK, "list.html", page)
+}
+
+// searchRoster reads every student of the roster, a chunk of profiles at
+// a time, and keeps those the search and roster filters match, by name.
+func (p *Portal) searchRoster(ctx context.Context, f ListFilter) ([]store.Student, error) {
+	ids, err := p.Redis.SMembers(ctx, store.StudentsKey).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Student
+	const chunk = 1000
+	for i := 0; i < len(ids); i += chunk {
+		pipe := p.Redis.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, 0, chunk)
+		for _, id := range ids[i:min(i+chunk, len(ids))] {
+			cmds = append(cmds, pipe.HGetAll(ctx, store.ProfileKey(id)))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		for _, cmd := range cmds {
+			if st, ok := store.StudentFromProfile(cmd.Val()); ok && f.matchStudent(st) {
+				out = append(out, st)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Student) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
 }
 
 // departmentOthers are the students of a tutor's department other than
@@ -135,12 +235,16 @@ func (p *Portal) listedStudents(ctx context.Context, s *Session) (ids []string, 
 }
 
 // listable decides whether a student read from the roster belongs on the
-// viewer's list: the list's own rule (their tutor, or their department)
+// viewer's list: the list's own rule (their tutor, their department, or,
+// for the LEAP team, anyone)
 // and the student page's rule, legitimateNeed, both on the profile as read
 // now. An index left behind by a roster change, or changed since it was
 // read, can then never show a row whose page would answer 404.
 func listable(s *Session, st store.Student, staffDept *string) bool {
-	if s.Role == RoleTutor {
+	switch s.Role {
+	case RoleLEAPTeam:
+		return legitimateNeed(s, st, staffDept)
+	case RoleTutor:
 		return st.Tutor == s.Person && legitimateNeed(s, st, staffDept)
 	}
 	return staffDept != nil && st.Department == *staffDept && legitimateNeed(s, st, staffDept)
@@ -149,14 +253,15 @@ func listable(s *Session, st store.Student, staffDept *string) bool {
 // tuteeRow gathers one student's line: profile, band, alerts, days since
 // the last activity and the trend. ok is false for a student who is not
 // listable (no longer in the roster, or not the viewer's to list), and
-// nothing about them is asked of scoring. Two calls to scoring per
+// nothing about them is asked of scoring; nor is it of a student the
+// search and roster filters (f) leave out. Two calls to scoring per
 // student, one after the other: thirty tutees take under a tenth of a
 // second over loopback, even under the race detector
 // (TestTutorListIsSortedByNeed logs it); a department of hundreds would
 // want the calls in parallel, or one batch endpoint in scoring.
-func (p *Portal) tuteeRow(ctx context.Context, s *Session, staffDept *string, id string) (TuteeRow, bool, error) {
+func (p *Portal) tuteeRow(ctx context.Context, s *Session, staffDept *string, id string, f ListFilter) (TuteeRow, bool, error) {
 	st, ok, err := store.GetStudent(ctx, p.Redis, id)
-	if err != nil || !ok || !listable(s, st, staffDept) {
+	if err != nil || !ok || !listable(s, st, staffDept) || !f.matchStudent(st) {
 		return TuteeRow{}, false, err
 	}
 	eng, err := p.engagement(ctx, id)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"runtime"
 	"slices"
@@ -299,85 +300,23 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 	if chunk <= 0 {
 		chunk = 500
 	}
-	type read struct {
-		recs []store.StudentRecord
-		err  error
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Chunks are read by readAhead goroutines at once, each into a
-	// channel of its own, and taken in order: Redis runs one chunk's
-	// scripts while this process decodes another's reply and scores a
-	// third. At most readAhead+1 chunks are in memory.
-	chunks := (len(ids) + chunk - 1) / chunk
-	slots := make([]chan read, chunks)
-	for i := range slots {
-		slots[i] = make(chan read, 1)
-	}
-	next := make(chan int, chunks)
-	for i := range chunks {
-		next <- i
-	}
-	close(next)
-	// A reader claims the next chunk only with a token, given back when
-	// the scorer takes a chunk: that bounds the chunks read and not yet
-	// scored. Tokens before chunks, so chunks are claimed in order and the
-	// one the scorer waits for is always claimed or claimable.
-	tokens := make(chan struct{}, readAhead)
-	for range readAhead {
-		tokens <- struct{}{}
-	}
-	var readers sync.WaitGroup
-	for range readAhead {
-		readers.Go(func() {
-			for {
-				select {
-				case <-tokens:
-				case <-ctx.Done():
-					return
-				}
-				i, ok := <-next
-				if !ok {
-					return
-				}
-				recs, err := store.ReadStudents(ctx, p.Redis, ids[i*chunk:min((i+1)*chunk, len(ids))], from, today)
-				slots[i] <- read{recs, err}
-			}
-		})
-	}
-	defer func() {
-		cancel()
-		readers.Wait()
-	}()
-	reads := func(yield func(read) bool) {
-		for i := range chunks {
-			var r read
-			select {
-			case r = <-slots[i]:
-			case <-ctx.Done():
-				yield(read{err: ctx.Err()})
-				return
-			}
-			tokens <- struct{}{}
-			if !yield(r) {
-				return
-			}
-		}
-	}
+	reads := ReadChunks(ctx, p.Redis, ids, chunk, from, today)
 
 	tally := engine.NewTally(before.MinCohortSize())
 	var changed []changedStudent
 	workers := runtime.GOMAXPROCS(0)
 	comparisons := make([]engine.Comparison, chunk)
 	for r := range reads {
-		if r.err != nil {
-			return nil, nil, r.err
+		if r.Err != nil {
+			return nil, nil, r.Err
 		}
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
-				for i := w; i < len(r.recs); i += workers {
-					rec := &r.recs[i]
+				for i := w; i < len(r.Records); i += workers {
+					rec := &r.Records[i]
 					if !rec.Found {
 						continue
 					}
@@ -387,8 +326,8 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 			})
 		}
 		wg.Wait()
-		for i := range r.recs {
-			rec := &r.recs[i]
+		for i := range r.Records {
+			rec := &r.Records[i]
 			if !rec.Found {
 				continue // in the index, not in the roster
 			}
@@ -400,6 +339,81 @@ func (p *Previewer) compare(ctx context.Context, before, after *engine.Engine, f
 		}
 	}
 	return tally, changed, ctx.Err()
+}
+
+// Chunk is one chunk of students read by ReadChunks, or the error that
+// ended the reading.
+type Chunk struct {
+	Records []store.StudentRecord
+	Err     error
+}
+
+// ReadChunks reads the students ids, chunk at a time, with their counts
+// from..to. readAhead goroutines read chunks at once, each into a channel
+// of its own, and the chunks are yielded in order: Redis runs one chunk's
+// scripts while this process decodes another's reply and the caller works
+// on a third. At most readAhead+1 chunks are held at once, whatever the
+// number of students. Iteration ends after the last chunk, after an error
+// (its last value), or when ctx ends (ctx.Err() as the last value); the
+// readers end with it.
+func ReadChunks(ctx context.Context, rdb redis.UniversalClient, ids []string, chunk int, from, to calendar.Day) iter.Seq[Chunk] {
+	return func(yield func(Chunk) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		chunks := (len(ids) + chunk - 1) / chunk
+		slots := make([]chan Chunk, chunks)
+		for i := range slots {
+			slots[i] = make(chan Chunk, 1)
+		}
+		next := make(chan int, chunks)
+		for i := range chunks {
+			next <- i
+		}
+		close(next)
+		// A reader claims the next chunk only with a token, given back
+		// when the caller takes a chunk: that bounds the chunks read and
+		// not yet used. Tokens before chunks, so chunks are claimed in
+		// order and the one the caller waits for is always claimed or
+		// claimable.
+		tokens := make(chan struct{}, readAhead)
+		for range readAhead {
+			tokens <- struct{}{}
+		}
+		var readers sync.WaitGroup
+		for range readAhead {
+			readers.Go(func() {
+				for {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+					i, ok := <-next
+					if !ok {
+						return
+					}
+					recs, err := store.ReadStudents(ctx, rdb, ids[i*chunk:min((i+1)*chunk, len(ids))], from, to)
+					slots[i] <- Chunk{recs, err}
+				}
+			})
+		}
+		defer func() {
+			cancel()
+			readers.Wait()
+		}()
+		for i := range chunks {
+			var r Chunk
+			select {
+			case r = <-slots[i]:
+			case <-ctx.Done():
+				yield(Chunk{Err: ctx.Err()})
+				return
+			}
+			tokens <- struct{}{}
+			if !yield(r) || r.Err != nil {
+				return
+			}
+		}
+	}
 }
 
 func bandOf(ind *engine.Indicator) engine.Band {

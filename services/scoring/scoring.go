@@ -83,6 +83,7 @@ func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
 	e.GET("/v1/tutors/:id/alerts", s.getTutorAlerts)
 	e.GET("/v1/cohorts/:course/:year", s.getCohort)
 	(&Previewer{Redis: s.Redis, Policy: s.Policy, Now: s.Now}).Register(e)
+	(&Distributor{Redis: s.Redis, Policy: s.Policy, Now: s.Now, CacheTTL: s.CacheTTL, Log: s.Log}).Register(e)
 	e.GET("/v1/policy", func(c echo.Context) error {
 		l := s.Policy.Current()
 		return c.JSON(http.StatusOK, map[string]any{"hash": l.Hash, "leapTerm": l.Doc.LeapTerm, "source": l.Source, "policy": l.Doc})
