@@ -51,6 +51,10 @@ type studentPage struct {
 	Today        string
 	AlertHistory []scoring.Episode
 	Chart        template.HTML
+	// Course is the course's daily means drawn on the chart; Against
+	// compares the student with it over the term (nil: no day to compare).
+	Course  courseLine
+	Against *Against
 	// Activities are the activity tabs; Tab is the one shown, with its
 	// calendar in Heatmap.
 	Activities []Tab

@@ -249,11 +249,14 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 			return err
 		}
 	}
+	course := newCourseLine(cohort.days)
 	tabs := activityTabs(eng, pol)
 	tab := selectTab(tabs, tabKey)
 	page, err := p.renderBytes("student.html", studentPage{
 		Session: s, Student: st, Self: self, Engagement: eng, Tutor: tutorFrom(tutor), Today: day, AlertHistory: history,
-		Chart:        trendChart(eng, pol),
+		Chart:        trendChart(eng, pol, course),
+		Course:       course,
+		Against:      againstCourse(eng, course, pol),
 		Activities:   tabs,
 		Tab:          tab,
 		Heatmap:      activityHeatmap(eng, pol, tab.Key, tab.Title),
