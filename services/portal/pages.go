@@ -68,8 +68,10 @@ type studentPage struct {
 	Records      []store.Record
 	Challenges   []store.Challenge
 	Cohort       CohortView
-	// CanWrite shows the forms for notes, objectives and referrals.
+	// CanWrite shows the forms for notes, objectives and referrals;
+	// CanMark the objectives' buttons (the student's: "Mark done" only).
 	CanWrite bool
+	CanMark  bool
 	Services []string
 	// Saved names the form whose answer this page is.
 	Saved string
