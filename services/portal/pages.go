@@ -75,6 +75,9 @@ type studentPage struct {
 	Services []string
 	// Saved names the form whose answer this page is.
 	Saved string
+	// Fresh marks, by id, the records and decisions the student's page had
+	// not shown them at their last visit.
+	Fresh map[string]bool
 }
 
 // tutorContact is a student's personal tutor as the roster has them.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,11 +12,16 @@ import (
 
 // A student's last visit to their own page, for the portal's "New" marks.
 //
-//	leap:{s:ID}:visit   STRING "RECORDSVERSION AT": the student's records version as
-//	                           their page showed it, and when (RFC 3339, UTC)
+//	leap:{s:ID}:visit   STRING "RECORDSVERSION RECORDS AT DECIDED": what the student's
+//	                           page showed: the records version, how many records, when
+//	                           (RFC 3339, UTC), and the ids of the decided challenges
+//	                           (comma-separated)
 //
-// Staff views never write it: the marks are about what the student has
-// read.
+// What was shown, not only when: records are an append-only list, so the
+// ones after the first RECORDS are new, and a decision is new when its
+// challenge is not among DECIDED, whatever the clocks of the replicas that
+// wrote them said. Staff views never write it: the marks are about what
+// the student has read.
 
 // LastVisitKey holds a student's last visit to their own page.
 func LastVisitKey(student string) string { return studentTag(student) + ":visit" }
@@ -23,27 +29,36 @@ func LastVisitKey(student string) string { return studentTag(student) + ":visit"
 // visitLifetime: a student away longer than a year sees nothing marked new.
 const visitLifetime = 400 * 24 * time.Hour
 
-// Visit is a student's visit to their page: the records version it showed
-// and when it was read.
+// Visit is what a student's page showed them.
 type Visit struct {
 	RecordsVersion string
+	Records        int
 	At             time.Time
+	Decided        []string
 }
 
 // ParseVisit reads a LastVisitKey value; ok is false for none or a value
 // that does not parse, which count as no visit.
 func ParseVisit(v string) (Visit, bool) {
-	version, at, found := strings.Cut(v, " ")
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if !found || err != nil {
+	parts := strings.Split(v, " ")
+	if len(parts) != 4 {
 		return Visit{}, false
 	}
-	return Visit{RecordsVersion: version, At: t}, true
+	n, err1 := strconv.Atoi(parts[1])
+	at, err2 := time.Parse(time.RFC3339Nano, parts[2])
+	if err1 != nil || err2 != nil || n < 0 {
+		return Visit{}, false
+	}
+	out := Visit{RecordsVersion: parts[0], Records: n, At: at}
+	if parts[3] != "" {
+		out.Decided = strings.Split(parts[3], ",")
+	}
+	return out, true
 }
 
 // RecordVisit keeps v as the student's last visit.
 func RecordVisit(ctx context.Context, c redis.UniversalClient, student string, v Visit) error {
-	val := v.RecordsVersion + " " + v.At.UTC().Format(time.RFC3339Nano)
+	val := strings.Join([]string{v.RecordsVersion, strconv.Itoa(v.Records), v.At.UTC().Format(time.RFC3339Nano), strings.Join(v.Decided, ",")}, " ")
 	if err := c.Set(ctx, LastVisitKey(student), val, visitLifetime).Err(); err != nil {
 		return fmt.Errorf("record the visit of %s: %w", student, err)
 	}
