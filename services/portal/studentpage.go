@@ -135,16 +135,17 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 		session = p.queueSession(ctx, pipe, sid, s)
 	}
 	profile := pipe.HGetAll(ctx, store.ProfileKey(id))
-	versions := pipe.MGet(ctx, store.VersionKey(id), store.RecordsVersionKey(id))
+	// The student's own page also reads their last visit, for the New
+	// marks: in the same MGET, as the keys share the student's slot.
+	self := s.Role == RoleStudent && s.Person == id
+	versionKeys := append(make([]string, 0, 3), store.VersionKey(id), store.RecordsVersionKey(id))
+	if self {
+		versionKeys = append(versionKeys, store.LastVisitKey(id))
+	}
+	versions := pipe.MGet(ctx, versionKeys...)
 	var dept *redis.StringCmd
 	if s.Role == RoleTutor || s.Role == RoleStaff {
 		dept = pipe.HGet(ctx, store.StaffKey(s.Person), "department")
-	}
-	// The student's own page reads their last visit, for the New marks.
-	self := s.Role == RoleStudent && s.Person == id
-	var visitCmd *redis.StringCmd
-	if self {
-		visitCmd = pipe.Get(ctx, store.LastVisitKey(id))
 	}
 	guess, guessed := p.caches.tutors.get(id)
 	var tutorCmd *redis.MapStringStringCmd
@@ -226,15 +227,16 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	// with its marks, recorded as the visit, and not kept. A first visit
 	// marks nothing: all of it is new.
 	recordsVersion, _ := versions.Val()[1].(string)
-	var last store.Visit
-	visited := false
-	if visitCmd != nil {
-		last, visited = store.ParseVisit(visitCmd.Val())
+	var lastVisit string
+	if self {
+		lastVisit, _ = versions.Val()[2].(string)
 	}
-	seen := !self || visited && last.RecordsVersion == recordsVersion
+	seen := !self || store.VisitShowed(lastVisit, recordsVersion)
 	var k pageKey
 	k.add(s.User, s.Person, s.Role, id, pol.Hash, day, cohort.print, tabKey)
-	for _, v := range versions.Val() {
+	// The data and records versions; the visit is no part of what a kept
+	// page shows (a page with marks is not kept).
+	for _, v := range versions.Val()[:2] {
 		str, _ := v.(string)
 		k.add(str)
 	}
@@ -271,7 +273,7 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	var fresh map[string]bool
 	if !seen {
 		visit := visitOf(recordsVersion, written, p.now())
-		if visited {
+		if last, visited := store.ParseVisit(lastVisit); visited {
 			fresh = newSince(last, written)
 		}
 		if err := store.RecordVisit(ctx, p.Redis, id, visit); err != nil {

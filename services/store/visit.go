@@ -56,6 +56,14 @@ func ParseVisit(v string) (Visit, bool) {
 	return out, true
 }
 
+// VisitShowed reports whether a LastVisitKey value is of a visit that
+// showed records version recordsVersion; it parses no more than that, as
+// it is asked on every view of a student's own page.
+func VisitShowed(v, recordsVersion string) bool {
+	version, _, ok := strings.Cut(v, " ")
+	return ok && version == recordsVersion
+}
+
 // RecordVisit keeps v as the student's last visit.
 func RecordVisit(ctx context.Context, c redis.UniversalClient, student string, v Visit) error {
 	val := strings.Join([]string{v.RecordsVersion, strconv.Itoa(v.Records), v.At.UTC().Format(time.RFC3339Nano), strings.Join(v.Decided, ",")}, " ")
