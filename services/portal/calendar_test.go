@@ -37,7 +37,7 @@ func TestDayInProgressIsNotOnTheLine(t *testing.T) {
 		{Date: "2026-10-16", Teaching: true, Score: score(70), Band: "high"},
 		{Date: "2026-10-19", Teaching: true, Score: score(0), Band: "very_low", InProgress: true},
 	}}
-	svg := string(trendChart(e, typicalPolicy(t)))
+	svg := string(trendChart(e, typicalPolicy(t), nil))
 	_, line, ok := strings.Cut(svg, `<polyline class="line" points="`)
 	line, _, closed := strings.Cut(line, `"/>`)
 	if !ok || !closed {

@@ -20,9 +20,10 @@ const (
 
 // trendChart draws the daily scores of the year so far as an SVG: the five
 // bands as background zones, breaks and vacation shaded, a line through
-// teaching days. Drawn on the server, so it needs no script and no CDN; the
-// page carries a table with the same figures for screen readers.
-func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
+// teaching days and, dashed beneath it, the course's mean on the days
+// scoring shows one. Drawn on the server, so it needs no script and no
+// CDN; the page carries a table with the same figures for screen readers.
+func trendChart(e *scoring.Engagement, pol *policy.Loaded, course courseLine) template.HTML {
 	if e == nil || len(e.Days) == 0 {
 		return ""
 	}
@@ -48,6 +49,30 @@ func trendChart(e *scoring.Engagement, pol *policy.Loaded) template.HTML {
 			fmt.Fprintf(&b, `<rect class="off off-%s" x="%.1f" y="0" width="%.1f" height="%.1f"/>`, strings.ToLower(string(p)), x(i)-(chartW-padL)/(2*n), (chartW-padL)/n, chartH-padB)
 		}
 	}
+	// The course's line is broken at a teaching day without a figure (a
+	// group below the minimum that day), so that it never claims one.
+	var run []string
+	endRun := func() {
+		switch {
+		case len(run) == 1:
+			cx, cy, _ := strings.Cut(run[0], ",")
+			fmt.Fprintf(&b, `<circle class="course-dot" cx="%s" cy="%s" r="2"/>`, cx, cy)
+		case len(run) > 1:
+			fmt.Fprintf(&b, `<polyline class="course-line" points="%s"/>`, strings.Join(run, " "))
+		}
+		run = run[:0]
+	}
+	for i, d := range e.Days {
+		if !d.Teaching {
+			continue
+		}
+		if m, ok := course.Mean(d.Date); ok {
+			run = append(run, fmt.Sprintf("%.1f,%.1f", x(i), y(m)))
+		} else {
+			endRun()
+		}
+	}
+	endRun()
 	// The day in progress is not on the line: its score is the day so far,
 	// and joining it would draw a fall every morning. It is a mark of its
 	// own, labelled as such.

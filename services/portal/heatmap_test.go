@@ -15,7 +15,7 @@ func TestTrendChartNamesBandsAndMarksWeeks(t *testing.T) {
 	for _, d := range []string{"2026-10-01", "2026-10-02", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"} {
 		e.Days = append(e.Days, scoring.Day{Date: d, Teaching: true, Score: &half})
 	}
-	svg := string(trendChart(e, typicalPolicy(t)))
+	svg := string(trendChart(e, typicalPolicy(t), nil))
 	for _, want := range []string{">Very low</text>", ">Low</text>", ">Partial</text>", ">Good</text>", ">High</text>", ">5 Oct</text>", ">2 Nov</text>"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("the trend lacks %q", want)

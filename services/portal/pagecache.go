@@ -3,6 +3,7 @@ package portal
 import (
 	"container/list"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +111,9 @@ type cohortCache struct {
 }
 
 type cohortEntry struct {
-	sum     *scoring.Cohort // nil: the group is too small to show
+	sum *scoring.Cohort // nil: the group is too small to show
+	// days are the course's daily means, only of days scoring shows.
+	days    []scoring.CohortDay
 	print   string
 	fetched time.Time
 }
@@ -125,12 +128,20 @@ func (cc *cohortCache) get(key string) (cohortEntry, bool) {
 	return e, true
 }
 
-func (cc *cohortCache) put(key string, sum *scoring.Cohort) cohortEntry {
-	e := cohortEntry{sum: sum, print: "none", fetched: time.Now()}
+func (cc *cohortCache) put(key string, sum *scoring.Cohort, days []scoring.CohortDay) cohortEntry {
+	e := cohortEntry{sum: sum, days: days, print: "none", fetched: time.Now()}
 	if sum != nil {
 		// fmt prints maps sorted by key, so equal summaries print the same.
 		e.print = fmt.Sprintf("%s/%d/%d/%v/%g/%s", sum.Course, sum.Year, sum.Size, sum.Bands, sum.MeanScore, sum.AsOf)
 	}
+	// A published day never changes (scoring's getCohortDays), so the
+	// series is told apart by its days; a hash of the means guards the
+	// rest.
+	h := fnv.New64a()
+	for _, d := range days {
+		fmt.Fprintf(h, "%s=%g;", d.Date, d.MeanScore)
+	}
+	e.print += fmt.Sprintf("/%d/%x", len(days), h.Sum64())
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.entries == nil {

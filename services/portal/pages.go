@@ -51,6 +51,10 @@ type studentPage struct {
 	Today        string
 	AlertHistory []scoring.Episode
 	Chart        template.HTML
+	// Course is the course's daily means drawn on the chart; Against
+	// compares the student with it over the term (nil: no day to compare).
+	Course  courseLine
+	Against *Against
 	// Activities are the activity tabs; Tab is the one shown, with its
 	// calendar in Heatmap.
 	Activities []Tab
@@ -64,11 +68,16 @@ type studentPage struct {
 	Records      []store.Record
 	Challenges   []store.Challenge
 	Cohort       CohortView
-	// CanWrite shows the forms for notes, objectives and referrals.
+	// CanWrite shows the forms for notes, objectives and referrals;
+	// CanMark the objectives' buttons (the student's: "Mark done" only).
 	CanWrite bool
+	CanMark  bool
 	Services []string
 	// Saved names the form whose answer this page is.
 	Saved string
+	// Fresh marks, by id, the records and decisions the student's page had
+	// not shown them at their last visit.
+	Fresh map[string]bool
 }
 
 // tutorContact is a student's personal tutor as the roster has them.

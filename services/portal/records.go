@@ -152,27 +152,51 @@ func (p *Portal) recordFromForm(c echo.Context, kind string) (store.Record, erro
 }
 
 // postObjectiveState marks an objective done, or open again: the one
-// change the product allows to anything written.
+// change the product allows to anything written. The student marks their
+// own objective done; their personal tutor marks it done or open again.
+// Anyone else, and an id naming no objective of the student, gets the 404
+// of a record that does not exist, audited. Marking it as it already is
+// changes nothing and is not audited, so two tabs sending "done" at once
+// leave one change.
 func (p *Portal) postObjectiveState(c echo.Context) error {
-	s, st, err := p.staffWrite(c, "change objective")
+	s := sessionOf(c)
+	ctx := c.Request().Context()
+	st, err := p.allowedStudent(ctx, s, c.Param("id"), "change objective", false)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	self := s.Role == RoleStudent && s.Person == st.ID
+	if !self && !isTutorOf(s, st) {
+		return p.refuse(ctx, s, st.ID, "change objective", true)
+	}
 	rid, state := c.Param("rid"), c.FormValue("state")
-	err = store.SetObjectiveState(ctx, p.Redis, st.ID, rid, state, s.Person, p.staffName(ctx, s), p.now().UTC())
+	if self && state != store.ObjectiveDone {
+		return server.Problem(http.StatusBadRequest, "You can mark an objective done; your tutor can open it again.")
+	}
+	name, back := st.Name, "/me?saved=objective#records"
+	if !self {
+		name, back = p.staffName(ctx, s), studentURL(st.ID)+"?saved=objective#records"
+	}
+	err = store.SetObjectiveState(ctx, p.Redis, st.ID, rid, state, s.Person, name, p.now().UTC())
 	switch {
 	case errors.Is(err, store.ErrNoSuchRecord):
-		return notFound
+		return p.refuse(ctx, s, st.ID, "change objective", true)
 	case errors.Is(err, store.ErrInvalid):
 		return server.Problem(http.StatusBadRequest, "An objective is open or done.")
+	case errors.Is(err, store.ErrUnchanged):
+		return c.Redirect(http.StatusSeeOther, back)
 	case err != nil:
 		return err
 	}
 	if err := p.audit(ctx, s, st.ID, "objective "+rid+" marked "+state); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, studentURL(st.ID)+"?saved=objective#records")
+	return c.Redirect(http.StatusSeeOther, back)
+}
+
+// isTutorOf: s is st's personal tutor.
+func isTutorOf(s *Session, st store.Student) bool {
+	return s.Role == RoleTutor && st.Tutor == s.Person
 }
 
 // postChallenge records a student's challenge of one of their own data

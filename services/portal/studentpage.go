@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -134,7 +135,14 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 		session = p.queueSession(ctx, pipe, sid, s)
 	}
 	profile := pipe.HGetAll(ctx, store.ProfileKey(id))
-	versions := pipe.MGet(ctx, store.VersionKey(id), store.RecordsVersionKey(id))
+	// The student's own page also reads their last visit, for the New
+	// marks: in the same MGET, as the keys share the student's slot.
+	self := s.Role == RoleStudent && s.Person == id
+	versionKeys := append(make([]string, 0, 3), store.VersionKey(id), store.RecordsVersionKey(id))
+	if self {
+		versionKeys = append(versionKeys, store.LastVisitKey(id))
+	}
+	versions := pipe.MGet(ctx, versionKeys...)
 	var dept *redis.StringCmd
 	if s.Role == RoleTutor || s.Role == RoleStaff {
 		dept = pipe.HGet(ctx, store.StaffKey(s.Person), "department")
@@ -177,7 +185,6 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	// A second, when needed, for the tutor's contact (unless it came with
 	// the first) and, for staff, the audit entry, which is written before
 	// anything of the page is sent.
-	self := s.Role == RoleStudent && s.Person == id
 	pipe = p.Redis.Pipeline()
 	if !guessed || guess != st.Tutor {
 		p.caches.tutors.set(id, st.Tutor)
@@ -214,9 +221,22 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	if tabKey != allActivities && !slices.ContainsFunc(v1alpha1.Catalogue, func(a v1alpha1.ActivityInfo) bool { return string(a.Key) == tabKey }) {
 		tabKey = allActivities
 	}
+	// Nothing was written about the student since their last visit (the
+	// records version is the one it showed): no mark, no visit to record,
+	// and the page may come from the cache. Otherwise the page is rendered
+	// with its marks, recorded as the visit, and not kept. A first visit
+	// marks nothing: all of it is new.
+	recordsVersion, _ := versions.Val()[1].(string)
+	var lastVisit string
+	if self {
+		lastVisit, _ = versions.Val()[2].(string)
+	}
+	seen := !self || store.VisitShowed(lastVisit, recordsVersion)
 	var k pageKey
 	k.add(s.User, s.Person, s.Role, id, pol.Hash, day, cohort.print, tabKey)
-	for _, v := range versions.Val() {
+	// The data and records versions; the visit is no part of what a kept
+	// page shows (a page with marks is not kept).
+	for _, v := range versions.Val()[:2] {
 		str, _ := v.(string)
 		k.add(str)
 	}
@@ -227,7 +247,7 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 	// The "saved" notice is for one answer to one form: such a page is
 	// rendered for the request and not kept.
 	saved := c.QueryParam("saved")
-	if saved == "" {
+	if saved == "" && seen {
 		if page, ok := cache.get(key); ok {
 			return serveStudentPage(c, page)
 		}
@@ -249,11 +269,26 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 			return err
 		}
 	}
+	course := newCourseLine(cohort.days)
+	var fresh map[string]bool
+	if !seen {
+		visit := visitOf(recordsVersion, written, p.now())
+		if last, visited := store.ParseVisit(lastVisit); visited {
+			fresh = newSince(last, written)
+		}
+		if err := store.RecordVisit(ctx, p.Redis, id, visit); err != nil {
+			// The marks come back on the next visit: nothing is lost but
+			// their clearing.
+			p.log.WarnContext(ctx, "visit not recorded", slog.String("student", id), slog.String("error", err.Error()))
+		}
+	}
 	tabs := activityTabs(eng, pol)
 	tab := selectTab(tabs, tabKey)
 	page, err := p.renderBytes("student.html", studentPage{
 		Session: s, Student: st, Self: self, Engagement: eng, Tutor: tutorFrom(tutor), Today: day, AlertHistory: history,
-		Chart:        trendChart(eng, pol),
+		Chart:        trendChart(eng, pol, course),
+		Course:       course,
+		Against:      againstCourse(eng, course, pol),
 		Activities:   tabs,
 		Tab:          tab,
 		Heatmap:      activityHeatmap(eng, pol, tab.Key, tab.Title),
@@ -262,14 +297,14 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 		PolicyNotice: attendanceNotice(pol.Doc),
 		AttendanceOn: pol.Doc.Attendance.IsEnabled(),
 		Records:      written.Records, Challenges: written.Challenges, Cohort: cohortView(cohort.sum, st, eng),
-		CanWrite: mayWrite(s, st), Services: p.ReferralServices, Saved: saved,
+		CanWrite: mayWrite(s, st), CanMark: self || isTutorOf(s, st), Services: p.ReferralServices, Saved: saved, Fresh: fresh,
 	})
 	if err != nil {
 		return err
 	}
 	// Scoring may not yet have loaded the policy the portal keyed the page
 	// on: such an answer is shown but not kept under the new policy's key.
-	if saved == "" && tutorRead && eng.PolicyHash == pol.Hash {
+	if saved == "" && seen && tutorRead && eng.PolicyHash == pol.Hash {
 		cache.put(key, page)
 	}
 	return serveStudentPage(c, page)
@@ -341,4 +376,34 @@ func staffBandWords(band string) string {
 		return "The student has used very little recently, perhaps nothing for several days: a good moment to get in touch and check that all is well."
 	}
 	return ""
+}
+
+// visitOf is what a student's page shows of what is written about them,
+// to be kept as their last visit.
+func visitOf(recordsVersion string, w written, at time.Time) store.Visit {
+	v := store.Visit{RecordsVersion: recordsVersion, Records: len(w.Records), At: at.UTC()}
+	for _, ch := range w.Challenges {
+		if ch.State != store.ChallengeOpen {
+			v.Decided = append(v.Decided, ch.ID)
+		}
+	}
+	return v
+}
+
+// newSince is the ids of the records and decided challenges a student's
+// last visit did not show: records past the ones it counted (the list
+// only grows; w has it newest first) and decisions it did not list.
+func newSince(last store.Visit, w written) map[string]bool {
+	fresh := map[string]bool{}
+	for j, r := range w.Records {
+		if len(w.Records)-1-j >= last.Records {
+			fresh[r.ID] = true
+		}
+	}
+	for _, ch := range w.Challenges {
+		if ch.State != store.ChallengeOpen && !slices.Contains(last.Decided, ch.ID) {
+			fresh[ch.ID] = true
+		}
+	}
+	return fresh
 }

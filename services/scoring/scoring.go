@@ -82,6 +82,7 @@ func (s *Service) Register(e *echo.Echo, reg prometheus.Registerer) {
 	e.GET("/v1/departments/:department/alerts/weekly", s.getWeeklyAlerts)
 	e.GET("/v1/tutors/:id/alerts", s.getTutorAlerts)
 	e.GET("/v1/cohorts/:course/:year", s.getCohort)
+	e.GET("/v1/cohorts/:course/:year/days", s.getCohortDays)
 	(&Previewer{Redis: s.Redis, Policy: s.Policy, Now: s.Now}).Register(e)
 	(&Distributor{Redis: s.Redis, Policy: s.Policy, Now: s.Now, CacheTTL: s.CacheTTL, Log: s.Log}).Register(e)
 	e.GET("/v1/policy", func(c echo.Context) error {

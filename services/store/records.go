@@ -105,6 +105,7 @@ var (
 	ErrChallengeDecided = errors.New("the challenge is already decided")
 	ErrInvalid          = errors.New("invalid")
 	ErrTooManyOpen      = errors.New("too many open challenges")
+	ErrUnchanged        = errors.New("already in that state")
 )
 
 // Record is something staff wrote about a student: a note, an objective
@@ -231,10 +232,27 @@ func ListRecords(ctx context.Context, c redis.UniversalClient, student string) (
 	return out, nil
 }
 
+// setObjectiveState writes an objective's state change unless the
+// objective is in that state already, so that two people (or one in two
+// tabs) marking it done at once leave one change, the first one's who and
+// when. KEYS: the states hash, the records version. ARGV: the objective's
+// id, the new state, the change as JSON, the state it was set with. Plain
+// Lua (a pattern, not cjson), for both Redis kinds.
+var setObjectiveState = redis.NewScript(`
+local current = ARGV[4]
+local last = redis.call('HGET', KEYS[1], ARGV[1])
+if last then current = string.match(last, '"state":"(%a+)"') or '' end
+if current == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('INCR', KEYS[2])
+return 1
+`)
+
 // SetObjectiveState marks one of a student's objectives open or done. It
-// answers ErrNoSuchRecord when the student has no objective of that id.
-// Records are never removed, so the objective cannot vanish between the
-// check and the write.
+// answers ErrNoSuchRecord when the student has no objective of that id,
+// and ErrUnchanged, writing nothing, when the objective is in that state
+// already. Records are never removed, so the objective cannot vanish
+// between the check and the write.
 func SetObjectiveState(ctx context.Context, c redis.UniversalClient, student, objective, state, by, byName string, at time.Time) error {
 	if state != ObjectiveOpen && state != ObjectiveDone {
 		return fmt.Errorf("%w objective state %q", ErrInvalid, state)
@@ -243,19 +261,23 @@ func SetObjectiveState(ctx context.Context, c redis.UniversalClient, student, ob
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(records, func(r Record) bool { return r.ID == objective && r.Kind == KindObjective }) {
+	i := slices.IndexFunc(records, func(r Record) bool { return r.ID == objective && r.Kind == KindObjective })
+	if i < 0 {
 		return ErrNoSuchRecord
 	}
+	// Without a change in the hash, the state read is the one it was set
+	// with; with one, the script reads the hash itself.
+	initial := records[i].State
 	b, err := json.Marshal(stateChange{State: state, By: by, ByName: byName, At: at})
 	if err != nil {
 		return err
 	}
-	if _, err := c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.HSet(ctx, ObjectiveStatesKey(student), objective, b)
-		pipe.Incr(ctx, RecordsVersionKey(student))
-		return nil
-	}); err != nil {
+	changed, err := setObjectiveState.Run(ctx, c, []string{ObjectiveStatesKey(student), RecordsVersionKey(student)}, objective, state, b, initial).Int()
+	if err != nil {
 		return fmt.Errorf("write objective state of %s: %w", student, err)
+	}
+	if changed == 0 {
+		return ErrUnchanged
 	}
 	return nil
 }

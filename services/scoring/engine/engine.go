@@ -559,6 +559,10 @@ func mean(scores []float64) float64 {
 	return sum / float64(len(scores))
 }
 
+// HasIndicator reports whether students of a study level get an indicator
+// and daily scores at all.
+func (e *Engine) HasIndicator(level v1alpha1.StudyLevel) bool { return e.withheld(level) == "" }
+
 // withheld says, in words for the student, why their level gets no
 // indicator; it is empty when it gets one.
 func (e *Engine) withheld(level v1alpha1.StudyLevel) string {
