@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 
@@ -116,7 +117,26 @@ func Validate(d Document) error {
 	if d.Privacy.MinCohortSize < 2 {
 		return fmt.Errorf("minCohortSize must be at least 2")
 	}
+	if err := validateReferralServices(d.ReferralServices); err != nil {
+		return err
+	}
 	return validateXAPI(d.XAPI)
+}
+
+// validateReferralServices applies the API's rules on the names of
+// spec.notifications.referralTargets.
+func validateReferralServices(names []string) error {
+	seen := map[string]bool{}
+	for i, name := range names {
+		if n := utf8.RuneCountInString(name); n < 1 || n > 63 {
+			return fmt.Errorf("referralTargets[%d].service must be 1 to 63 characters, not %d", i, n)
+		}
+		if seen[name] {
+			return fmt.Errorf("referralTargets name the service %q twice", name)
+		}
+		seen[name] = true
+	}
+	return nil
 }
 
 // validateScoring applies the API's rules on a scoring policy.

@@ -41,6 +41,11 @@ type Document struct {
 	// an operator older than xAPI) maps nothing: services apply no defaults
 	// of their own, so the document is the whole policy.
 	XAPI v1alpha1.XAPI `json:"xapi"`
+	// ReferralServices are the names of spec.notifications.referralTargets
+	// in the LeapTerm's order: the services staff may refer a student to,
+	// and no others. Their addresses are the notifier's alone. Absent when
+	// there are none, so that such a policy keeps its hash.
+	ReferralServices []string `json:"referralServices,omitempty"`
 }
 
 // FromLeapTerm builds the policy document of a defaulted LeapTerm.
@@ -60,6 +65,11 @@ func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
 		d.Breaks = []v1alpha1.DateRange{}
 	}
 	d.PolicyHistory = s.PolicyHistory
+	if s.Notifications != nil {
+		for _, r := range s.Notifications.ReferralTargets {
+			d.ReferralServices = append(d.ReferralServices, r.Service)
+		}
+	}
 	slices.SortFunc(d.PolicyHistory, func(a, b v1alpha1.PolicyEra) int { return strings.Compare(string(a.Until), string(b.Until)) })
 	for i := range d.PolicyHistory {
 		if sc := d.PolicyHistory[i].Scoring; sc != nil {

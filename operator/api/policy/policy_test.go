@@ -153,3 +153,55 @@ func TestAttendanceOn(t *testing.T) {
 		}
 	}
 }
+
+// The services staff may refer a student to are the LeapTerm's referral
+// targets, by name and in its order, whether email is on or off: the
+// portal offers them and nothing else. Their addresses stay out (they are
+// the notifier's), and a LeapTerm with none keeps the hash it had before.
+func TestReferralServicesAreTheTargetsNames(t *testing.T) {
+	plain, err := FromLeapTerm(term()).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "referral") {
+		t.Errorf("a policy with no referral targets names them:\n%s", plain)
+	}
+	targeted := term()
+	targeted.Spec.Scoring.PartTimeWindowDays, targeted.Spec.Scoring.NoEngagementAlertDays = 21, 7
+	targeted.Spec.Notifications = &v1alpha1.Notifications{ReferralTargets: []v1alpha1.ReferralTarget{
+		{Service: "wellbeing", Email: "wellbeing@uni.test"}, {Service: "library", Email: "library@uni.test"},
+	}}
+	d := FromLeapTerm(targeted)
+	if want := []string{"wellbeing", "library"}; !slices.Equal(d.ReferralServices, want) {
+		t.Errorf("referral services %q, want %q", d.ReferralServices, want)
+	}
+	b, _ := d.Marshal()
+	if strings.Contains(string(b), "@uni.test") {
+		t.Errorf("the policy every service reads carries the services' addresses:\n%s", b)
+	}
+	if err := Validate(d); err != nil {
+		t.Errorf("valid referral services refused: %v", err)
+	}
+	parsed, err := Parse(b)
+	if err != nil || !slices.Equal(parsed.ReferralServices, d.ReferralServices) {
+		t.Errorf("parsed back %q (%v), want %q", parsed.ReferralServices, err, d.ReferralServices)
+	}
+	off, _ := d.Hash()
+	targeted.Spec.Notifications.Enabled = true
+	if on, _ := FromLeapTerm(targeted).Hash(); on != off {
+		t.Error("switching email on changed the policy: only the notifier needs to know")
+	}
+	untargeted := targeted.DeepCopy()
+	untargeted.Spec.Notifications = nil
+	if h, _ := FromLeapTerm(untargeted).Hash(); h == off {
+		t.Error("adding referral targets left the policy hash alone: the portal would not see them")
+	}
+
+	// A document written by hand gets the API's rules.
+	for _, bad := range [][]string{{"wellbeing", "wellbeing"}, {""}, {strings.Repeat("x", 64)}} {
+		d.ReferralServices = bad
+		if err := Validate(d); err == nil || !strings.Contains(err.Error(), "referral") {
+			t.Errorf("referral services %q: error %v, want one about the referral services", bad, err)
+		}
+	}
+}
