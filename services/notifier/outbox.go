@@ -33,11 +33,14 @@ type Message struct {
 	Planned time.Time `json:"planned"`
 }
 
-// States of a queued message.
+// States of a queued message, and of a notification decided against.
 const (
 	StateQueued = "queued"
 	StateSent   = "sent"
 	StateFailed = "failed"
+	// StateNotSent is a notification that has nowhere to go (a referral
+	// to a service that is not a referral target): logged, never queued.
+	StateNotSent = "not sent"
 )
 
 // enqueueScript queues a message unless its key was ever queued: the key,
@@ -100,6 +103,25 @@ end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', ARGV[1], 'kind', ARGV[3], 'to', ARGV[4], 'at', ARGV[2], 'result', result, 'attempt', ARGV[5], 'error', ARGV[8])
 return 1`)
 
+// notSentScript records, once per key, a notification that is not sent
+// and why, in the send log, so that the LEAP team sees it. The key stays,
+// as a sent message's does, so it is never planned again.
+var notSentScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'not sent', 'kind', ARGV[2], 'to', '', 'error', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1], 'kind', ARGV[2], 'to', '', 'at', ARGV[3], 'result', 'not sent', 'attempt', '0', 'error', ARGV[4])
+return 1`)
+
+// recordNotSent logs that notification id of kind is not sent, and why;
+// false when it was decided before.
+func recordNotSent(ctx context.Context, rdb redis.UniversalClient, id, kind string, at time.Time, why string) (bool, error) {
+	n, err := notSentScript.Run(ctx, rdb, []string{MessageKey(id), LogKey}, id, kind, at.UTC().Format(time.RFC3339), why, logLength).Int()
+	if err != nil {
+		return false, fmt.Errorf("record %s as not sent: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // logLength is how many sends the log keeps, roughly.
 const logLength = 10000
 
@@ -153,7 +175,7 @@ type LogEntry struct {
 	Kind    string `json:"kind"`
 	To      string `json:"to"`
 	At      string `json:"at"`
-	Result  string `json:"result"` // sent, retrying or failed
+	Result  string `json:"result"` // sent, retrying, failed or not sent
 	Attempt string `json:"attempt"`
 	Error   string `json:"error,omitempty"`
 }

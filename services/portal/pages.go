@@ -66,6 +66,7 @@ type studentPage struct {
 	Cohort       CohortView
 	// CanWrite shows the forms for notes, objectives and referrals.
 	CanWrite bool
+	// Services are the policy's referral services: the form's choices.
 	Services []string
 	// Saved names the form whose answer this page is.
 	Saved string

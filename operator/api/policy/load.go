@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"os"
 	"regexp"
 	"sync/atomic"
@@ -117,24 +118,30 @@ func Validate(d Document) error {
 	if d.Privacy.MinCohortSize < 2 {
 		return fmt.Errorf("minCohortSize must be at least 2")
 	}
-	if err := validateReferralServices(d.ReferralServices); err != nil {
+	if err := validateReferrals(d.Referrals); err != nil {
 		return err
 	}
 	return validateXAPI(d.XAPI)
 }
 
-// validateReferralServices applies the API's rules on the names of
+// validateReferrals applies the API's rules on
 // spec.notifications.referralTargets.
-func validateReferralServices(names []string) error {
+func validateReferrals(r *Referrals) error {
+	if r == nil {
+		return nil
+	}
 	seen := map[string]bool{}
-	for i, name := range names {
-		if n := utf8.RuneCountInString(name); n < 1 || n > 63 {
+	for i, t := range r.ReferralTargets {
+		if n := utf8.RuneCountInString(t.Service); n < 1 || n > 63 {
 			return fmt.Errorf("referralTargets[%d].service must be 1 to 63 characters, not %d", i, n)
 		}
-		if seen[name] {
-			return fmt.Errorf("referralTargets name the service %q twice", name)
+		if seen[t.Service] {
+			return fmt.Errorf("referralTargets name the service %q twice", t.Service)
 		}
-		seen[name] = true
+		seen[t.Service] = true
+		if a, err := mail.ParseAddress(t.Email); err != nil || a.Address != t.Email || a.Name != "" {
+			return fmt.Errorf("referralTargets[%d].email must be an email address such as wellbeing@example.ac.uk, not %q", i, t.Email)
+		}
 	}
 	return nil
 }
