@@ -207,14 +207,14 @@ func (n *Notifier) planDigests(ctx context.Context, now time.Time) error {
 		}
 		// The request names its own slot, so a plan cut short by a
 		// restart resumes under the same keys.
-		by, ms, _ := strings.Cut(req, "|")
-		at, err := strconv.ParseInt(ms, 10, 64)
-		if err == nil {
-			slot := "now-" + ms
+		if by, at, ok := parseDigestRequest(req); ok {
+			slot := "now-" + strconv.FormatInt(at.UnixMilli(), 10)
 			n.Log.Info("digests asked for", "by", by, "slot", slot)
-			if err := n.planSlot(ctx, slot, time.UnixMilli(at), loc); err != nil {
+			if err := n.planSlot(ctx, slot, at, loc); err != nil {
 				return err
 			}
+		} else {
+			n.Log.Warn("dropped a request for digests that is not one", "request", req)
 		}
 		if err := n.Redis.LRem(ctx, TriggerKey, 1, req).Err(); err != nil {
 			return fmt.Errorf("clear digest request: %w", err)

@@ -198,9 +198,30 @@ func RecentLog(ctx context.Context, rdb redis.UniversalClient, n int64) ([]LogEn
 // by; the replica holding the lease picks it up within a tick. The request
 // carries its time, which names the digests' slot.
 func RequestDigests(ctx context.Context, rdb redis.UniversalClient, by string, now time.Time) error {
-	req := strings.ReplaceAll(by, "|", "/") + "|" + strconv.FormatInt(now.UnixMilli(), 10)
-	if err := rdb.RPush(ctx, TriggerKey, req).Err(); err != nil {
+	if err := rdb.RPush(ctx, TriggerKey, digestRequest(by, now)).Err(); err != nil {
 		return fmt.Errorf("ask for digests: %w", err)
 	}
 	return nil
+}
+
+// digestRequest is a request for the digests now as TriggerKey holds it:
+// who asked ("|" made "/"), "|", and when in Unix milliseconds.
+func digestRequest(by string, at time.Time) string {
+	return strings.ReplaceAll(by, "|", "/") + "|" + strconv.FormatInt(at.UnixMilli(), 10)
+}
+
+// parseDigestRequest reads a request written by digestRequest; false for
+// anything else, which the notifier drops. The time must be written as
+// digestRequest writes it, because it names the digests' slot: two
+// spellings of one time would be two slots.
+func parseDigestRequest(req string) (by string, at time.Time, ok bool) {
+	by, ms, found := strings.Cut(req, "|")
+	if !found {
+		return "", time.Time{}, false
+	}
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || strconv.FormatInt(v, 10) != ms {
+		return "", time.Time{}, false
+	}
+	return by, time.UnixMilli(v), true
 }

@@ -76,6 +76,9 @@ func (s *Settings) check() error {
 	default:
 		return fmt.Errorf("smtp.tls %q: want StartTLS, ImplicitTLS or None", n.SMTP.TLS)
 	}
+	if n.SMTP.TLS == v1alpha1.SMTPNone && n.SMTP.CredentialsSecret != "" {
+		return errors.New("smtp.credentialsSecret needs tls StartTLS or ImplicitTLS: a password is never sent in plain text")
+	}
 	if err := checkAddress(n.SMTP.From); err != nil {
 		return fmt.Errorf("smtp.from: %w", err)
 	}
