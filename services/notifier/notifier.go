@@ -229,6 +229,13 @@ func (n *Notifier) planDigests(ctx context.Context, now time.Time) error {
 	if err != nil || done {
 		return err
 	}
+	// No roster yet (a new install, make run loading its demo data): the
+	// slot is left unplanned rather than spent on nobody, and goes out
+	// when the students arrive, up to catchUp late.
+	students, err := n.Redis.SCard(ctx, store.StudentsKey).Result()
+	if err != nil || students == 0 {
+		return err
+	}
 	return n.planSlot(ctx, id, slot, loc)
 }
 

@@ -108,6 +108,31 @@ func TestScheduledDigest(t *testing.T) {
 	}
 }
 
+// A digest falls due before the roster has arrived (a new install, make
+// run loading its demo data): it is not spent on an empty roster, and goes
+// out once the students are there.
+func TestScheduledDigestWaitsForTheRoster(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.rdb.Del(ctx, store.StudentsKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := f.notifier()
+	f.clock.Set(time.Date(2026, 10, 19, 7, 1, 0, 0, time.UTC)) // Monday 08:01 London
+	f.step(n)
+	if got := recipients(f.received()); len(got) != 0 {
+		t.Fatalf("digests with no roster: %v", got)
+	}
+	if err := store.PutStudents(ctx, f.rdb, students); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Minute)
+	f.step(n)
+	if got, want := recipients(f.received()), []string{"tess@uni.test", "theo@uni.test"}; !slices.Equal(got, want) {
+		t.Errorf("Monday's digests once the roster arrived: %v, want %v", got, want)
+	}
+}
+
 // A referral goes to the service's address with only what the student
 // agreed to share; a service with no address gets nothing.
 func TestReferralReachesTheService(t *testing.T) {
@@ -306,6 +331,9 @@ func TestServerDownThenUpDeliversEachOnce(t *testing.T) {
 	if state, _ := f.rdb.HGet(ctx, SMTPStateKey, "ok").Result(); state != "0" {
 		t.Errorf("SMTP state %q after a failure, want 0", state)
 	}
+	if up, retrying := testutil.ToFloat64(n.metrics.smtpUp), testutil.ToFloat64(n.metrics.messages.WithLabelValues(KindDigest, "retrying")); up != 0 || retrying != 2 {
+		t.Errorf("metrics after failures: smtp up %v, digests retrying %v; want 0 and 2", up, retrying)
+	}
 
 	if err := f.mail.Restart(); err != nil {
 		t.Fatal(err)
@@ -326,6 +354,9 @@ func TestServerDownThenUpDeliversEachOnce(t *testing.T) {
 	}
 	if sent != 2 {
 		t.Errorf("log: %+v, want two sent entries", log)
+	}
+	if up := testutil.ToFloat64(n.metrics.smtpUp); up != 1 {
+		t.Errorf("smtp up %v after recovery, want 1", up)
 	}
 }
 
