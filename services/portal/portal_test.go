@@ -76,12 +76,7 @@ func start(t testing.TB, attendance string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startWith(t, policy.Static(l))
-}
-
-// startWith is start under the policy pol, which a test may change.
-func startWith(t testing.TB, pol *policy.Source) *fixture {
-	t.Helper()
+	pol := policy.Static(l)
 	r := redistest.Start(t)
 	rdb := r.Client(t)
 	ctx := context.Background()
@@ -100,7 +95,7 @@ func startWith(t testing.TB, pol *policy.Source) *fixture {
 	}))
 	must(t, store.PutTutors(ctx, rdb, []store.Tutoring{{Staff: "t1", Student: "s1"}, {Staff: "t1", Student: "r1"}}))
 	day, _ := calendar.ParseDay("2026-10-19")
-	_, err := store.Recorder{Client: rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(ctx, []store.Event{
+	_, err = store.Recorder{Client: rdb, Retention: 9 * 24 * time.Hour, Now: func() time.Time { return now }}.Record(ctx, []store.Event{
 		{ID: "e1", Student: "s1", Activity: 0, Day: day}, {ID: "e2", Student: "s1", Activity: 5, Day: day}, {ID: "e3", Student: "s1", Activity: 8, Day: day},
 	})
 	must(t, err)

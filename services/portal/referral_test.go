@@ -2,35 +2,47 @@ package portal
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/leap-dev/leap/operator/api/policy"
+	"github.com/leap-dev/leap/services/notifier"
 )
 
 var serviceOption = regexp.MustCompile(`<option value="([^"]*)">`)
 
-// referralPolicy is the typical sample with spec.notifications naming the
-// referral targets given as YAML (none when empty), written to a file in
-// dir that a policy.Source can watch.
-func referralPolicy(t *testing.T, path, targets string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "leap_v1alpha1_leapterm_typical.yaml"))
-	must(t, err)
-	doc, _, _ := strings.Cut(string(b), "\n  notifications:")
-	if targets != "" {
-		doc += "\n  notifications:\n    referralTargets: " + targets + "\n"
+// withTargets is the LeapTerm file's text with spec.notifications naming
+// the referral targets given as YAML (none when empty).
+func withTargets(targets string) func(string) string {
+	return func(doc string) string {
+		doc, _, _ = strings.Cut(doc, "\n  notifications:")
+		if targets != "" {
+			doc += "\n  notifications:\n    referralTargets: " + targets + "\n"
+		}
+		return doc
 	}
+}
+
+// setTargets rewrites the fixture's LeapTerm file with other referral
+// targets, as the LEAP team would, and waits for the portal to read it.
+func (f *adminFixture) setTargets(t *testing.T, targets string, want ...string) {
+	t.Helper()
+	b, err := os.ReadFile(f.termFile)
+	must(t, err)
 	// Written aside and renamed in, as a ConfigMap mount changes.
-	must(t, os.WriteFile(path+".new", []byte(doc), 0o600))
-	must(t, os.Rename(path+".new", path))
+	must(t, os.WriteFile(f.termFile+".new", []byte(withTargets(targets)(string(b))), 0o600))
+	must(t, os.Rename(f.termFile+".new", f.termFile))
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Equal(f.policy.Current().Doc.ReferralServices(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the policy file's change was not picked up: %q", f.policy.Current().Doc.ReferralServices())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // The referral form offers exactly the LeapTerm's referral targets, and a
@@ -40,16 +52,8 @@ func referralPolicy(t *testing.T, path, targets string) {
 // With no target at all there is no form, and the page says where the
 // LEAP team lists them.
 func TestReferralServicesAreTheLeapTermsTargets(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "leapterm.yaml")
-	referralPolicy(t, path, `[{service: chaplaincy, email: chaplain@uni.test}, {service: wellbeing, email: wellbeing@uni.test}]`)
-	src, err := policy.Open(path, slog.New(slog.DiscardHandler))
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go src.Watch(ctx, 10*time.Millisecond)
-	f := startWith(t, src)
-	t1 := f.signIn(t, "t1")
-
+	f := startAdminWith(t, withTargets(`[{service: chaplaincy, email: chaplain@uni.test}, {service: wellbeing, email: wellbeing@uni.test}]`))
+	t1 := f.signIn(t, "leap") // the LEAP team writes on any student's record
 	offered := func() []string {
 		t.Helper()
 		_, page := fetch(t, t1.Client, f.url+"/students/s1")
@@ -71,8 +75,7 @@ func TestReferralServicesAreTheLeapTermsTargets(t *testing.T) {
 	}
 
 	// The LEAP team removes chaplaincy.
-	referralPolicy(t, path, `[{service: wellbeing, email: wellbeing@uni.test}]`)
-	waitFor(t, func() bool { return slices.Equal(src.Current().Doc.ReferralServices(), []string{"wellbeing"}) })
+	f.setTargets(t, `[{service: wellbeing, email: wellbeing@uni.test}]`, "wellbeing")
 	if got, want := offered(), []string{"wellbeing"}; !slices.Equal(got, want) {
 		t.Errorf("after chaplaincy was removed the form offers %q, want %q", got, want)
 	}
@@ -85,8 +88,7 @@ func TestReferralServicesAreTheLeapTermsTargets(t *testing.T) {
 	}
 
 	// No targets: no form, and a pointer to where they are set.
-	referralPolicy(t, path, "")
-	waitFor(t, func() bool { return len(src.Current().Doc.ReferralServices()) == 0 })
+	f.setTargets(t, "")
 	_, page := fetch(t, t1.Client, f.url+"/students/s1")
 	if strings.Contains(page, `id="referral-form"`) || !strings.Contains(page, "spec.notifications.referralTargets") {
 		t.Errorf("with no referral targets the page should say where they are set, and offer no form: %s", between(page, `id="objective-form"`, "</section>"))
@@ -97,13 +99,49 @@ func TestReferralServicesAreTheLeapTermsTargets(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("the policy file's change was not picked up")
+// sentMail is a notifier.Mailer that keeps what it is given.
+type sentMail struct{ to []string }
+
+func (m *sentMail) Send(_ context.Context, msg notifier.Message) error {
+	m.to = append(m.to, msg.To)
+	return nil
+}
+
+// Referrals written in the portal reach the notifier, which mails each to
+// the address the policy gives its service; one to a service removed
+// before the notifier saw it is mailed to nobody. The LEAP team's Email
+// page lists both: the mail sent, and the referral not sent with why.
+func TestReferralsAsTheNotifierSeesThem(t *testing.T) {
+	f := startAdminWith(t, withTargets(`[{service: chaplaincy, email: chaplain@uni.test}, {service: wellbeing, email: wellbeing@uni.test}]`))
+	lt := f.signIn(t, "leap")
+	settings, err := notifier.ParseSettings([]byte(`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "leap@uni.test"}}`))
+	must(t, err)
+	clock := now.Add(-time.Minute) // notifications start before the referrals
+	mail := &sentMail{}
+	n := &notifier.Notifier{Redis: f.rdb, Settings: settings, Policy: f.policy, Mailer: mail, Now: func() time.Time { return clock }}
+	ctx := context.Background()
+	must(t, n.Step(ctx))
+
+	for _, service := range []string{"wellbeing", "chaplaincy"} {
+		if status, body := post(t, lt.Client, f.url+"/students/s1/referrals", form("service", service)); status != http.StatusSeeOther {
+			t.Fatalf("referral to %s: %d %s", service, status, body)
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	f.setTargets(t, `[{service: wellbeing, email: wellbeing@uni.test}]`, "wellbeing")
+	clock = now.Add(time.Hour) // past the wait for a target to reach the notifier's policy
+	must(t, n.Step(ctx))
+	if !slices.Equal(mail.to, []string{"wellbeing@uni.test"}) {
+		t.Errorf("mailed to %q, want wellbeing's address alone", mail.to)
+	}
+
+	_, page := fetch(t, lt.Client, f.url+"/admin/notifications")
+	log := between(page, `id="send-log"`, "</table>")
+	for _, want := range []string{
+		"<td>wellbeing@uni.test</td><td>referral</td><td>sent</td>",
+		"<td></td><td>referral</td><td>not sent</td><td>0</td><td>chaplaincy is not a referral target",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the Email page's log lacks %q:\n%s", want, log)
+		}
 	}
 }
