@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,8 @@ var (
 	}
 	tutoring = []store.Tutoring{{Staff: "t1", Student: "u-ada"}, {Staff: "t1", Student: "u-amy"}, {Staff: "t2", Student: "u-bob"}, {Staff: "t3", Student: "u-cat"}}
 	active   = []string{"u-amy", "u-cat"}
+	// referralTargets are the LeapTerm's services and their addresses.
+	referralTargets = []v1alpha1.ReferralTarget{{Service: "wellbeing", Email: "wellbeing@uni.test"}, {Service: "skills and careers", Email: "careers@uni.test"}}
 )
 
 // clock is a settable time shared by the scoring service and notifiers.
@@ -110,6 +113,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The notifier and the portal read the referral targets from the
+	// policy (the LeapTerm's spec.notifications); the fixture's are these.
+	l.Doc.Referrals = &policy.Referrals{ReferralTargets: referralTargets}
 	f.pol = policy.Static(l)
 	if err := store.PutStaff(ctx, f.rdb, staff); err != nil {
 		t.Fatal(err)
@@ -146,12 +152,29 @@ func newFixture(t *testing.T) *fixture {
 		"enabled": true, "universityName": "University of Testing", "portalURL": "https://leap.uni.test",
 		"smtp": {"host": "127.0.0.1", "port": %s, "from": "leap@uni.test", "tls": "StartTLS", "credentialsSecret": "smtp"},
 		"digest": {"days": ["Monday", "Thursday"], "time": "08:00"},
-		"referralTargets": [{"service": "wellbeing", "email": "wellbeing@uni.test"}, {"service": "skills and careers", "email": "careers@uni.test"}]
-	}`, port(t, f.mail.SMTP)))
+		"referralTargets": %s
+	}`, port(t, f.mail.SMTP), mustJSON(t, referralTargets)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withTargets is the fixture's policy with other referral targets, as
+// after the LEAP team changed them.
+func (f *fixture) withTargets(targets ...v1alpha1.ReferralTarget) *policy.Source {
+	l := *f.pol.Current()
+	l.Doc.Referrals = &policy.Referrals{ReferralTargets: targets}
+	return policy.Static(&l)
 }
 
 func startMailpit(t *testing.T, o mailpit.Options) *mailpit.Server {

@@ -60,6 +60,11 @@ const (
 	// catchUp is how late a scheduled digest still goes out (a notifier
 	// down at 08:00 sends at 09:30; one down for a day skips it).
 	catchUp = 12 * time.Hour
+	// referralGrace is how long a referral to a service this replica's
+	// policy does not list waits before it is logged as not sent: each
+	// pod sees a changed ConfigMap in its own time, so a target just
+	// added can reach the portal's copy of the policy first.
+	referralGrace = 2 * time.Minute
 )
 
 type metrics struct {
@@ -75,7 +80,7 @@ func (n *Notifier) init() {
 		_, _ = rand.Read(b[:])
 		n.token = hex.EncodeToString(b[:])
 		n.metrics = &metrics{
-			messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leap_notifier_messages_total", Help: "Attempts to send an email, by kind and result (sent, retrying, failed)."}, []string{"kind", "result"}),
+			messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leap_notifier_messages_total", Help: "Attempts to send an email, by kind and result (sent, retrying, failed), and notifications with nowhere to go (not sent)."}, []string{"kind", "result"}),
 			smtpUp:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "leap_notifier_smtp_up", Help: "1 when the last attempt to reach the mail server succeeded, 0 when it failed."}),
 			leader:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "leap_notifier_leader", Help: "1 on the replica that holds the lease and sends."}),
 			queued:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "leap_notifier_queued", Help: "Messages waiting to be sent or retried."}),
@@ -202,14 +207,14 @@ func (n *Notifier) planDigests(ctx context.Context, now time.Time) error {
 		}
 		// The request names its own slot, so a plan cut short by a
 		// restart resumes under the same keys.
-		by, ms, _ := strings.Cut(req, "|")
-		at, err := strconv.ParseInt(ms, 10, 64)
-		if err == nil {
-			slot := "now-" + ms
+		if by, at, ok := parseDigestRequest(req); ok {
+			slot := "now-" + strconv.FormatInt(at.UnixMilli(), 10)
 			n.Log.Info("digests asked for", "by", by, "slot", slot)
-			if err := n.planSlot(ctx, slot, time.UnixMilli(at), loc); err != nil {
+			if err := n.planSlot(ctx, slot, at, loc); err != nil {
 				return err
 			}
+		} else {
+			n.Log.Warn("dropped a request for digests that is not one", "request", req)
 		}
 		if err := n.Redis.LRem(ctx, TriggerKey, 1, req).Err(); err != nil {
 			return fmt.Errorf("clear digest request: %w", err)
@@ -222,6 +227,13 @@ func (n *Notifier) planDigests(ctx context.Context, now time.Time) error {
 	id := slot.In(loc).Format("2006-01-02T15:04")
 	done, err := n.Redis.SIsMember(ctx, SlotsKey, id).Result()
 	if err != nil || done {
+		return err
+	}
+	// No roster yet (a new install, make run loading its demo data): the
+	// slot is left unplanned rather than spent on nobody, and goes out
+	// when the students arrive, up to catchUp late.
+	students, err := n.Redis.SCard(ctx, store.StudentsKey).Result()
+	if err != nil || students == 0 {
 		return err
 	}
 	return n.planSlot(ctx, id, slot, loc)
@@ -423,8 +435,12 @@ func (n *Notifier) scanRecords(ctx context.Context) error {
 		if v == "" || v == was {
 			continue
 		}
-		if err := n.studentRecords(ctx, id, since); err != nil {
+		wait, err := n.studentRecords(ctx, id, since)
+		if err != nil {
 			return err
+		}
+		if wait {
+			continue // looked at again at the next step
 		}
 		if err := n.Redis.HSet(ctx, SeenKey, id, v).Err(); err != nil {
 			return fmt.Errorf("mark records seen: %w", err)
@@ -433,18 +449,21 @@ func (n *Notifier) scanRecords(ctx context.Context) error {
 	return nil
 }
 
-func (n *Notifier) studentRecords(ctx context.Context, id string, since time.Time) error {
+// studentRecords queues what one student's new records call for; wait
+// is true when a referral waits for its service to reach the policy (see
+// referralGrace), so the student's records are looked at again.
+func (n *Notifier) studentRecords(ctx context.Context, id string, since time.Time) (wait bool, err error) {
 	st, ok, err := store.GetStudent(ctx, n.Redis, id)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	prefs, err := GetPreferences(ctx, n.Redis, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	records, err := store.ListRecords(ctx, n.Redis, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	noticeFrom := prefs.NoticesSince
 	if noticeFrom.Before(since) {
@@ -457,9 +476,11 @@ func (n *Notifier) studentRecords(ctx context.Context, id string, since time.Tim
 		}
 		switch r.Kind {
 		case store.KindReferral:
-			if err := n.referral(ctx, st, prefs, r); err != nil {
-				return err
+			w, err := n.referral(ctx, st, prefs, r)
+			if err != nil {
+				return false, err
 			}
+			wait = wait || w
 		case store.KindNote, store.KindObjective:
 			if wantsNotices && !r.At.Before(noticeFrom) {
 				what := "Your tutor wrote a new note about you"
@@ -467,17 +488,17 @@ func (n *Notifier) studentRecords(ctx context.Context, id string, since time.Tim
 					what = "Your tutor set you a new objective"
 				}
 				if err := n.notice(ctx, st, "notice/"+id+"/"+r.ID, what); err != nil {
-					return err
+					return false, err
 				}
 			}
 		}
 	}
 	if !wantsNotices {
-		return nil
+		return wait, nil
 	}
 	challenges, err := store.ListChallenges(ctx, n.Redis, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, c := range challenges {
 		if c.State == store.ChallengeOpen || c.DecidedAt.Before(noticeFrom) {
@@ -485,24 +506,39 @@ func (n *Notifier) studentRecords(ctx context.Context, id string, since time.Tim
 		}
 		what := "The LEAP team decided your challenge of " + c.Date
 		if err := n.notice(ctx, st, "notice/"+id+"/decision/"+c.ID, what); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return wait, nil
 }
 
 // referral queues the mail of one referral to its service: who referred
-// and when, and of the student only what they agreed to share.
-func (n *Notifier) referral(ctx context.Context, st store.Student, prefs Preferences, r store.Record) error {
-	to, ok := n.Settings.ReferralAddress(r.Service)
+// and when, and of the student only what they agreed to share. The
+// service's address is the policy's (spec.notifications.referralTargets,
+// which the portal's form offers). A service the policy does not list (a
+// target removed since the referral was written) gets nothing, and the
+// send log says so, once referralGrace has passed; until then wait is
+// true.
+func (n *Notifier) referral(ctx context.Context, st store.Student, prefs Preferences, r store.Record) (wait bool, err error) {
+	id := "referral/" + st.ID + "/" + r.ID
+	to, ok := n.Policy.Current().Doc.ReferralAddress(r.Service)
 	if !ok {
-		return nil // a service with no address: the record is all there is
+		if n.Now().Sub(r.At) < referralGrace {
+			return true, nil
+		}
+		why := fmt.Sprintf("%s is not a referral target in the LeapTerm (spec.notifications.referralTargets): the referral is in the portal only", r.Service)
+		first, err := recordNotSent(ctx, n.Redis, id, KindReferral, n.Now(), why)
+		if first {
+			n.metrics.messages.WithLabelValues(KindReferral, StateNotSent).Inc()
+			n.Log.Warn("referral not sent", "id", id, "service", r.Service)
+		}
+		return false, err
 	}
 	referrer, _, err := store.GetStaff(ctx, n.Redis, r.Author)
 	if err != nil {
-		return err
+		return false, err
 	}
-	m := Message{ID: "referral/" + st.ID + "/" + r.ID, Kind: KindReferral, To: to, Planned: n.Now()}
+	m := Message{ID: id, Kind: KindReferral, To: to, Planned: n.Now()}
 	m.Subject = fmt.Sprintf("%s LEAP: a referral to %s", n.Settings.UniversityName, r.Service)
 	data := map[string]any{
 		"Subject": m.Subject, "Service": r.Service, "University": n.Settings.UniversityName,
@@ -520,10 +556,10 @@ func (n *Notifier) referral(ctx context.Context, st store.Student, prefs Prefere
 		data["Reason"] = r.Text
 	}
 	if err := referralMail.render(&m, data); err != nil {
-		return fmt.Errorf("render referral %s: %w", r.ID, err)
+		return false, fmt.Errorf("render referral %s: %w", r.ID, err)
 	}
 	_, err = Enqueue(ctx, n.Redis, m, n.Now())
-	return err
+	return false, err
 }
 
 // notice queues a student's notice: what happened and a link, never the

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/internal/mailpit"
 	"github.com/leap-dev/leap/services/store"
 )
@@ -106,6 +108,31 @@ func TestScheduledDigest(t *testing.T) {
 	}
 }
 
+// A digest falls due before the roster has arrived (a new install, make
+// run loading its demo data): it is not spent on an empty roster, and goes
+// out once the students are there.
+func TestScheduledDigestWaitsForTheRoster(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.rdb.Del(ctx, store.StudentsKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := f.notifier()
+	f.clock.Set(time.Date(2026, 10, 19, 7, 1, 0, 0, time.UTC)) // Monday 08:01 London
+	f.step(n)
+	if got := recipients(f.received()); len(got) != 0 {
+		t.Fatalf("digests with no roster: %v", got)
+	}
+	if err := store.PutStudents(ctx, f.rdb, students); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Minute)
+	f.step(n)
+	if got, want := recipients(f.received()), []string{"tess@uni.test", "theo@uni.test"}; !slices.Equal(got, want) {
+		t.Errorf("Monday's digests once the roster arrived: %v, want %v", got, want)
+	}
+}
+
 // A referral goes to the service's address with only what the student
 // agreed to share; a service with no address gets nothing.
 func TestReferralReachesTheService(t *testing.T) {
@@ -146,6 +173,76 @@ func TestReferralReachesTheService(t *testing.T) {
 	}
 	if !contains(careers, "Tess Tutor") || !contains(careers, "tess@uni.test") {
 		t.Errorf("careers' referral does not say whom to contact:\n%s", careers.Text)
+	}
+}
+
+// A referral to a service that is not, or no longer, a referral target
+// (the LEAP team removed it after the referral was written) is mailed to
+// nobody, and the send log says so once, with the reason; one to a target
+// just added waits for this replica's policy to catch up, then goes.
+func TestReferralToARemovedTarget(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	n := f.notifier()
+	reg := prometheus.NewRegistry()
+	n.Register(reg)
+	f.step(n) // notifications start now
+	f.clock.Add(time.Minute)
+	refer := func(student, service string) {
+		if _, err := store.AddRecord(ctx, f.rdb, student, store.Record{Author: "t1", AuthorName: "Tess Tutor", Kind: store.KindReferral, Service: service, At: f.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refer("u-amy", "wellbeing")
+	refer("u-bob", "astrology")
+	n.Policy = f.withTargets(referralTargets[1]) // wellbeing removed
+	f.step(n)
+	f.clock.Add(referralGrace + time.Second)
+	f.step(n)
+	if got := recipients(f.received()); len(got) != 0 {
+		t.Fatalf("referrals to services that are no targets were mailed to %v", got)
+	}
+	log, err := RecentLog(ctx, f.rdb, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 2 {
+		t.Fatalf("send log %+v, want one entry for each referral not sent", log)
+	}
+	for _, e := range log {
+		service := map[string]string{"u-amy": "wellbeing", "u-bob": "astrology"}[strings.Split(e.ID, "/")[1]]
+		if e.Kind != KindReferral || e.Result != StateNotSent || !strings.Contains(e.Error, service+" is not a referral target") ||
+			!strings.Contains(e.Error, "spec.notifications.referralTargets") {
+			t.Errorf("log entry %+v, want a referral not sent, saying %s is not a referral target", e, service)
+		}
+	}
+	if got := testutil.ToFloat64(n.metrics.messages.WithLabelValues(KindReferral, StateNotSent)); got != 2 {
+		t.Errorf("metric of referrals not sent: %v, want 2", got)
+	}
+
+	// A later change to Amy's record looks at her records again: the
+	// referral is not logged twice.
+	if _, err := store.AddRecord(ctx, f.rdb, "u-amy", store.Record{Author: "t1", AuthorName: "Tess Tutor", Kind: store.KindNote, Text: "n", At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(n)
+	if log, _ := RecentLog(ctx, f.rdb, 10); len(log) != 2 {
+		t.Errorf("send log after another look: %+v, want the two entries once", log)
+	}
+
+	// A target added in the portal's policy before this replica's: the
+	// referral waits, and goes once the policy here has it.
+	f.clock.Add(time.Minute)
+	refer("u-cat", "chaplaincy")
+	f.step(n)
+	f.clock.Add(referralGrace / 2)
+	chaplaincy := v1alpha1.ReferralTarget{Service: "chaplaincy", Email: "chaplain@uni.test"}
+	n.Policy = f.withTargets(referralTargets[1], chaplaincy)
+	f.step(n)
+	f.clock.Add(referralGrace)
+	f.step(n)
+	if got, want := recipients(f.received()), []string{"chaplain@uni.test"}; !slices.Equal(got, want) {
+		t.Errorf("after chaplaincy reached the policy: mail to %v, want %v once", got, want)
 	}
 }
 
@@ -234,6 +331,9 @@ func TestServerDownThenUpDeliversEachOnce(t *testing.T) {
 	if state, _ := f.rdb.HGet(ctx, SMTPStateKey, "ok").Result(); state != "0" {
 		t.Errorf("SMTP state %q after a failure, want 0", state)
 	}
+	if up, retrying := testutil.ToFloat64(n.metrics.smtpUp), testutil.ToFloat64(n.metrics.messages.WithLabelValues(KindDigest, "retrying")); up != 0 || retrying != 2 {
+		t.Errorf("metrics after failures: smtp up %v, digests retrying %v; want 0 and 2", up, retrying)
+	}
 
 	if err := f.mail.Restart(); err != nil {
 		t.Fatal(err)
@@ -254,6 +354,9 @@ func TestServerDownThenUpDeliversEachOnce(t *testing.T) {
 	}
 	if sent != 2 {
 		t.Errorf("log: %+v, want two sent entries", log)
+	}
+	if up := testutil.ToFloat64(n.metrics.smtpUp); up != 1 {
+		t.Errorf("smtp up %v after recovery, want 1", up)
 	}
 }
 

@@ -33,11 +33,14 @@ type Message struct {
 	Planned time.Time `json:"planned"`
 }
 
-// States of a queued message.
+// States of a queued message, and of a notification decided against.
 const (
 	StateQueued = "queued"
 	StateSent   = "sent"
 	StateFailed = "failed"
+	// StateNotSent is a notification that has nowhere to go (a referral
+	// to a service that is not a referral target): logged, never queued.
+	StateNotSent = "not sent"
 )
 
 // enqueueScript queues a message unless its key was ever queued: the key,
@@ -100,6 +103,25 @@ end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', ARGV[1], 'kind', ARGV[3], 'to', ARGV[4], 'at', ARGV[2], 'result', result, 'attempt', ARGV[5], 'error', ARGV[8])
 return 1`)
 
+// notSentScript records, once per key, a notification that is not sent
+// and why, in the send log, so that the LEAP team sees it. The key stays,
+// as a sent message's does, so it is never planned again.
+var notSentScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'not sent', 'kind', ARGV[2], 'to', '', 'error', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1], 'kind', ARGV[2], 'to', '', 'at', ARGV[3], 'result', 'not sent', 'attempt', '0', 'error', ARGV[4])
+return 1`)
+
+// recordNotSent logs that notification id of kind is not sent, and why;
+// false when it was decided before.
+func recordNotSent(ctx context.Context, rdb redis.UniversalClient, id, kind string, at time.Time, why string) (bool, error) {
+	n, err := notSentScript.Run(ctx, rdb, []string{MessageKey(id), LogKey}, id, kind, at.UTC().Format(time.RFC3339), why, logLength).Int()
+	if err != nil {
+		return false, fmt.Errorf("record %s as not sent: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // logLength is how many sends the log keeps, roughly.
 const logLength = 10000
 
@@ -153,7 +175,7 @@ type LogEntry struct {
 	Kind    string `json:"kind"`
 	To      string `json:"to"`
 	At      string `json:"at"`
-	Result  string `json:"result"` // sent, retrying or failed
+	Result  string `json:"result"` // sent, retrying, failed or not sent
 	Attempt string `json:"attempt"`
 	Error   string `json:"error,omitempty"`
 }
@@ -176,9 +198,30 @@ func RecentLog(ctx context.Context, rdb redis.UniversalClient, n int64) ([]LogEn
 // by; the replica holding the lease picks it up within a tick. The request
 // carries its time, which names the digests' slot.
 func RequestDigests(ctx context.Context, rdb redis.UniversalClient, by string, now time.Time) error {
-	req := strings.ReplaceAll(by, "|", "/") + "|" + strconv.FormatInt(now.UnixMilli(), 10)
-	if err := rdb.RPush(ctx, TriggerKey, req).Err(); err != nil {
+	if err := rdb.RPush(ctx, TriggerKey, digestRequest(by, now)).Err(); err != nil {
 		return fmt.Errorf("ask for digests: %w", err)
 	}
 	return nil
+}
+
+// digestRequest is a request for the digests now as TriggerKey holds it:
+// who asked ("|" made "/"), "|", and when in Unix milliseconds.
+func digestRequest(by string, at time.Time) string {
+	return strings.ReplaceAll(by, "|", "/") + "|" + strconv.FormatInt(at.UnixMilli(), 10)
+}
+
+// parseDigestRequest reads a request written by digestRequest; false for
+// anything else, which the notifier drops. The time must be written as
+// digestRequest writes it, because it names the digests' slot: two
+// spellings of one time would be two slots.
+func parseDigestRequest(req string) (by string, at time.Time, ok bool) {
+	by, ms, found := strings.Cut(req, "|")
+	if !found {
+		return "", time.Time{}, false
+	}
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || strconv.FormatInt(v, 10) != ms {
+		return "", time.Time{}, false
+	}
+	return by, time.UnixMilli(v), true
 }

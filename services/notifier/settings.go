@@ -17,11 +17,9 @@ import (
 // them in NOTIFICATIONS (JSON), defaulted and checked.
 type Settings struct {
 	v1alpha1.Notifications
-	// Referral maps a service's name to the address of its referrals.
-	referral map[string]string
-	days     [7]bool
-	hour     int
-	minute   int
+	days   [7]bool
+	hour   int
+	minute int
 }
 
 // ParseSettings reads spec.notifications as JSON. The API server has
@@ -78,6 +76,9 @@ func (s *Settings) check() error {
 	default:
 		return fmt.Errorf("smtp.tls %q: want StartTLS, ImplicitTLS or None", n.SMTP.TLS)
 	}
+	if n.SMTP.TLS == v1alpha1.SMTPNone && n.SMTP.CredentialsSecret != "" {
+		return errors.New("smtp.credentialsSecret needs tls StartTLS or ImplicitTLS: a password is never sent in plain text")
+	}
 	if err := checkAddress(n.SMTP.From); err != nil {
 		return fmt.Errorf("smtp.from: %w", err)
 	}
@@ -99,7 +100,10 @@ func (s *Settings) check() error {
 		return fmt.Errorf("digest.time: %w", err)
 	}
 	s.hour, s.minute = h, m
-	s.referral = map[string]string{}
+	// The targets' addresses are taken from the policy, which the portal
+	// reads too (see Notifier.referral); they are checked here all the
+	// same, as input.
+	seen := map[string]bool{}
 	for i, t := range n.ReferralTargets {
 		if t.Service == "" {
 			return fmt.Errorf("referralTargets[%d]: no service named", i)
@@ -107,10 +111,10 @@ func (s *Settings) check() error {
 		if err := checkAddress(t.Email); err != nil {
 			return fmt.Errorf("referralTargets[%d] (%s): %w", i, t.Service, err)
 		}
-		if _, dup := s.referral[t.Service]; dup {
+		if seen[t.Service] {
 			return fmt.Errorf("referralTargets[%d]: %s is listed twice", i, t.Service)
 		}
-		s.referral[t.Service] = t.Email
+		seen[t.Service] = true
 	}
 	return nil
 }
@@ -146,12 +150,6 @@ func weekdayIndex(d v1alpha1.Weekday) int {
 		}
 	}
 	return -1
-}
-
-// ReferralAddress is where referrals to service go, if anywhere.
-func (s *Settings) ReferralAddress(service string) (string, bool) {
-	a, ok := s.referral[service]
-	return a, ok
 }
 
 // LastSlot is the most recent digest time at or before now, in loc, within

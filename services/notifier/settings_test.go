@@ -27,6 +27,7 @@ func TestParseSettingsRefusesBadValues(t *testing.T) {
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "Eve <e@b.c>"}}`, "smtp.from"},
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h:25", "from": "a@b.c"}}`, "smtp.host"},
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "a@b.c", "tls": "Maybe"}}`, "smtp.tls"},
+		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "a@b.c", "tls": "None", "credentialsSecret": "s"}}`, "smtp.credentialsSecret needs tls"},
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "a@b.c"}, "digest": {"time": "8:00"}}`, "digest.time"},
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "a@b.c"}, "digest": {"time": "24:00"}}`, "digest.time"},
 		{`{"enabled": true, "universityName": "U", "smtp": {"host": "h", "from": "a@b.c"}, "digest": {"days": ["Funday"]}}`, "digest.days"},
@@ -87,6 +88,36 @@ func FuzzParseSettings(f *testing.F) {
 		}
 		if err := checkAddress(s.SMTP.From); err != nil {
 			t.Errorf("accepted from %q: %v", s.SMTP.From, err)
+		}
+		if s.SMTP.TLS == "None" && s.SMTP.CredentialsSecret != "" {
+			t.Errorf("accepted credentials sent in plain text: %+v", s.SMTP)
+		}
+		for _, r := range s.ReferralTargets {
+			if err := checkAddress(r.Email); err != nil || r.Service == "" {
+				t.Errorf("accepted referral target %+v: %v", r, err)
+			}
+		}
+	})
+}
+
+// FuzzDigestRequest: a request for digests reads back as written, whoever
+// asked; anything else in the list is refused, never read as another
+// slot (the slot is named by the time as written).
+func FuzzDigestRequest(f *testing.F) {
+	f.Add("leap|1792663227803", "leap", int64(1792663227803))
+	f.Add("a|b|1", "a|b", int64(0))
+	f.Add("leap|+1792663227803", "", int64(-1))
+	f.Add("leap|0017", "lt1", int64(17))
+	f.Add("|", "", int64(0))
+	f.Fuzz(func(t *testing.T, req, by string, ms int64) {
+		if b, at, ok := parseDigestRequest(req); ok {
+			if again := digestRequest(b, at); again != req {
+				t.Errorf("%q read as (%q, %d), which is written %q: two spellings of one slot", req, b, at.UnixMilli(), again)
+			}
+		}
+		b, at, ok := parseDigestRequest(digestRequest(by, time.UnixMilli(ms)))
+		if !ok || at.UnixMilli() != ms || b != strings.ReplaceAll(by, "|", "/") {
+			t.Errorf("request by %q at %d read back as (%q, %d, %v)", by, ms, b, at.UnixMilli(), ok)
 		}
 	})
 }

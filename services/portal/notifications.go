@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,10 +89,19 @@ func (p *Portal) postMyNotifications(c echo.Context) error {
 	if s.Role != RoleStudent {
 		return notFound
 	}
-	on := func(name string) bool { return c.FormValue(name) == "on" }
-	prefs := notifier.Preferences{Notices: on("notices"), ShareContact: on("contact"), ShareCourse: on("course"), ShareReason: on("reason")}
-	if err := notifier.SetPreferences(c.Request().Context(), p.Redis, s.Person, prefs, p.now()); err != nil {
+	form, err := c.FormParams()
+	if err != nil {
+		return server.Problem(http.StatusBadRequest, "The form could not be read.")
+	}
+	if err := notifier.SetPreferences(c.Request().Context(), p.Redis, s.Person, choicesFromForm(form), p.now()); err != nil {
 		return server.Problem(http.StatusServiceUnavailable, "your choices could not be saved; try again in a minute")
 	}
 	return c.Redirect(http.StatusSeeOther, "/me/notifications?saved=1")
+}
+
+// choicesFromForm reads the student's boxes: a box is on when the form
+// sends it as "on" (what a browser sends for a ticked box), off otherwise.
+func choicesFromForm(form url.Values) notifier.Preferences {
+	on := func(name string) bool { return form.Get(name) == "on" }
+	return notifier.Preferences{Notices: on("notices"), ShareContact: on("contact"), ShareCourse: on("course"), ShareReason: on("reason")}
 }

@@ -72,6 +72,7 @@ type studentPage struct {
 	// CanMark the objectives' buttons (the student's: "Mark done" only).
 	CanWrite bool
 	CanMark  bool
+	// Services are the policy's referral services: the form's choices.
 	Services []string
 	// Saved names the form whose answer this page is.
 	Saved string

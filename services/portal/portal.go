@@ -58,9 +58,6 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// PolicyWriter changes the policy for the LEAP team; nil: read-only.
 	PolicyWriter PolicyWriter
-	// ReferralServices are the services staff may refer a student to;
-	// DefaultReferralServices when empty.
-	ReferralServices []string
 	// PageCacheBytes bounds the cache of rendered student pages:
 	// DefaultPageCacheBytes when zero; negative turns the cache off.
 	PageCacheBytes int
@@ -96,9 +93,6 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if len(cfg.ReferralServices) == 0 {
-		cfg.ReferralServices = slices.Clone(DefaultReferralServices)
 	}
 	log := cfg.Logger
 	if log == nil {

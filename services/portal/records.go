@@ -19,28 +19,9 @@ import (
 	"github.com/leap-dev/leap/services/store"
 )
 
-// DefaultReferralServices are the services a student can be referred to
-// when PORTAL_REFERRAL_SERVICES does not name others.
-var DefaultReferralServices = []string{"wellbeing", "skills and careers", "library", "disability support", "money advice"}
-
-// ParseReferralServices reads PORTAL_REFERRAL_SERVICES: service names
-// separated by commas, as staff will see them. Blank is nil: the defaults;
-// a value with no name in it is a mistake worth stopping for.
-func ParseReferralServices(v string) ([]string, error) {
-	if strings.TrimSpace(v) == "" {
-		return nil, nil
-	}
-	var out []string
-	for name := range strings.SplitSeq(v, ",") {
-		if name = strings.TrimSpace(name); name != "" && !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%q names no service: want names separated by commas, such as \"wellbeing, library\"", v)
-	}
-	return out, nil
-}
+// noReferralServices says why no referral can be made, and who can change
+// that.
+const noReferralServices = "No service takes referrals yet: the LEAP team lists them in the LeapTerm (spec.notifications.referralTargets)."
 
 // Lengths of what people type: enough for a paragraph or two, not a
 // document, which belongs in the university's case-management system.
@@ -144,8 +125,12 @@ func (p *Portal) recordFromForm(c echo.Context, kind string) (store.Record, erro
 		r.Due = due.String()
 	case store.KindReferral:
 		r.Service = c.FormValue("service")
-		if !slices.Contains(p.ReferralServices, r.Service) {
-			return r, server.Problemf(http.StatusBadRequest, "Refer to one of: %s.", strings.Join(p.ReferralServices, ", "))
+		offered := p.Policy.Current().Doc.ReferralServices()
+		if len(offered) == 0 {
+			return r, server.Problem(http.StatusBadRequest, noReferralServices)
+		}
+		if !slices.Contains(offered, r.Service) {
+			return r, server.Problemf(http.StatusBadRequest, "Refer to one of: %s.", strings.Join(offered, ", "))
 		}
 	}
 	return r, nil

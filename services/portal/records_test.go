@@ -207,23 +207,3 @@ func between(s, from, to string) string {
 	part, _, _ := strings.Cut(rest, to)
 	return part
 }
-
-func TestReferralServicesComeFromTheEnvironment(t *testing.T) {
-	cases := []struct {
-		env  string
-		want []string
-	}{
-		{"", nil}, // the defaults
-		{" wellbeing , library,,wellbeing ", []string{"wellbeing", "library"}},
-		{"Chaplaincy", []string{"Chaplaincy"}},
-	}
-	for _, tc := range cases {
-		got, err := ParseReferralServices(tc.env)
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("%q: %q %v", tc.env, got, err)
-		}
-	}
-	if _, err := ParseReferralServices(" , ,"); err == nil {
-		t.Error("a list of nothing was taken")
-	}
-}

@@ -297,7 +297,7 @@ func (p *Portal) showStudentTo(c echo.Context, s *Session, sid, raw, id string) 
 		PolicyNotice: attendanceNotice(pol.Doc),
 		AttendanceOn: pol.Doc.Attendance.IsEnabled(),
 		Records:      written.Records, Challenges: written.Challenges, Cohort: cohortView(cohort.sum, st, eng),
-		CanWrite: mayWrite(s, st), CanMark: self || isTutorOf(s, st), Services: p.ReferralServices, Saved: saved, Fresh: fresh,
+		CanWrite: mayWrite(s, st), CanMark: self || isTutorOf(s, st), Services: pol.Doc.ReferralServices(), Saved: saved, Fresh: fresh,
 	})
 	if err != nil {
 		return err

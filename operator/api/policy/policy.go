@@ -41,6 +41,46 @@ type Document struct {
 	// an operator older than xAPI) maps nothing: services apply no defaults
 	// of their own, so the document is the whole policy.
 	XAPI v1alpha1.XAPI `json:"xapi"`
+	// Referrals are spec.notifications.referralTargets: the services staff
+	// may refer a student to, and no others, each with the address the
+	// notifier mails its referrals to. The rest of spec.notifications (the
+	// mail server, the schedule) is the notifier's alone. Under the spec's
+	// own name, so that the document stays a part of a spec (see
+	// draft.SpecOf); absent when there are none, so that such a policy
+	// keeps its hash.
+	Referrals *Referrals `json:"notifications,omitempty"`
+}
+
+// Referrals is the part of spec.notifications every service reads.
+type Referrals struct {
+	ReferralTargets []v1alpha1.ReferralTarget `json:"referralTargets"`
+}
+
+// ReferralServices are the names of the referral targets, in the
+// LeapTerm's order: what the portal's referral form offers.
+func (d Document) ReferralServices() []string {
+	if d.Referrals == nil {
+		return nil
+	}
+	out := make([]string, 0, len(d.Referrals.ReferralTargets))
+	for _, t := range d.Referrals.ReferralTargets {
+		out = append(out, t.Service)
+	}
+	return out
+}
+
+// ReferralAddress is where referrals to service go; false when service is
+// not a referral target.
+func (d Document) ReferralAddress(service string) (string, bool) {
+	if d.Referrals == nil {
+		return "", false
+	}
+	for _, t := range d.Referrals.ReferralTargets {
+		if t.Service == service {
+			return t.Email, true
+		}
+	}
+	return "", false
 }
 
 // FromLeapTerm builds the policy document of a defaulted LeapTerm.
@@ -60,6 +100,9 @@ func FromLeapTerm(t *v1alpha1.LeapTerm) Document {
 		d.Breaks = []v1alpha1.DateRange{}
 	}
 	d.PolicyHistory = s.PolicyHistory
+	if s.Notifications != nil && len(s.Notifications.ReferralTargets) > 0 {
+		d.Referrals = &Referrals{ReferralTargets: s.Notifications.ReferralTargets}
+	}
 	slices.SortFunc(d.PolicyHistory, func(a, b v1alpha1.PolicyEra) int { return strings.Compare(string(a.Until), string(b.Until)) })
 	for i := range d.PolicyHistory {
 		if sc := d.PolicyHistory[i].Scoring; sc != nil {

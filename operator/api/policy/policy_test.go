@@ -153,3 +153,69 @@ func TestAttendanceOn(t *testing.T) {
 		}
 	}
 }
+
+// The services staff may refer a student to are the LeapTerm's referral
+// targets, in its order, whether email is on or off: the portal offers
+// them and nothing else, and the notifier mails each its referrals. A
+// LeapTerm with none keeps the hash it had before; the mail server and
+// the schedule stay out of the policy every service reads.
+func TestReferralTargetsArePolicy(t *testing.T) {
+	plain, err := FromLeapTerm(term()).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "referral") || strings.Contains(string(plain), "notifications") {
+		t.Errorf("a policy with no referral targets names them:\n%s", plain)
+	}
+	targeted := term()
+	targeted.Spec.Scoring.PartTimeWindowDays, targeted.Spec.Scoring.NoEngagementAlertDays = 21, 7
+	targeted.Spec.Notifications = &v1alpha1.Notifications{
+		ReferralTargets: []v1alpha1.ReferralTarget{{Service: "wellbeing", Email: "wellbeing@uni.test"}, {Service: "library", Email: "library@uni.test"}},
+		SMTP:            &v1alpha1.SMTP{Host: "smtp.uni.test", From: "leap@uni.test"},
+	}
+	d := FromLeapTerm(targeted)
+	if want := []string{"wellbeing", "library"}; !slices.Equal(d.ReferralServices(), want) {
+		t.Errorf("referral services %q, want %q", d.ReferralServices(), want)
+	}
+	if a, ok := d.ReferralAddress("library"); !ok || a != "library@uni.test" {
+		t.Errorf("library's address %q %v, want library@uni.test", a, ok)
+	}
+	if a, ok := d.ReferralAddress("astrology"); ok {
+		t.Errorf("a service that is no target has the address %q", a)
+	}
+	b, _ := d.Marshal()
+	if strings.Contains(string(b), "smtp.uni.test") {
+		t.Errorf("the policy every service reads carries the mail server:\n%s", b)
+	}
+	if err := Validate(d); err != nil {
+		t.Errorf("valid referral targets refused: %v", err)
+	}
+	parsed, err := Parse(b)
+	if err != nil || !slices.Equal(parsed.ReferralServices(), d.ReferralServices()) {
+		t.Errorf("parsed back %q (%v), want %q", parsed.ReferralServices(), err, d.ReferralServices())
+	}
+	off, _ := d.Hash()
+	targeted.Spec.Notifications.Enabled = true
+	if on, _ := FromLeapTerm(targeted).Hash(); on != off {
+		t.Error("switching email on changed the policy: only the notifier needs to know")
+	}
+	untargeted := targeted.DeepCopy()
+	untargeted.Spec.Notifications.ReferralTargets = nil
+	if h, _ := FromLeapTerm(untargeted).Hash(); h == off {
+		t.Error("adding referral targets left the policy hash alone: the portal would not see them")
+	}
+
+	// A document written by hand gets the API's rules.
+	for _, bad := range [][]v1alpha1.ReferralTarget{
+		{{Service: "wellbeing", Email: "a@uni.test"}, {Service: "wellbeing", Email: "b@uni.test"}},
+		{{Service: "", Email: "a@uni.test"}},
+		{{Service: strings.Repeat("x", 64), Email: "a@uni.test"}},
+		{{Service: "wellbeing", Email: "Wellbeing <a@uni.test>"}},
+		{{Service: "wellbeing", Email: "a@uni.test, b@uni.test"}},
+	} {
+		d.Referrals = &Referrals{ReferralTargets: bad}
+		if err := Validate(d); err == nil || !strings.Contains(err.Error(), "referralTargets") {
+			t.Errorf("referral targets %+v: error %v, want one about the referral targets", bad, err)
+		}
+	}
+}

@@ -62,6 +62,11 @@ func TestInvalidNotificationsAreRejected(t *testing.T) {
 			"referralTargets[].email must be an email address"},
 		{"referral address with two recipients", notifications("referralTargets", []any{map[string]any{"service": "wellbeing", "email": "a@x.ac.uk,b@x.ac.uk"}}),
 			"referralTargets[].email must be an email address"},
+		{"a referral service named twice", notifications("referralTargets", []any{
+			map[string]any{"service": "wellbeing", "email": "a@x.ac.uk"}, map[string]any{"service": "wellbeing", "email": "b@x.ac.uk"},
+		}), `referralTargets[1]: Duplicate value: {"service":"wellbeing"}`},
+		{"a referral target without a service", notifications("referralTargets", []any{map[string]any{"service": "", "email": "a@x.ac.uk"}}),
+			"should be at least 1 chars long"},
 		{"host with a port", notifications("smtp.host", "smtp.example.ac.uk:25"), "smtp.host must be a host name"},
 		{"port out of range", notifications("smtp.port", int64(70000)), "should be less than or equal to 65535"},
 		{"unknown TLS mode", notifications("smtp.tls", "Sometimes"), `Unsupported value: "Sometimes"`},

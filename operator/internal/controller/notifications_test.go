@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,4 +179,41 @@ func rollOutNotifier(g Gomega, term *v1alpha1.LeapTerm) {
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, ReadyReplicas: r, AvailableReplicas: r}
 		g.Expect(k8s.Status().Update(context.Background(), d)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
+}
+
+// Each way a mail server can be unreachable is named in the condition's
+// message: no such host, nothing listening, something that is not SMTP.
+func TestSMTPProbeSaysWhy(t *testing.T) {
+	notSMTP, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = notSMTP.Close() })
+	go func() {
+		for {
+			c, err := notSMTP.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n"))
+			_ = c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		host string
+		port int
+		want string
+	}{
+		{"nosuchhost.invalid", 587, "no such host"},
+		{"127.0.0.1", closedPort(t), "refused"},
+		{"127.0.0.1", notSMTP.Addr().(*net.TCPAddr).Port, "not an SMTP server"},
+	} {
+		err := probeSMTP(context.Background(), tc.host, int32(tc.port), v1alpha1.SMTPStartTLS)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:%d: %v, want an error saying %q", tc.host, tc.port, err, tc.want)
+		}
+	}
+	if err := probeSMTP(context.Background(), "127.0.0.1", int32(smtpGreeter(t)), v1alpha1.SMTPStartTLS); err != nil {
+		t.Errorf("a server that greets: %v", err)
+	}
 }

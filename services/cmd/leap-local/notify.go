@@ -21,7 +21,6 @@ import (
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
 	"github.com/leap-dev/leap/services/internal/mailpit"
 	"github.com/leap-dev/leap/services/notifier"
-	"github.com/leap-dev/leap/services/portal"
 )
 
 // localNotifier is make run's email: Mailpit as the mail server, the
@@ -34,7 +33,7 @@ type localNotifier struct {
 // startNotifier runs Mailpit (SMTP on smtpPort, its API on a port of its
 // own) and the notifier, whose settings are the LeapTerm file's
 // spec.notifications with the mail server replaced by Mailpit (make run
-// never mails anyone), or demo settings when the file has none. The inbox
+// never mails anyone) and a demo university's name when it has none. The inbox
 // page on inboxPort lists what Mailpit received: Mailpit's Go module has
 // no web UI of its own (its JavaScript is built with npm), so the page
 // reads its API, which it also serves under /api/.
@@ -100,12 +99,16 @@ func localSettings(termFile string, smtpPort, portalPort int) ([]byte, error) {
 	if err := yaml.Unmarshal(b, &term); err != nil {
 		return nil, fmt.Errorf("read %s: %w", termFile, err)
 	}
+	// On or off in the file, make run sends (to Mailpit), signed by the
+	// university's name or a demo one. Referrals go to the addresses of
+	// the file's referral targets, which the notifier reads from the
+	// policy, as the portal does.
 	n := term.Spec.Notifications
-	if n == nil || !n.Enabled {
-		n = &v1alpha1.Notifications{UniversityName: "Demo University"}
-		for _, s := range portal.DefaultReferralServices {
-			n.ReferralTargets = append(n.ReferralTargets, v1alpha1.ReferralTarget{Service: s, Email: strings.ReplaceAll(s, " ", "-") + "@services.example.ac.uk"})
-		}
+	if n == nil {
+		n = &v1alpha1.Notifications{}
+	}
+	if n.UniversityName == "" {
+		n.UniversityName = "Demo University"
 	}
 	n.Enabled = true
 	n.PortalURL = fmt.Sprintf("http://127.0.0.1:%d", portalPort)

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -23,10 +22,6 @@ func run(ctx context.Context) error {
 	cacheMB := env.Int("PORTAL_PAGE_CACHE_MB", portal.DefaultPageCacheBytes>>20, 0, 4096)
 	sso := portal.OIDCFromEnv(env)
 	secure := env.Bool("PORTAL_SECURE_COOKIES", true)
-	services, err := portal.ParseReferralServices(env.String("PORTAL_REFERRAL_SERVICES", ""))
-	if err != nil {
-		env.Fail(fmt.Errorf("PORTAL_REFERRAL_SERVICES=%w", err))
-	}
 	c, err := app.Setup(ctx, "portal", env)
 	if err != nil {
 		return err
@@ -60,7 +55,7 @@ func run(ctx context.Context) error {
 	}
 	s := c.Server()
 	cfg := portal.Config{Redis: c.Redis, Policy: c.Policy, ScoringURL: scoringURL, Users: users, OIDC: sso, SecureCookies: secure, Now: time.Now,
-		Logger: c.Log, TracerProvider: c.Tracer, PolicyWriter: writer, ReferralServices: services, PageCacheBytes: cacheMB << 20}
+		Logger: c.Log, TracerProvider: c.Tracer, PolicyWriter: writer, PageCacheBytes: cacheMB << 20}
 	if cacheMB == 0 {
 		cfg.PageCacheBytes = -1 // off
 	}
