@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -90,6 +91,8 @@ type a11yVisit struct {
 	name  string
 	url   string
 	steps func(base string) chromedp.Action[chromedp.Void]
+	// refused: the page is an error page; every other visit must not be.
+	refused bool
 }
 
 // checkPages signs user in (none: anonymous) and runs axe-core on every
@@ -97,7 +100,16 @@ type a11yVisit struct {
 // reporting each violation with its rule, elements and page.
 func checkPages(t *testing.T, base, user string, visits []a11yVisit) {
 	t.Helper()
-	ctx := browser(t)
+	browserCtx := startBrowser(t)
+	// Each visit has its own deadline: a role's pages together take longer
+	// than one page may, on a busy machine.
+	var ctx context.Context
+	deadline := func() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(browserCtx, 2*time.Minute)
+		t.Cleanup(cancel)
+	}
+	deadline()
 	if user != "" {
 		must(t, chromedp.Do(ctx, signInAs(base, user)))
 	}
@@ -111,11 +123,17 @@ func checkPages(t *testing.T, base, user string, visits []a11yVisit) {
 		}
 	}
 	for _, v := range visits {
+		deadline()
 		open := chromedp.Navigate(base + v.url)
 		if v.steps != nil {
 			open = v.steps(base)
 		}
 		must(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 844), open, chromedp.WaitReady(chromedp.CSS("main"))))
+		isError, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("problem-title") !== null`))
+		must(t, err)
+		if isError != v.refused {
+			t.Fatalf("%s as %q: an error page %v, want %v", v.name, user, isError, v.refused)
+		}
 		must(t, injectAxe(ctx))
 		for _, width := range []int64{1280, 390} {
 			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(width, 844)))
@@ -133,8 +151,13 @@ func checkPages(t *testing.T, base, user string, visits []a11yVisit) {
 	}
 }
 
-// visit is a visit to a URL.
+// visit is a visit to a URL; refused, to one the person gets an error
+// page for.
 func visit(url string) a11yVisit { return a11yVisit{name: url, url: url} }
+
+func refused(url string) a11yVisit {
+	return a11yVisit{name: url + " (refused)", url: url, refused: true}
+}
 
 // TestEveryPageOfEveryRolePassesAxe: axe-core finds no WCAG 2.1 A or AA
 // violation on any page of any role, at a desktop's and a phone's width,
@@ -166,10 +189,10 @@ func TestEveryPageOfEveryRolePassesAxe(t *testing.T) {
 		user   string
 		visits []a11yVisit
 	}{
-		{"", []a11yVisit{visit("/login"), refusal, visit("/nowhere")}},
-		{"s1", []a11yVisit{visit("/me"), visit("/me?activity=tap_in"), visit("/me?activity=library_loan"), visit("/me/notifications"), visit("/students/s3"), visit("/admin")}},
+		{"", []a11yVisit{visit("/login"), refusal}},
+		{"s1", []a11yVisit{visit("/me"), visit("/me?activity=tap_in"), visit("/me?activity=library_loan"), visit("/me/notifications"), refused("/students/s3"), refused("/admin")}},
 		{"r1", []a11yVisit{visit("/me")}},
-		{"t1", []a11yVisit{visit("/students"), visit("/students/s1"), visit("/students/x1"), visit("/students/r1"), visit("/me/notifications"), visit("/students/s3"), visit("/nowhere")}},
+		{"t1", []a11yVisit{visit("/students"), visit("/students/s1"), visit("/students/x1"), visit("/students/r1"), refused("/me/notifications"), refused("/students/s3"), refused("/nowhere")}},
 		{"o1", []a11yVisit{visit("/students"), visit("/students/s3")}},
 		{"lt", []a11yVisit{visit("/admin"), visit("/admin/notifications"), visit("/students"), visit("/students/s1"), visit("/students/s3")}},
 	}
