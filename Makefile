@@ -26,6 +26,10 @@ K8S_VERSION            ?= 1.37.2
 MAILPIT_VERSION        := $(shell awk '$$1 == "require" && $$2 == "github.com/axllent/mailpit" {print $$3}' hack/tools/mailpit/go.mod)
 # The S3-compatible server of the backup tests.
 VERSITYGW_VERSION      ?= v1.8.0
+# axe-core, the accessibility engine the portal's browser tests inject into
+# every page: fetched from the npm registry and checked against the
+# integrity hack/fetch-axe.sh records for this version. The product never loads it.
+AXE_VERSION            ?= 4.14.1
 
 ROOT        := $(abspath .)
 BIN         := $(ROOT)/bin
@@ -37,6 +41,7 @@ HELM           := $(TOOLS)/helm-$(HELM_VERSION)
 HELM_DOCS      := $(TOOLS)/helm-docs-$(HELM_DOCS_VERSION)
 MAILPIT        := $(TOOLS)/mailpit-$(MAILPIT_VERSION)
 VERSITYGW      := $(TOOLS)/versitygw-$(VERSITYGW_VERSION)
+AXE_CORE       := $(BIN)/axe-core-$(AXE_VERSION)/axe.min.js
 CHART          := charts/leap-operator
 
 # The Go packages of every module joined by go.work.
@@ -54,6 +59,8 @@ export HELM
 export MAILPIT
 # The backup tests (services/backup) upload to and restore from this S3 server.
 export VERSITYGW
+# The portal's accessibility tests inject this axe-core into each page.
+export AXE_CORE
 
 ##@ Use
 
@@ -89,8 +96,8 @@ build: ## Build every binary into bin/.
 test: verify lint unit e2e ## Run every test: generated files fresh, lint, unit and envtest tests, end-to-end.
 
 .PHONY: unit
-unit: envtest $(HELM) $(MAILPIT) $(VERSITYGW) ## Run the Go tests (envtest, the chart's, the notifier's against Mailpit and the backup's against a real S3 server included; none is skipped for want of them).
-	go test -count=1 -race $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
+unit: envtest $(HELM) $(MAILPIT) $(VERSITYGW) $(AXE_CORE) ## Run the Go tests (envtest, the chart's, the notifier's against Mailpit, the backup's against a real S3 server and the portal's axe-core checks included; none is skipped for want of them).
+	go test -count=1 -race -timeout 30m $$(go list $(PKGS) | grep -v '/operator/test/e2e$$')
 
 .PHONY: backup-test
 backup-test: $(VERSITYGW) ## The backup and restore alone: real redis-server, real S3 server (versitygw), the leap-backup code paths (~20 s once built).
@@ -213,6 +220,12 @@ mailpit: $(MAILPIT) ## Build Mailpit, the SMTP sink with an HTTP API (cold: ~2 m
 $(MAILPIT): hack/tools/mailpit/go.mod hack/tools/mailpit/go.sum hack/build-mailpit.sh
 	hack/build-mailpit.sh $@
 
+.PHONY: axe-core
+axe-core: $(AXE_CORE) ## Fetch axe-core (pinned, integrity checked) from the npm registry for the portal's accessibility tests.
+
+$(AXE_CORE): hack/fetch-axe.sh
+	hack/fetch-axe.sh $(AXE_VERSION) $(@D)
+
 .PHONY: versitygw
 versitygw: $(VERSITYGW) ## Build the S3-compatible server of the backup tests (Versity's gateway; cold: 3-4 minutes, far more on a busy machine).
 
@@ -220,7 +233,7 @@ $(VERSITYGW): hack/build-versitygw.sh
 	hack/build-versitygw.sh $(VERSITYGW_VERSION) $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) $(VERSITYGW) envtest e2e-cluster kubectl ## Build every pinned tool.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(HELM_DOCS) $(MAILPIT) $(VERSITYGW) $(AXE_CORE) envtest e2e-cluster kubectl ## Build every pinned tool.
 
 .PHONY: clean
 clean: ## Remove built binaries (the control plane too: the next test rebuilds it, 4-5 minutes).

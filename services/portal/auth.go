@@ -399,12 +399,16 @@ func (p *Portal) signOnRoutes(e *echo.Echo) {
 	}
 	e.GET("/auth/login", p.startSignOn)
 	e.GET(CallbackPath, p.signOnCallback)
+	e.GET(ProviderSignOutPath, p.signOutAtProvider)
 }
 
 // showLogin shows the sign-in page: a button for the university's sign-in
-// when OIDC is configured, the password form when local accounts are on.
+// when OIDC is configured, the password form when local accounts are on,
+// and, just after a sign-out from a single sign-on, the offer to sign out
+// of the provider too.
 func (p *Portal) showLogin(c echo.Context, status int, data loginPage) error {
 	data.SSO, data.Local = p.sso != nil, p.Users != nil
+	data.ProviderSignOut = p.offersProviderSignOut(c)
 	return p.render(c, status, "login.html", data)
 }
 
@@ -414,10 +418,15 @@ func (p *Portal) signInFailed(c echo.Context, status int, msg string) error {
 }
 
 // getLogin shows the sign-in page. It takes no message from the URL: a
-// link must not be able to put words of its choosing on this page.
+// link must not be able to put words of its choosing on this page; the
+// signedOutQuery flag only picks the page's own notice.
 func (p *Portal) getLogin(c echo.Context) error {
-	return p.showLogin(c, http.StatusOK, loginPage{})
+	_, out := c.QueryParams()[signedOutQuery]
+	return p.showLogin(c, http.StatusOK, loginPage{SignedOut: out})
 }
+
+// signedOutQuery marks the sign-in page that sign-out lands on.
+const signedOutQuery = "signed-out"
 
 func (p *Portal) postLogin(c echo.Context) error {
 	if p.Users == nil {
@@ -482,27 +491,34 @@ func (p *Portal) startSession(c echo.Context, s Session, home string) error {
 		return err
 	}
 	p.setCookie(c, sessionCookie, id, int(absoluteTimeout.Seconds()))
+	// An offer to sign out of the provider belongs to the session before.
+	if _, err := p.cookie(c, signOutCookie); err == nil {
+		p.setCookie(c, signOutCookie, "", -1)
+	}
 	return c.Redirect(http.StatusSeeOther, home)
 }
 
-// postLogout ends the session and, after a single sign-on, sends the
-// person to the provider's sign-out when it has one.
+// postLogout ends the session and always lands on LEAP's own sign-in page,
+// saying so. After a single sign-on the person stays signed in at the
+// provider; the sign-in page then offers, as a separate link, to sign out
+// there too (ProviderSignOutPath). Sending every sign-out through the
+// provider would leave the person wherever the provider chooses: its
+// error page when it refuses the way back, as some do.
 func (p *Portal) postLogout(c echo.Context) error {
 	s, err := p.session(c)
 	if err != nil {
 		return err
 	}
-	next := "/login"
 	if s != nil {
 		id := p.sessionID(c)
 		p.caches.sessions.drop(id)
 		if err := p.Redis.Del(c.Request().Context(), sessionKey(id)).Err(); err != nil {
 			return err
 		}
-		if end := p.endSessionURL(s); end != "" {
-			next = end
+		if v := p.providerSignOut(s); v != "" {
+			p.setCookie(c, signOutCookie, v, int(signOutWindow.Seconds()))
 		}
 	}
 	p.setCookie(c, sessionCookie, "", -1)
-	return c.Redirect(http.StatusSeeOther, next)
+	return c.Redirect(http.StatusSeeOther, "/login?"+signedOutQuery)
 }

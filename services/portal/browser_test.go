@@ -17,6 +17,15 @@ import (
 // skips) when /usr/bin/chromium is missing: .ci/run installs it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(startBrowser(t), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startBrowser is browser without its deadline, for a test that runs many
+// pages in one browser and gives each its own.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
 	path := "/usr/bin/chromium"
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("chromium is not installed (apt-get install chromium; .ci/run does): %v", err)
@@ -28,8 +37,7 @@ func browser(t *testing.T) context.Context {
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	t.Cleanup(func() { cancel(); cancelAlloc() })
 	return ctx
 }
 

@@ -25,7 +25,43 @@ const (
 	hmLevels        = 4
 	hmMinimumWeeks  = 4
 	hmWeekdayLabels = "Mon,,Wed,,Fri,,Sun"
+	// hmMonthGap is the fewest columns between two month names: a name
+	// ("Sep", 10 px) is wider than one column, so names one column apart
+	// overlap.
+	hmMonthGap = 2
 )
+
+// monthLabel is a month's name over the column of its first Monday.
+type monthLabel struct {
+	col  int
+	name string
+}
+
+// monthLabels names each month from first to last over the column of its
+// first Monday, and the first day's month over the first column. When the
+// calendar starts late in a month, that month's name would sit on the
+// next one's: it is left out, the month whose weeks follow is named.
+func monthLabels(first, last calendar.Day, col func(calendar.Day) int) []monthLabel {
+	var labels []monthLabel
+	add := func(d calendar.Day) {
+		l := monthLabel{col(d), d.Month.String()[:3]}
+		n := len(labels)
+		if n > 0 && labels[n-1].name == l.name {
+			return // the first day's month, already named
+		}
+		if n > 0 && l.col-labels[n-1].col < hmMonthGap {
+			labels = labels[:n-1]
+		}
+		labels = append(labels, l)
+	}
+	add(first)
+	for d := first.AddDays(1); !last.Before(d); d = d.AddDays(1) {
+		if d.Weekday() == time.Monday && d.Day <= 7 {
+			add(d)
+		}
+	}
+	return labels
+}
 
 // shortDay writes a YYYY-MM-DD date as people read it in a table or a
 // list, "Mon 19 Oct"; anything else is returned as it is.
@@ -102,12 +138,8 @@ func activityHeatmap(e *scoring.Engagement, pol *policy.Loaded, key, title strin
 			fmt.Fprintf(&b, `<text class="hm-label" x="0" y="%.0f" aria-hidden="true">%s</text>`, hmTop+float64(i)*hmStep+hmCell-2, name)
 		}
 	}
-	lastMonth := time.Month(0)
-	for i, c := range cells {
-		if c.day.Month != lastMonth && (c.day.Weekday() == time.Monday || i == 0) {
-			lastMonth = c.day.Month
-			fmt.Fprintf(&b, `<text class="hm-label" x="%.0f" y="11" aria-hidden="true">%s</text>`, hmLeft+float64(col(c.day))*hmStep, c.day.Month.String()[:3])
-		}
+	for _, l := range monthLabels(cells[0].day, cells[len(cells)-1].day, col) {
+		fmt.Fprintf(&b, `<text class="hm-label" x="%.0f" y="11" aria-hidden="true">%s</text>`, hmLeft+float64(l.col)*hmStep, l.name)
 	}
 	for _, c := range cells {
 		level := 0

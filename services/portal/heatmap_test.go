@@ -1,9 +1,14 @@
 package portal
 
 import (
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/services/scoring"
 )
 
@@ -26,5 +31,43 @@ func TestTrendChartNamesBandsAndMarksWeeks(t *testing.T) {
 	}
 	if strings.Contains(svg, ">12 Oct</text>") {
 		t.Error("a week that starts no month is named")
+	}
+}
+
+// TestHeatmapMonthNamesDoNotCrowd: a calendar that starts in the last days
+// of a month names the next month, not both on top of each other; one
+// that starts early in a month names it once, over its first column.
+func TestHeatmapMonthNamesDoNotCrowd(t *testing.T) {
+	names := regexp.MustCompile(`<text class="hm-label" x="(\d+)" y="11" aria-hidden="true">([A-Z][a-z]{2})</text>`)
+	for _, tc := range []struct {
+		first string
+		want  []string
+	}{
+		{"2026-09-28", []string{"Oct", "Nov"}}, // Sep's name would sit on Oct's
+		{"2026-09-30", []string{"Oct", "Nov"}},
+		{"2026-09-21", []string{"Sep", "Oct", "Nov"}},
+		{"2026-10-01", []string{"Oct", "Nov"}},
+		{"2026-10-05", []string{"Oct", "Nov"}},
+	} {
+		first, err := calendar.ParseDay(tc.first)
+		must(t, err)
+		e := &scoring.Engagement{}
+		for d := first; d.Before(calendar.Day{Year: 2026, Month: time.November, Day: 20}); d = d.AddDays(1) {
+			e.Days = append(e.Days, scoring.Day{Date: d.String(), Teaching: true})
+		}
+		svg := string(activityHeatmap(e, typicalPolicy(t), allActivities, "Activity"))
+		var got []string
+		lastX := -100
+		for _, m := range names.FindAllStringSubmatch(svg, -1) {
+			x, _ := strconv.Atoi(m[1])
+			if x-lastX < hmMonthGap*hmStep {
+				t.Errorf("from %s: %s at x=%d is %d units after the name before it", tc.first, m[2], x, x-lastX)
+			}
+			lastX = x
+			got = append(got, m[2])
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("from %s: months %v, want %v", tc.first, got, tc.want)
+		}
 	}
 }

@@ -180,9 +180,9 @@ func (s *signOn) discover(ctx context.Context, now func() time.Time) error {
 
 // formAction is the CSP's form-action with the provider's origins: the
 // issuer's and, once discovered, the end-session endpoint's. Browsers apply
-// form-action to the redirects after a form is sent, and "Sign out" is a
-// form whose answer redirects to the provider. It is worked out when it
-// changes, not on every request.
+// form-action to the redirects after a form is sent; a form whose answer
+// leads on to the provider must not be blocked on its way. It is worked
+// out when it changes, not on every request.
 func (s *signOn) formAction() string { return *s.csp.Load() }
 
 // setFormAction works formAction out; s.mu is held or s not yet shared.
@@ -202,7 +202,15 @@ func (s *signOn) setFormAction() {
 const (
 	signInWindow = 10 * time.Minute
 	stateCookie  = "leap_oidc_state"
+	// signOutWindow is how long the sign-in page offers to sign a person
+	// out of the provider too, after they signed out of LEAP.
+	signOutWindow = 10 * time.Minute
+	signOutCookie = "leap_oidc_signed_out"
 )
+
+// ProviderSignOutPath sends a person who signed out of LEAP on to the
+// provider's end-session endpoint, when they ask to sign out there too.
+const ProviderSignOutPath = "/logout/provider"
 
 // startSignOn sends the person to the provider. What the callback needs
 // (state, nonce, PKCE verifier) goes sealed into a short-lived cookie
@@ -494,15 +502,63 @@ func hasAny(claim any, values []string) bool {
 	return false
 }
 
-// endSessionURL is where sign-out sends a person who signed in through the
-// provider, when the provider has an end-session endpoint; "" otherwise.
-func (p *Portal) endSessionURL(s *Session) string {
-	if p.sso == nil || s.IDToken == "" {
+// providerSignOut returns the sign-out cookie's value for a session that
+// began with a single sign-on at a provider with an end-session endpoint;
+// "" for any other session.
+func (p *Portal) providerSignOut(s *Session) string {
+	if p.sso == nil || s.IDToken == "" || p.endSessionEndpoint() == "" {
 		return ""
 	}
+	return p.sso.state.sealSignOut(signedOut{IDToken: s.IDToken, Expires: p.now().Add(signOutWindow).Unix()})
+}
+
+func (p *Portal) endSessionEndpoint() string {
 	p.sso.mu.Lock()
-	end := p.sso.endSession
-	p.sso.mu.Unlock()
+	defer p.sso.mu.Unlock()
+	return p.sso.endSession
+}
+
+// offersProviderSignOut tells whether the sign-in page links to
+// ProviderSignOutPath: the browser holds a sign-out cookie still good.
+func (p *Portal) offersProviderSignOut(c echo.Context) bool {
+	if p.sso == nil {
+		return false
+	}
+	ck, err := p.cookie(c, signOutCookie)
+	if err != nil {
+		return false
+	}
+	_, err = p.sso.state.openSignOut(ck.Value, p.now())
+	return err == nil
+}
+
+// signOutAtProvider sends the person to the provider's end-session
+// endpoint with the ID token as the hint and LEAP's sign-in page as the way
+// back; without a sign-out cookie still good, back to the sign-in page.
+// The token never appears in a page: it goes from the sealed cookie
+// straight into the redirect to the provider that issued it.
+func (p *Portal) signOutAtProvider(c echo.Context) error {
+	ck, err := p.cookie(c, signOutCookie)
+	if err != nil {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	p.setCookie(c, signOutCookie, "", -1)
+	o, err := p.sso.state.openSignOut(ck.Value, p.now())
+	if err != nil {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	end := p.endSessionURL(o.IDToken)
+	if end == "" {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	return c.Redirect(http.StatusSeeOther, end)
+}
+
+// endSessionURL is the provider's end-session endpoint with idToken as the
+// hint (when known) and LEAP's sign-in page as post_logout_redirect_uri; ""
+// when the provider has none.
+func (p *Portal) endSessionURL(idToken string) string {
+	end := p.endSessionEndpoint()
 	if end == "" {
 		return ""
 	}
@@ -513,7 +569,9 @@ func (p *Portal) endSessionURL(s *Session) string {
 	back, _ := url.Parse(p.sso.cfg.RedirectURL)
 	back.Path, back.RawQuery = "/login", ""
 	q := u.Query()
-	q.Set("id_token_hint", s.IDToken)
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
 	q.Set("client_id", p.sso.cfg.ClientID)
 	q.Set("post_logout_redirect_uri", back.String())
 	u.RawQuery = q.Encode()

@@ -66,6 +66,14 @@ type ssoFixture struct {
 
 func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 	t.Helper()
+	return startSSOWith(t, configure, nil)
+}
+
+// startSSOWith is startSSO with the portal's registration at the provider
+// edited first; by default the provider may send a browser back to LEAP's
+// sign-in page after its sign-out, as make run's demo provider does.
+func startSSOWith(t *testing.T, configure func(*OIDC), register func(*demoidp.Client)) *ssoFixture {
+	t.Helper()
 	f := &ssoFixture{}
 	var idpHandler, portalHandler http.Handler
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpHandler.ServeHTTP(w, r) }))
@@ -83,8 +91,12 @@ func startSSO(t *testing.T, configure func(*OIDC)) *ssoFixture {
 		users = append(users, demoidp.User{ID: id, Username: name, Password: idpPassword, Email: email, Groups: idpGroups[id]})
 	}
 	callback := f.portal + CallbackPath
+	portal := demoidp.Client{ID: portalClient, Secret: portalSecret, RedirectURI: callback, PostLogoutRedirectURIs: []string{f.portal + "/login"}}
+	if register != nil {
+		register(&portal)
+	}
 	idpHandler = demoidp.New(f.idp, users, []demoidp.Client{
-		{ID: portalClient, Secret: portalSecret, RedirectURI: callback},
+		portal,
 		{ID: otherClient, Secret: otherSecret, RedirectURI: callback},
 	})
 
@@ -282,15 +294,29 @@ func TestSingleSignOnStudentAndTutor(t *testing.T) {
 		t.Fatalf("the tutor's tutee after single sign-on: %d", code)
 	}
 
-	// Sign-out ends the session and hands over to the provider's
-	// end-session endpoint with the ID token as the hint.
+	// Sign-out ends the session and lands on LEAP's sign-in page, which
+	// offers to go on to the provider's end-session endpoint with the ID
+	// token as the hint and the sign-in page as the way back.
 	resp, err := noRedirect(student).PostForm(f.portal+"/logout", url.Values{})
+	must(t, err)
+	resp.Body.Close()
+	if to := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || to != "/login?signed-out" {
+		t.Errorf("sign-out answered %d to %q, want LEAP's sign-in page", resp.StatusCode, to)
+	}
+	if _, page := fetch(t, student, f.portal+"/login?signed-out"); !strings.Contains(page, "You have signed out of LEAP") || !strings.Contains(page, `href="`+ProviderSignOutPath+`"`) {
+		t.Errorf("the sign-in page after sign-out:\n%s", page)
+	}
+	resp, err = noRedirect(student).Get(f.portal + ProviderSignOutPath)
 	must(t, err)
 	resp.Body.Close()
 	end, err := url.Parse(resp.Header.Get("Location"))
 	must(t, err)
 	if !strings.HasPrefix(end.String(), f.idp+"/") || end.Query().Get("id_token_hint") == "" || end.Query().Get("post_logout_redirect_uri") != f.portal+"/login" {
-		t.Errorf("sign-out sent the student to %s, want the provider's end-session endpoint with a hint and a way back", end)
+		t.Errorf("signing out of the provider too sent the student to %s, want the provider's end-session endpoint with a hint and a way back", end)
+	}
+	// The offer is used up: the sign-in page makes it no more.
+	if _, page := fetch(t, student, f.portal+"/login"); strings.Contains(page, ProviderSignOutPath) {
+		t.Errorf("the sign-in page still offers the provider's sign-out")
 	}
 	f.signedInAs(t, student, "/login")
 	f.signedInAs(t, tutor, "/students") // one person's sign-out is not another's
@@ -595,47 +621,89 @@ func TestPasswordSignInOff(t *testing.T) {
 }
 
 // TestSingleSignOnInBrowser: a student signs in through the provider in a
-// real headless Chromium, sees their page, and signs out through the
-// provider.
+// real headless Chromium, sees their page and signs out: they land on
+// LEAP's own sign-in page, told they are signed out, whatever the provider
+// would answer. Signing out of the provider too is a separate link; when
+// the provider refuses the way back, the person is signed out of LEAP all
+// the same and the browser's Back returns to LEAP.
 func TestSingleSignOnInBrowser(t *testing.T) {
-	f := startSSO(t, nil)
-	ctx := browser(t)
-	screenshotOnFailure(t, ctx, "single-sign-on")
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(f.portal+"/login"),
-		chromedp.Click(chromedp.CSS(`a[href="/auth/login"]`)),
-		chromedp.WaitVisible(chromedp.ID("password")),
-		chromedp.SendKeys(chromedp.ID("username"), "s1"),
-		chromedp.SendKeys(chromedp.ID("password"), idpPassword),
-		chromedp.Submit(chromedp.ID("password")),
-		chromedp.WaitVisible(chromedp.ID("band")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	where, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil || where != f.portal+"/me" {
-		t.Fatalf("after sign-in the browser is at %q (%v), want %s/me", where, err, f.portal)
-	}
-	err = chromedp.Do(ctx,
-		chromedp.Submit(chromedp.CSS(`form[action="/logout"]`)),
-		chromedp.WaitNotPresent(chromedp.ID("band")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The provider's end-session endpoint signs the person out; it sends
-	// them back to LEAP's sign-in page when that way back is registered,
-	// or shows its own page.
-	where, err = chromedp.Run(ctx, chromedp.Location())
-	if err != nil || (where != f.portal+"/login" && !strings.HasPrefix(where, f.idp+"/")) {
-		t.Fatalf("after sign-out the browser is at %q (%v), want the provider or LEAP's sign-in page", where, err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(f.portal+"/me")); err != nil {
-		t.Fatal(err)
-	}
-	if where, err = chromedp.Run(ctx, chromedp.Location()); err != nil || where != f.portal+"/login" {
-		t.Fatalf("after sign-out /me leads to %q (%v), want the sign-in page", where, err)
+	for _, tc := range []struct {
+		name     string
+		register func(*demoidp.Client)
+	}{
+		{"the provider sends the browser back", nil},
+		{"the provider refuses the way back", func(c *demoidp.Client) { c.PostLogoutRedirectURIs = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startSSOWith(t, nil, tc.register)
+			ctx := browser(t)
+			screenshotOnFailure(t, ctx, "single-sign-on")
+			at := func(want string) {
+				t.Helper()
+				where, err := chromedp.Run(ctx, chromedp.Location())
+				if err != nil || where != want {
+					t.Fatalf("the browser is at %q (%v), want %s", where, err, want)
+				}
+			}
+			err := chromedp.Do(ctx,
+				chromedp.Navigate(f.portal+"/login"),
+				chromedp.Click(chromedp.CSS(`a[href="/auth/login"]`)),
+				chromedp.WaitVisible(chromedp.ID("password")),
+				chromedp.SendKeys(chromedp.ID("username"), "s1"),
+				chromedp.SendKeys(chromedp.ID("password"), idpPassword),
+				chromedp.Submit(chromedp.ID("password")),
+				chromedp.WaitVisible(chromedp.ID("band")),
+			)
+			must(t, err)
+			at(f.portal + "/me")
+
+			must(t, chromedp.Do(ctx, chromedp.Submit(chromedp.CSS(`form[action="/logout"]`)), chromedp.WaitNotPresent(chromedp.ID("band")),
+				chromedp.WaitReady(chromedp.CSS("main"))))
+			at(f.portal + "/login?signed-out")
+			notice, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+			must(t, err)
+			if !strings.Contains(notice, "You have signed out of LEAP.") || !strings.Contains(notice, "Also sign out of your university account") {
+				t.Errorf("the sign-in page after sign-out says %q", notice)
+			}
+			must(t, injectAxe(ctx))
+			found, err := axeCheck(ctx, "")
+			must(t, err)
+			for _, v := range found {
+				t.Errorf("the sign-in page after sign-out: %s", v)
+			}
+
+			must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#provider-sign-out a`)), chromedp.WaitReady(chromedp.CSS("body"))))
+			if tc.register == nil {
+				must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/login"]`))))
+				at(f.portal + "/login")
+			} else {
+				where, err := chromedp.Run(ctx, chromedp.Location())
+				if err != nil || !strings.HasPrefix(where, f.idp+"/") {
+					t.Fatalf("after the refused way back the browser is at %q (%v), want the provider's page", where, err)
+				}
+				// Back, as a person would. A page restored from the
+				// browser's cache fires no load event, and chromedp's
+				// selectors lose track of it: ask the page itself.
+				_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`history.back(), true`))
+				must(t, err)
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					back, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("signed-out") !== null`))
+					if err == nil && back {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("Back from the provider did not return to LEAP's sign-in page (%v)", err)
+					}
+				}
+				at(f.portal + "/login?signed-out")
+			}
+			must(t, chromedp.Do(ctx, chromedp.Navigate(f.portal+"/me"), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/login"]`))))
+			at(f.portal + "/login")
+			offer, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#provider-sign-out").length`))
+			if err != nil || offer != 0 {
+				t.Errorf("the sign-in page still offers the provider's sign-out (%d, %v)", offer, err)
+			}
+		})
 	}
 }
 

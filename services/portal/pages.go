@@ -38,6 +38,9 @@ type loginPage struct {
 	Error, Username string
 	// SSO offers the university's sign-in, Local the password form.
 	SSO, Local bool
+	// SignedOut says the person has just signed out of LEAP;
+	// ProviderSignOut offers to sign them out of the provider too.
+	SignedOut, ProviderSignOut bool
 }
 
 // studentPage is student.html's data: a student's page, for the student

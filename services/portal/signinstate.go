@@ -65,9 +65,14 @@ var stateAAD = []byte(stateCookie)
 // ciphertext of the pending sign-in.
 func (s *stateSealer) seal(p pendingSignIn) string {
 	plain, _ := json.Marshal(p)
+	return s.sealFor(plain, stateAAD)
+}
+
+// sealFor seals plain for the use aad names.
+func (s *stateSealer) sealFor(plain, aad []byte) string {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	_, _ = rand.Read(nonce) // crypto/rand never fails (Go 1.24)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, stateAAD))
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, aad))
 }
 
 // maxStateCookie bounds what open reads: a sealed state is about 300
@@ -77,19 +82,9 @@ const maxStateCookie = 4096
 // open returns the pending sign-in sealed in a cookie value, or
 // errStateCookie; one whose time has passed at now is refused too.
 func (s *stateSealer) open(value string, now time.Time) (pendingSignIn, error) {
-	// Strict, and no line breaks (which the decoder skips): one sealed
-	// value has exactly one spelling.
-	if len(value) > maxStateCookie || strings.ContainsAny(value, "\r\n") {
-		return pendingSignIn{}, errStateCookie
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
-		return pendingSignIn{}, errStateCookie
-	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], stateAAD)
+	plain, err := s.openFor(value, stateAAD)
 	if err != nil {
-		return pendingSignIn{}, errStateCookie
+		return pendingSignIn{}, err
 	}
 	var p pendingSignIn
 	if err := json.Unmarshal(plain, &p); err != nil || p.State == "" || p.Nonce == "" || p.Verifier == "" {
@@ -99,6 +94,70 @@ func (s *stateSealer) open(value string, now time.Time) (pendingSignIn, error) {
 		return p, errStateExpired
 	}
 	return p, nil
+}
+
+// openFor returns what value seals for the use aad names, or
+// errStateCookie.
+func (s *stateSealer) openFor(value string, aad []byte) ([]byte, error) {
+	// Strict, and no line breaks (which the decoder skips): one sealed
+	// value has exactly one spelling.
+	if len(value) > maxStateCookie || strings.ContainsAny(value, "\r\n") {
+		return nil, errStateCookie
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
+	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+		return nil, errStateCookie
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], aad)
+	if err != nil {
+		return nil, errStateCookie
+	}
+	return plain, nil
+}
+
+// signedOut is what the portal keeps of a single sign-on once the person
+// has signed out of LEAP: the ID token, the hint the provider's end-session
+// endpoint asks for, should they also sign out there. It travels sealed in
+// the sign-out cookie for signOutWindow; the session it came from is gone.
+type signedOut struct {
+	// IDToken is empty when the token is too big for a cookie: the
+	// provider is then told the client instead.
+	IDToken string `json:"t,omitempty"`
+	Expires int64  `json:"e"` // Unix seconds
+}
+
+// signOutAAD binds a sealed value to the sign-out cookie: a sign-in state
+// never opens as one, nor one as a sign-in state.
+var signOutAAD = []byte(signOutCookie)
+
+// sealSignOut returns the sign-out cookie's value, with the ID token left
+// out when the cookie would be too big with it.
+func (s *stateSealer) sealSignOut(o signedOut) string {
+	plain, _ := json.Marshal(o)
+	if v := s.sealFor(plain, signOutAAD); len(v) <= maxStateCookie {
+		return v
+	}
+	o.IDToken = ""
+	plain, _ = json.Marshal(o)
+	return s.sealFor(plain, signOutAAD)
+}
+
+// openSignOut returns the sign-out sealed in a cookie value, or
+// errStateCookie; one whose time has passed at now is errStateExpired.
+func (s *stateSealer) openSignOut(value string, now time.Time) (signedOut, error) {
+	plain, err := s.openFor(value, signOutAAD)
+	if err != nil {
+		return signedOut{}, err
+	}
+	var o signedOut
+	if err := json.Unmarshal(plain, &o); err != nil {
+		return signedOut{}, errStateCookie
+	}
+	if !now.Before(time.Unix(o.Expires, 0)) {
+		return o, errStateExpired
+	}
+	return o, nil
 }
 
 // errStateExpired is a genuine state cookie whose sign-in window has passed.
