@@ -1,13 +1,16 @@
 package policy
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
+	apijson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/utils/ptr"
 
 	"github.com/leap-dev/leap/operator/api/v1alpha1"
+	"github.com/leap-dev/leap/operator/api/validation"
 )
 
 func term() *v1alpha1.LeapTerm {
@@ -24,6 +27,29 @@ func term() *v1alpha1.LeapTerm {
 		Privacy: v1alpha1.Privacy{MinCohortSize: 10, NoIndicatorFor: []v1alpha1.StudyLevel{"pgr"}},
 	}
 	return t
+}
+
+// defaulted is lt as the API server stores it: with the CRD's defaults,
+// so that its document is complete.
+func defaulted(t *testing.T, lt *v1alpha1.LeapTerm) *v1alpha1.LeapTerm {
+	t.Helper()
+	b, err := json.Marshal(lt.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := map[string]any{}
+	if err := apijson.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := validation.Default(spec); err != nil {
+		t.Fatal(err)
+	}
+	out := lt.DeepCopy()
+	out.Spec = v1alpha1.LeapTermSpec{}
+	if err := decodeJSON(spec, &out.Spec); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestHashChangesWithPolicyOnly(t *testing.T) {
@@ -173,6 +199,7 @@ func TestReferralTargetsArePolicy(t *testing.T) {
 		ReferralTargets: []v1alpha1.ReferralTarget{{Service: "wellbeing", Email: "wellbeing@uni.test"}, {Service: "library", Email: "library@uni.test"}},
 		SMTP:            &v1alpha1.SMTP{Host: "smtp.uni.test", From: "leap@uni.test"},
 	}
+	targeted = defaulted(t, targeted)
 	d := FromLeapTerm(targeted)
 	if want := []string{"wellbeing", "library"}; !slices.Equal(d.ReferralServices(), want) {
 		t.Errorf("referral services %q, want %q", d.ReferralServices(), want)
