@@ -27,11 +27,6 @@ import (
 	"github.com/leap-dev/leap/services/store"
 )
 
-// DistributionCacheKey holds the last weekly distribution worked out, as
-// "fingerprint\nbody": one answer for the whole university, shared by
-// every replica.
-const DistributionCacheKey = "leap:distribution:weekly"
-
 // Distributor answers, for the LEAP team's view of the whole university,
 // how the students spread over the bands week by week, for the university
 // and for each department, and the alerts open today by department. It is
@@ -156,7 +151,7 @@ func (d *Distributor) Weekly(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cached, err := d.Redis.Get(ctx, DistributionCacheKey).Result()
+	cached, err := d.Redis.Get(ctx, store.WeeklyDistributionKey).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read the cache: %w", err)
 	}
@@ -175,7 +170,7 @@ func (d *Distributor) Weekly(ctx context.Context) ([]byte, error) {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	if err := d.Redis.Set(ctx, DistributionCacheKey, version+"\n"+string(body), ttl).Err(); err != nil && d.Log != nil {
+	if err := d.Redis.Set(ctx, store.WeeklyDistributionKey, version+"\n"+string(body), ttl).Err(); err != nil && d.Log != nil {
 		d.Log.WarnContext(ctx, "distribution cache write failed", slog.String("error", err.Error()))
 	}
 	return body, nil

@@ -118,7 +118,7 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		if err := rdb.Del(ctx, DistributionCacheKey).Err(); err != nil {
+		if err := rdb.Del(ctx, store.WeeklyDistributionKey).Err(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

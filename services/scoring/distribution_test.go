@@ -212,12 +212,12 @@ func TestWeeklyDistributionCache(t *testing.T) {
 	// cache.
 	marked := func() {
 		t.Helper()
-		v, err := f.rdb.Get(ctx, DistributionCacheKey).Result()
+		v, err := f.rdb.Get(ctx, store.WeeklyDistributionKey).Result()
 		if err != nil {
 			t.Fatalf("no cached answer: %v", err)
 		}
 		fp, _, _ := strings.Cut(v, "\n")
-		must(t, f.rdb.Set(ctx, DistributionCacheKey, fp+"\n"+`{"students":999}`, time.Minute).Err())
+		must(t, f.rdb.Set(ctx, store.WeeklyDistributionKey, fp+"\n"+`{"students":999}`, time.Minute).Err())
 	}
 	marked()
 	if got := decode[Weekly](t, get(t, f.api.url, weeklyPath, http.StatusOK)); got.Students != 999 {

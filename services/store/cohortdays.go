@@ -68,3 +68,8 @@ func PublishCohortDays(ctx context.Context, c redis.UniversalClient, course stri
 	}
 	return ReadCohortDays(ctx, c, course, year)
 }
+
+// WeeklyDistributionKey holds scoring's last answer of the university's
+// weekly band distribution, as "fingerprint\nbody": one answer for the
+// whole university, shared by every replica.
+const WeeklyDistributionKey = "leap:distribution:weekly"

@@ -47,6 +47,7 @@ var keyLayout = []struct {
 	{"DepartmentKey", "leap:dept:DEPT", DepartmentKey("CS"), 4542, false},
 	{"CohortKey", "leap:cohort:COURSE:YEAR", CohortKey("G400", 1), 13988, false},
 	{"CohortDaysKey", "leap:cohortdays:COURSE:YEAR", CohortDaysKey("G400", 1), 4161, false},
+	{"WeeklyDistributionKey", "leap:distribution:weekly", WeeklyDistributionKey, 237, false},
 	{"staffSetKey", "leap:staff", staffSetKey, 15971, false},
 	{"StaffKey", "leap:staff:ID", StaffKey("t1"), 6924, false},
 	{"TuteesKey", "leap:tutees:STAFF", TuteesKey("t1"), 12292, false},
