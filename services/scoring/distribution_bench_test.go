@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,11 +30,7 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 	rdb := redistest.Start(b).Client(b)
 	ctx := context.Background()
 
-	r := rand.New(rand.NewPCG(2, 14))
 	students := make([]store.Student, previewStudents)
-	memory := make([]map[calendar.Day]engine.Counts, previewStudents)
-	first := l.Calendar.FirstDay()
-	pipe := rdb.Pipeline()
 	for i := range students {
 		dept := fmt.Sprintf("dept%02d", i%20)
 		mode := "FT"
@@ -44,45 +38,8 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 			mode = "PT"
 		}
 		students[i] = store.Student{ID: fmt.Sprintf("s%05d", i), Name: "n", Department: dept, Course: dept + "-c", Year: 1, Level: "ug", Mode: mode}
-		memory[i] = map[calendar.Day]engine.Counts{}
-		months := map[string]map[string]any{}
-		for d := range previewDays {
-			if r.IntN(5) == 0 {
-				continue
-			}
-			day := first.AddDays(d)
-			var c engine.Counts
-			for a := range c {
-				if r.IntN(3) == 0 {
-					c[a] = int32(r.IntN(6))
-				}
-			}
-			memory[i][day] = c
-			key := store.CountsKey(students[i].ID, day)
-			if months[key] == nil {
-				months[key] = map[string]any{}
-			}
-			months[key][strconv.Itoa(day.Day)] = pack(c)
-		}
-		for key, fields := range months {
-			pipe.HSet(ctx, key, fields)
-		}
-		if pipe.Len() > 2000 {
-			if _, err := pipe.Exec(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := store.PutStudents(ctx, rdb, students); err != nil {
-		b.Fatal(err)
-	}
-	countsBytes := 0
-	for _, m := range memory {
-		countsBytes += len(m) * len(engine.Counts{}) * 4
-	}
+	memory, countsBytes := seedCounts(b, rdb, l, rand.New(rand.NewPCG(2, 14)), students)
 
 	d := &Distributor{Redis: rdb, Policy: policy.Static(l), Now: func() time.Time { return now }}
 	body, err := d.Weekly(ctx)
@@ -94,26 +51,7 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 		b.Fatalf("%d students, %d weeks, %d departments", warm.Students, len(warm.Weeks), len(warm.Departments))
 	}
 
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Go(func() {
-		var ms runtime.MemStats
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				runtime.ReadMemStats(&ms)
-				peak.Store(max(peak.Load(), ms.HeapAlloc))
-			}
-		}
-	})
+	stopSampling := sampleHeapPeak()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -127,8 +65,7 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	close(stop)
-	sampler.Wait()
+	peakMB := stopSampling()
 	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 
 	start := time.Now()
@@ -198,6 +135,6 @@ func BenchmarkWeeklyDistribution(b *testing.B) {
 	b.ReportMetric(baselineNs, "baseline-ns/op")
 	b.ReportMetric(ns/baselineNs, "ratio")
 	b.ReportMetric(cachedNs, "cached-ns/op")
-	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapAlloc))/(1<<20), "peak-heap-MB")
+	b.ReportMetric(peakMB, "peak-heap-MB")
 	b.ReportMetric(float64(countsBytes)/(1<<20), "counts-in-memory-MB")
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/leap-dev/leap/operator/api/calendar"
 	"github.com/leap-dev/leap/operator/api/draft"
 	"github.com/leap-dev/leap/operator/api/policy"
@@ -59,13 +61,8 @@ func BenchmarkPolicyPreview(b *testing.B) {
 	rdb := redistest.Start(b).Client(b)
 	ctx := context.Background()
 
-	// Roster and counts: 20 departments, 5 courses each, 3 years; counts
-	// on four days in five, weekends included.
-	r := rand.New(rand.NewPCG(14, 14))
+	// Roster and counts: 20 departments, 5 courses each, 3 years.
 	students := make([]store.Student, previewStudents)
-	memory := make([]map[calendar.Day]engine.Counts, previewStudents)
-	first := l.Calendar.FirstDay()
-	pipe := rdb.Pipeline()
 	for i := range students {
 		dept := fmt.Sprintf("dept%02d", i%20)
 		level, mode := "ug", "FT"
@@ -77,45 +74,8 @@ func BenchmarkPolicyPreview(b *testing.B) {
 		}
 		students[i] = store.Student{ID: fmt.Sprintf("s%05d", i), Name: "n", Department: dept,
 			Course: fmt.Sprintf("%s-c%d", dept, i/20%5), Year: 1 + i%3, Level: level, Mode: mode}
-		memory[i] = map[calendar.Day]engine.Counts{}
-		months := map[string]map[string]any{}
-		for d := range previewDays {
-			if r.IntN(5) == 0 {
-				continue
-			}
-			day := first.AddDays(d)
-			var c engine.Counts
-			for a := range c {
-				if r.IntN(3) == 0 {
-					c[a] = int32(r.IntN(6))
-				}
-			}
-			memory[i][day] = c
-			key := store.CountsKey(students[i].ID, day)
-			if months[key] == nil {
-				months[key] = map[string]any{}
-			}
-			months[key][strconv.Itoa(day.Day)] = pack(c)
-		}
-		for key, fields := range months {
-			pipe.HSet(ctx, key, fields)
-		}
-		if pipe.Len() > 2000 {
-			if _, err := pipe.Exec(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := store.PutStudents(ctx, rdb, students); err != nil {
-		b.Fatal(err)
-	}
-	var countsBytes int
-	for _, m := range memory {
-		countsBytes += len(m) * (len(engine.Counts{}) * 4)
-	}
+	memory, countsBytes := seedCounts(b, rdb, l, rand.New(rand.NewPCG(14, 14)), students)
 
 	p := &Previewer{Redis: rdb, Policy: src, Now: func() time.Time { return now }}
 	d, errs := draft.Parse([]byte(`{"attendance":{"enabled":false,"reason":"online","renormalize":false},"wholeYear":true}`))
@@ -131,28 +91,7 @@ func BenchmarkPolicyPreview(b *testing.B) {
 	}
 
 	// The preview, with its peak live heap sampled as it runs.
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Go(func() {
-		var ms runtime.MemStats
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				runtime.ReadMemStats(&ms)
-				if ms.HeapAlloc > peak.Load() {
-					peak.Store(ms.HeapAlloc)
-				}
-			}
-		}
-	})
+	stopSampling := sampleHeapPeak()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -161,8 +100,7 @@ func BenchmarkPolicyPreview(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	close(stop)
-	sampler.Wait()
+	peakMB := stopSampling()
 	previewNs := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 
 	// The baseline: the same comparison over the same counts in memory.
@@ -207,8 +145,92 @@ func BenchmarkPolicyPreview(b *testing.B) {
 
 	b.ReportMetric(baselineNs, "baseline-ns/op")
 	b.ReportMetric(previewNs/baselineNs, "ratio")
-	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapAlloc))/(1<<20), "peak-heap-MB")
+	b.ReportMetric(peakMB, "peak-heap-MB")
 	b.ReportMetric(float64(countsBytes)/(1<<20), "counts-in-memory-MB")
+}
+
+// seedCounts stores counts for each of students on four days in five of
+// the first previewDays of l's calendar (weekends included), drawn from r,
+// and the roster; it returns the same counts in memory and their size.
+func seedCounts(b *testing.B, rdb *redis.Client, l *policy.Loaded, r *rand.Rand, students []store.Student) ([]map[calendar.Day]engine.Counts, int) {
+	b.Helper()
+	ctx := context.Background()
+	memory := make([]map[calendar.Day]engine.Counts, len(students))
+	first := l.Calendar.FirstDay()
+	pipe := rdb.Pipeline()
+	for i := range students {
+		memory[i] = map[calendar.Day]engine.Counts{}
+		months := map[string]map[string]any{}
+		for d := range previewDays {
+			if r.IntN(5) == 0 {
+				continue
+			}
+			day := first.AddDays(d)
+			var c engine.Counts
+			for a := range c {
+				if r.IntN(3) == 0 {
+					c[a] = int32(r.IntN(6))
+				}
+			}
+			memory[i][day] = c
+			key := store.CountsKey(students[i].ID, day)
+			if months[key] == nil {
+				months[key] = map[string]any{}
+			}
+			months[key][strconv.Itoa(day.Day)] = pack(c)
+		}
+		for key, fields := range months {
+			pipe.HSet(ctx, key, fields)
+		}
+		if pipe.Len() > 2000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.PutStudents(ctx, rdb, students); err != nil {
+		b.Fatal(err)
+	}
+	size := 0
+	for _, m := range memory {
+		size += len(m) * len(engine.Counts{}) * 4
+	}
+	return memory, size
+}
+
+// sampleHeapPeak samples the heap every 5 ms from now (after a GC) until
+// the returned function is called, which gives the peak above the heap at
+// the start in MiB: what the work measured held, garbage not yet
+// collected included.
+func sampleHeapPeak() func() float64 {
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&ms)
+				peak.Store(max(peak.Load(), ms.HeapAlloc))
+			}
+		}
+	})
+	return func() float64 {
+		close(stop)
+		sampler.Wait()
+		return float64(peak.Load()-min(peak.Load(), base.HeapAlloc)) / (1 << 20)
+	}
 }
 
 // pack is the stored form of a day's counts (store.ParseCounts reads it).
