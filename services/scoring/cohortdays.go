@@ -128,12 +128,11 @@ func (s *Service) cohortFigures(ctx context.Context, eng *engine.Engine, course 
 	slices.Sort(ids)
 	sums := make([]float64, len(days))
 	sizes := make([]int, len(days))
-	for i := 0; i < len(ids); i += cohortChunk {
-		recs, err := store.ReadStudents(ctx, s.Redis, ids[i:min(i+cohortChunk, len(ids))], days[0], days[len(days)-1])
-		if err != nil {
-			return nil, unavailable(err)
+	for chunk := range ReadChunks(ctx, s.Redis, ids, cohortChunk, days[0], days[len(days)-1]) {
+		if chunk.Err != nil {
+			return nil, unavailable(chunk.Err)
 		}
-		for _, r := range recs {
+		for _, r := range chunk.Records {
 			// The index may lag the profile for a moment: the profile decides.
 			if !r.Found || r.Student.Course != course || r.Student.Year != year || !eng.HasIndicator(v1alpha1.StudyLevel(r.Student.Level)) {
 				continue
